@@ -1,0 +1,431 @@
+"""The multilayer perceptron, written so it can be read next to its math.
+
+Samples are rows. For the seed's network 784 → 64 → 64 → 10:
+
+    Z1 = X  W1 + b1      A1 = relu(Z1)          X  (m, 784)   W1 (784, 64)
+    Z2 = A1 W2 + b2      A2 = relu(Z2)          A1 (m, 64)    W2 (64, 64)
+    Z3 = A2 W3 + b3      A3 = softmax(Z3)       A2 (m, 64)    W3 (64, 10)
+    L  = mean_i  -log A3[i, y_i]
+
+    dZ3 = (A3 - Y) / m                          (softmax and cross-entropy fused)
+    dW3 = A2.T dZ3     db3 = sum_i dZ3[i]       dA2 = dZ3 W3.T
+    dZ2 = dA2 * relu'(Z2)  ...  down to dW1 = X.T dZ1, db1 = sum_i dZ1[i]
+
+``dQ`` always holds ∂L/∂Q, the derivative of the mean loss with respect to Q.
+
+One call, :meth:`MLP.step`, runs forward → loss → backward → update on one
+mini-batch and returns a :class:`Trace` holding every one of those quantities.
+The trainer calls the very same method for each of the 641,000 mini-batches of
+the full run: there is no separate fast path.
+
+Why recording is free: every array in the trace is one the step computes
+anyway, and parameters are never modified in place. An update builds new
+arrays ``W1 + ΔW1``, so the trace can keep the parameters *before* the step
+(the arrays the forward pass used) and *after* it by reference, without a copy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import numpy as np
+
+PHASES = ("forward", "loss", "backward", "update")
+
+
+class DivergenceError(ArithmeticError):
+    """The loss of a step was not finite (or absurdly large); its update was not applied."""
+
+    def __init__(self, message: str, trace: "Trace | None" = None):
+        super().__init__(message)
+        self.trace = trace
+
+
+# --------------------------------------------------------------------------- activations
+@dataclass(frozen=True)
+class Activation:
+    """A hidden-layer non-linearity, its derivative, and how to write both."""
+
+    name: str
+    latex: str          # A = f(Z), with {l} for the layer number
+    grad_latex: str     # dZ = dA ⊙ f'(Z), with {l}
+    alpha: float = 0.01  # leak of leaky ReLU
+
+    def f(self, Z: np.ndarray) -> np.ndarray:
+        if self.name == "relu":
+            return np.maximum(Z, 0)
+        if self.name == "leaky_relu":
+            return np.where(Z > 0, Z, Z * Z.dtype.type(self.alpha))
+        if self.name == "sigmoid":
+            # exp(-|Z|) never overflows; same value as 1 / (1 + exp(-Z))
+            E = np.exp(-np.abs(Z))
+            return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+        if self.name == "tanh":
+            return np.tanh(Z)
+        raise ValueError(self.name)
+
+    def backward(self, dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """dZ = dA ⊙ f'(Z), with f' written through Z or A, whichever is cheaper."""
+        if self.name == "relu":
+            return dA * (Z > 0)
+        if self.name == "leaky_relu":
+            return dA * np.where(Z > 0, 1, Z.dtype.type(self.alpha))
+        if self.name == "sigmoid":
+            return dA * A * (1 - A)
+        if self.name == "tanh":
+            return dA * (1 - A * A)
+        raise ValueError(self.name)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation(
+        "relu",
+        r"A_{l} = \mathrm{{ReLU}}(Z_{l}) = \max(0,\, Z_{l})",
+        r"dZ_{l} = dA_{l} \odot \mathbf{{1}}[Z_{l} > 0]",
+    ),
+    "leaky_relu": Activation(
+        "leaky_relu",
+        r"A_{l} = \max(0.01\,Z_{l},\, Z_{l})",
+        r"dZ_{l} = dA_{l} \odot (\mathbf{{1}}[Z_{l} > 0] + 0.01\,\mathbf{{1}}[Z_{l} \le 0])",
+    ),
+    "sigmoid": Activation(
+        "sigmoid",
+        r"A_{l} = \sigma(Z_{l}) = \frac{{1}}{{1 + e^{{-Z_{l}}}}}",
+        r"dZ_{l} = dA_{l} \odot A_{l} \odot (1 - A_{l})",
+    ),
+    "tanh": Activation(
+        "tanh",
+        r"A_{l} = \tanh(Z_{l})",
+        r"dZ_{l} = dA_{l} \odot (1 - A_{l}^2)",
+    ),
+}
+INITS = ("seed", "he")
+
+
+# --------------------------------------------------------------------------- the trace
+@dataclass(frozen=True)
+class RecordSpec:
+    """What one named quantity of a step is: the same for every step of a network."""
+
+    name: str
+    phase: str
+    layer: int
+    latex: str
+    inputs: tuple[str, ...]
+    about: str
+
+
+@dataclass(frozen=True)
+class Record:
+    spec: RecordSpec
+    value: np.ndarray
+
+    name = property(lambda self: self.spec.name)
+    phase = property(lambda self: self.spec.phase)
+    layer = property(lambda self: self.spec.layer)
+    latex = property(lambda self: self.spec.latex)
+    inputs = property(lambda self: self.spec.inputs)
+    about = property(lambda self: self.spec.about)
+    shape = property(lambda self: np.shape(self.value))
+
+
+class Trace(Mapping):
+    """Every named quantity of one step, in the order the step produced them.
+
+    ``trace["Z1"]`` is the array; :meth:`records` pairs each value with its
+    name, phase, layer, LaTeX equation and inputs, so a page can draw the whole
+    step from the trace alone. A trace of ``forward_backward`` stops after the
+    backward phase; a trace of ``step`` also holds ``ΔW1 … W1_new …``.
+    """
+
+    __slots__ = ("values", "specs", "lr")
+
+    def __init__(self, values: dict, specs: tuple[RecordSpec, ...], lr: float | None = None):
+        self.values = values
+        self.specs = specs
+        self.lr = lr
+
+    def __getitem__(self, name):
+        return self.values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return (s.name for s in self.specs if s.name in self.values)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @property
+    def loss(self) -> float:
+        return float(self.values["loss"])
+
+    def records(self, phase: str | None = None) -> list[Record]:
+        return [Record(s, self.values[s.name]) for s in self.specs
+                if s.name in self.values and (phase is None or s.phase == phase)]
+
+    def spec(self, name: str) -> RecordSpec:
+        for s in self.specs:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the distinct arrays of this trace (shared arrays counted once)."""
+        seen, total = set(), 0
+        for v in self.values.values():
+            if isinstance(v, np.ndarray) and id(v) not in seen:
+                seen.add(id(v))
+                total += v.nbytes
+        return total
+
+
+# --------------------------------------------------------------------------- the network
+class MLP:
+    """A fully connected network: ``sizes = [784, 64, 64, 10]`` gives the seed's.
+
+    ``params`` maps ``"W1", "b1", …`` to arrays; ``W_l`` has shape
+    ``(sizes[l-1], sizes[l])`` so column ``j`` of ``W1`` holds hidden neuron
+    ``j``'s 784 input weights.
+    """
+
+    def __init__(self, sizes=(784, 64, 64, 10), *, activation: str = "relu",
+                 init: str = "seed", seed: int = 0, dtype=np.float32, params: dict | None = None):
+        sizes = [int(s) for s in sizes]
+        if not 3 <= len(sizes) <= 5:
+            raise ValueError("A network has 1 to 3 hidden layers: sizes like [784, 64, 64, 10].")
+        if any(s < 1 for s in sizes) or any(s > 512 for s in sizes[1:-1]):
+            raise ValueError("Hidden layers have 1 to 512 units.")
+        if sizes[-1] < 2:
+            raise ValueError("The output layer needs at least 2 classes.")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}.")
+        if init not in INITS:
+            raise ValueError(f"Unknown initialisation {init!r}; choose one of {INITS}.")
+        self.sizes = sizes
+        self.activation = activation
+        self.init = init
+        self.seed = int(seed)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError("dtype is float32 or float64.")
+        self.act = ACTIVATIONS[activation]
+        self.n_layers = len(sizes) - 1
+        L = self.n_layers
+        # names used on every step, built once
+        self._W = tuple(f"W{l}" for l in range(1, L + 1))
+        self._b = tuple(f"b{l}" for l in range(1, L + 1))
+        self._Z = tuple(f"Z{l}" for l in range(1, L + 1))
+        self._A = ("X",) + tuple(f"A{l}" for l in range(1, L + 1))
+        self._spec_cache: dict = {}
+        # A mean cross-entropy 50× that of uniform guessing means some true digits got
+        # probability e^-115: only exploding weights do that. Treated like NaN.
+        self.max_loss = 50 * float(np.log(sizes[-1]))
+        self.params = params if params is not None else self._initial_params()
+
+    # -- parameters ---------------------------------------------------------
+    def _initial_params(self) -> dict[str, np.ndarray]:
+        """The seed's ``0.01·N(0,1)`` weights, or He's ``N(0, 2/fan_in)``; biases zero."""
+        rng = np.random.default_rng(self.seed)
+        params = {}
+        for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
+            scale = 0.01 if self.init == "seed" else np.sqrt(2.0 / n_in)
+            params[f"W{l}"] = (scale * rng.standard_normal((n_in, n_out))).astype(self.dtype)
+            params[f"b{l}"] = np.zeros(n_out, self.dtype)
+        return params
+
+    @property
+    def config(self) -> dict:
+        return {"sizes": list(self.sizes), "activation": self.activation, "init": self.init,
+                "seed": self.seed, "dtype": self.dtype.name}
+
+    def with_params(self, params: dict) -> "MLP":
+        """The same architecture holding other parameters (e.g. a snapshot)."""
+        return MLP(self.sizes, activation=self.activation, init=self.init, seed=self.seed,
+                   dtype=self.dtype, params=params)
+
+    def astype(self, dtype) -> "MLP":
+        net = self.with_params({k: v.astype(dtype) for k, v in self.params.items()})
+        net.dtype = np.dtype(dtype)
+        return net
+
+    @property
+    def n_params(self) -> int:
+        return sum(v.size for v in self.params.values())
+
+    # -- the step -----------------------------------------------------------
+    def forward(self, X: np.ndarray, params: dict | None = None, values: dict | None = None) -> dict:
+        """Z_l = A_{l-1} W_l + b_l, A_l = f(Z_l); the last A is the softmax.
+
+        Writes ``Z1, A1, …`` (and ``logsumexp``, the softmax normaliser the loss
+        reuses) into ``values`` and returns it.
+        """
+        p = self.params if params is None else params
+        v = {} if values is None else values
+        v["X"] = A = X
+        L = self.n_layers
+        for l in range(L):
+            Z = A @ p[self._W[l]]
+            Z += p[self._b[l]]
+            v[self._Z[l]] = Z
+            if l < L - 1:
+                A = self.act.f(Z)
+            else:
+                # softmax with the row maximum subtracted, so exp never overflows
+                zmax = Z.max(axis=1, keepdims=True)
+                E = np.exp(Z - zmax)
+                s = E.sum(axis=1, keepdims=True)
+                A = E / s
+                v["logsumexp"] = (zmax + np.log(s))[:, 0]
+            v[self._A[l + 1]] = A
+        return v
+
+    def sample_losses(self, values: dict, y: np.ndarray) -> np.ndarray:
+        """L_i = -log softmax(Z)_{i, y_i}, computed as logsumexp(Z_i) - Z_{i, y_i} so
+        that a tiny probability gives a large finite loss, not log(0)."""
+        return values["logsumexp"] - values[self._Z[-1]][np.arange(len(y)), y]
+
+    def predict_proba(self, X: np.ndarray, params: dict | None = None) -> np.ndarray:
+        return self.forward(X, params)[self._A[-1]]
+
+    def forward_backward(self, X: np.ndarray, y: np.ndarray, params: dict | None = None) -> Trace:
+        """Forward, loss and backward on one mini-batch; no update.
+
+        Raises :class:`DivergenceError` (carrying the partial trace) when the
+        loss is not finite.
+        """
+        p = self.params if params is None else params
+        X = np.asarray(X)
+        if X.dtype != self.dtype:
+            X = X.astype(self.dtype)
+        y = np.asarray(y)
+        m = X.shape[0]
+        L = self.n_layers
+        v: dict = {}
+        for l in range(L):  # the parameters this step reads, for the trace
+            v[self._W[l]] = p[self._W[l]]
+            v[self._b[l]] = p[self._b[l]]
+        v["y"] = y
+        self.forward(X, p, v)
+        rows = np.arange(m)
+        Aout = v[self._A[-1]]
+        v["losses"] = losses = self.sample_losses(v, y)
+        del v["logsumexp"]
+        v["loss"] = loss = losses.mean()
+        if not loss <= self.max_loss:  # also true for NaN
+            chance = np.log(self.sizes[-1])
+            what = "is not a finite number" if not np.isfinite(loss) else \
+                f"jumped to {float(loss):.4g}, far above the {chance:.2f} of guessing at random"
+            raise DivergenceError(f"The loss {what}: the weights are blowing up.", Trace(v, self._specs(None)))
+
+        # backward: softmax + cross-entropy fused, dZ_L = (A_L - Y) / m
+        Y = np.zeros_like(Aout)
+        Y[rows, y] = 1
+        v["Y"] = Y
+        dZ = Aout - Y
+        dZ *= self.dtype.type(1.0 / m)
+        for l in range(L - 1, -1, -1):
+            v["d" + self._Z[l]] = dZ
+            A_prev = v[self._A[l]]
+            v["d" + self._W[l]] = A_prev.T @ dZ
+            v["d" + self._b[l]] = dZ.sum(axis=0)
+            if l > 0:  # dX is never needed, so its (m × 784) product is skipped
+                dA = dZ @ p[self._W[l]].T
+                v["d" + self._A[l]] = dA
+                dZ = self.act.backward(dA, v[self._Z[l - 1]], v[self._A[l]])
+        return Trace(v, self._specs(None))
+
+    def gradients(self, trace: Mapping) -> dict[str, np.ndarray]:
+        return {name: trace["d" + name] for name in self.params}
+
+    def step(self, X: np.ndarray, y: np.ndarray, optimizer) -> Trace:
+        """forward → loss → backward → update on one mini-batch; returns the trace.
+
+        The update is ``W_new = W + ΔW`` with ``ΔW`` from the optimizer; the
+        network then holds the new arrays. If the loss is not finite, raises
+        :class:`DivergenceError` and leaves the parameters as they were.
+        """
+        try:
+            trace = self.forward_backward(X, y)
+        except DivergenceError as err:
+            err.trace.specs = self._specs(optimizer)
+            raise
+        v = trace.values
+        deltas = optimizer.update(self.params, self.gradients(v))
+        new = {}
+        for name, p in self.params.items():
+            d = deltas[name]
+            v["Δ" + name] = d
+            new[name] = p + d
+            v[name + "_new"] = new[name]
+        self.params = new
+        trace.specs = self._specs(optimizer)
+        trace.lr = getattr(optimizer, "lr", None)
+        return trace
+
+    # -- what each quantity is (static per architecture and optimizer) -------------------
+    def _specs(self, optimizer) -> tuple[RecordSpec, ...]:
+        key = None if optimizer is None else optimizer.describe_key()
+        if key not in self._spec_cache:
+            self._spec_cache[key] = build_specs(self, optimizer)
+        return self._spec_cache[key]
+
+
+def build_specs(net: MLP, optimizer=None) -> tuple[RecordSpec, ...]:
+    """Name, phase, layer, LaTeX and a line of explanation for every quantity of a step."""
+    L, sizes, act = net.n_layers, net.sizes, net.act
+    out = []
+
+    def add(name, phase, layer, latex, inputs, about):
+        out.append(RecordSpec(name, phase, layer, latex, tuple(inputs), about))
+
+    add("X", "forward", 0, r"X \in \mathbb{R}^{m \times %d}" % sizes[0], [],
+        f"The mini-batch: one image per row, {sizes[0]} pixels scaled to [0, 1].")
+    add("y", "forward", 0, r"y \in \{0, \dots, %d\}^m" % (sizes[-1] - 1), [],
+        "The true digit of each image in the batch.")
+    for l in range(1, L + 1):
+        prev = "X" if l == 1 else f"A{l-1}"
+        prev_tex = "X" if l == 1 else f"A_{{{l-1}}}"
+        add(f"W{l}", "forward", l, rf"W_{{{l}}} \in \mathbb{{R}}^{{{sizes[l-1]} \times {sizes[l]}}}", [],
+            f"Layer {l}'s weights before this step: column j holds unit j's {sizes[l-1]} input weights.")
+        add(f"b{l}", "forward", l, rf"b_{{{l}}} \in \mathbb{{R}}^{{{sizes[l]}}}", [],
+            f"Layer {l}'s biases before this step, one per unit.")
+        add(f"Z{l}", "forward", l, rf"Z_{{{l}}} = {prev_tex}\, W_{{{l}}} + b_{{{l}}}", [prev, f"W{l}", f"b{l}"],
+            f"Each unit's weighted input: row i is sample i, column j is unit j (m × {sizes[l]}).")
+        if l < L:
+            add(f"A{l}", "forward", l, act.latex.format(l=l), [f"Z{l}"],
+                f"Layer {l}'s activations: the non-linearity applied to every entry of Z{l}.")
+        else:
+            add(f"A{l}", "forward", l,
+                rf"A_{{{l}}} = \mathrm{{softmax}}(Z_{{{l}}}),\quad A_{{{l},ic}} = \frac{{e^{{Z_{{{l},ic}}}}}}{{\sum_k e^{{Z_{{{l},ik}}}}}}",
+                [f"Z{l}"], "The predicted probability of each digit: every row sums to 1.")
+    add("losses", "loss", L, rf"L_i = -\log A_{{{L},\,i\,y_i}}", [f"A{L}", "y"],
+        "Each sample's cross-entropy: small when the true digit got a high probability.")
+    add("loss", "loss", L, r"L = \frac{1}{m} \sum_i L_i", ["losses"],
+        "The mean loss over the batch: the number gradient descent makes smaller.")
+    add("Y", "backward", L, r"Y_{ic} = \mathbf{1}[y_i = c]", ["y"],
+        "The labels one-hot encoded, to compare with the probabilities.")
+    for l in range(L, 0, -1):
+        prev = "X" if l == 1 else f"A{l-1}"
+        prev_tex = "X" if l == 1 else f"A_{{{l-1}}}"
+        if l == L:
+            add(f"dZ{l}", "backward", l, rf"dZ_{{{l}}} = \frac{{1}}{{m}} (A_{{{l}}} - Y)", [f"A{l}", "Y"],
+                "∂L/∂Z at the output: softmax and cross-entropy together give simply (probabilities − truth)/m.")
+        else:
+            add(f"dZ{l}", "backward", l, act.grad_latex.format(l=l), [f"dA{l}", f"Z{l}"],
+                f"∂L/∂Z{l}: the gradient flowing back, let through only where the unit was active.")
+        add(f"dW{l}", "backward", l, rf"dW_{{{l}}} = {prev_tex}^\top dZ_{{{l}}}", [prev, f"dZ{l}"],
+            f"∂L/∂W{l}: same shape as W{l}; entry (k, j) sums input k × error of unit j over the batch.")
+        add(f"db{l}", "backward", l, rf"db_{{{l}}} = \sum_i dZ_{{{l},i}}", [f"dZ{l}"],
+            f"∂L/∂b{l}: the error of each unit summed over the batch.")
+        if l > 1:
+            add(f"dA{l-1}", "backward", l - 1, rf"dA_{{{l-1}}} = dZ_{{{l}}}\, W_{{{l}}}^\top", [f"dZ{l}", f"W{l}"],
+                f"∂L/∂A{l-1}: each unit's share of the blame, sent back through W{l}.")
+    if optimizer is not None:
+        for l in range(1, L + 1):
+            for p in (f"W{l}", f"b{l}"):
+                add("Δ" + p, "update", l, optimizer.latex(p), [p, "d" + p],
+                    f"The change the optimizer ({optimizer.name}) makes to {p}.")
+                add(p + "_new", "update", l,
+                    rf"{p[0]}_{{{l}}} \leftarrow {p[0]}_{{{l}}} + \Delta {p[0]}_{{{l}}}", [p, "Δ" + p],
+                    f"{p} after the step: what the next mini-batch will see.")
+    return tuple(out)

@@ -1,0 +1,123 @@
+"""Train in the background while the page stays usable.
+
+A :class:`RunController` runs ``trainer.run`` in a daemon thread of its own,
+one per user session. Pausing asks the trainer to stop between two steps (the
+thread then ends); resuming starts a new thread that carries on from exactly
+that step, so a paused-and-resumed run equals an uninterrupted one.
+
+Abandoned runs: the page calls :meth:`heartbeat` every few seconds while a
+browser tab shows it. When no heartbeat has come for ``orphan_after`` seconds
+(the tab was closed), the run pauses itself instead of using the CPU forever.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+from core.trainer import Trainer
+
+IDLE, RUNNING, PAUSING, PAUSED, DONE, STOPPED, DIVERGED, FAILED = (
+    "idle", "running", "pausing", "paused", "done", "stopped", "diverged", "failed")
+
+
+class RunController:
+    def __init__(self, trainer: Trainer, *, orphan_after: float = 90.0):
+        self.trainer = trainer
+        self.orphan_after = orphan_after
+        self.status = IDLE
+        self.message = ""
+        self.target_epochs = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._stop_reason = PAUSED
+        self._last_beat = time.monotonic()
+        self.started_at: float | None = None     # wall clock of the current stretch of running
+        self.steps_at_start = 0
+        self._lock = threading.Lock()
+
+    # -- what the page asks ---------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """A worker thread is (still) training."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def heartbeat(self) -> None:
+        self._last_beat = time.monotonic()
+
+    def progress(self) -> dict:
+        tr = self.trainer
+        total = max(self.target_epochs * tr.steps_per_epoch, 1)
+        done = tr.global_step
+        elapsed = time.monotonic() - self.started_at if self.started_at and self.active else 0.0
+        rate = (done - self.steps_at_start) / elapsed if elapsed > 0.5 else 0.0
+        left = max(total - done, 0)
+        return {"status": self.status, "epoch": tr.epoch, "target": self.target_epochs,
+                "step_in_epoch": tr.step_in_epoch, "steps_per_epoch": tr.steps_per_epoch,
+                "global_step": done, "total_steps": total, "fraction": min(done / total, 1.0),
+                "steps_per_second": rate, "eta": left / rate if rate > 0 else None,
+                "train_seconds": tr.train_seconds, "message": self.message}
+
+    # -- what the page does -----------------------------------------------------------
+    def start(self, epochs: int) -> bool:
+        """Train until ``epochs`` epochs are complete; returns False if already running."""
+        with self._lock:
+            if self.active:
+                return False
+            if epochs <= self.trainer.epoch:
+                self.status, self.message = DONE, f"The network has already trained {self.trainer.epoch} epochs."
+                return False
+            self.target_epochs = int(epochs)
+            self._stop.clear()
+            self.status, self.message = RUNNING, ""
+            self.heartbeat()
+            self.started_at, self.steps_at_start = time.monotonic(), self.trainer.global_step
+            self._thread = threading.Thread(target=self._work, name="training-run", daemon=True)
+            self._thread.start()
+            return True
+
+    def resume(self) -> bool:
+        return self.start(self.target_epochs)
+
+    def pause(self) -> None:
+        self._request(PAUSED)
+
+    def stop(self) -> None:
+        """End the run; the network and its history stay, and can be trained further."""
+        self._request(STOPPED)
+        if not self.active and self.status == PAUSED:
+            self.status = STOPPED
+
+    def _request(self, reason: str) -> None:
+        if self.active:
+            self._stop_reason = reason
+            self.status = PAUSING
+            self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- the worker ----------------------------------------------------------------------
+    def _should_stop(self) -> bool:
+        if self._stop.is_set():
+            return True
+        if time.monotonic() - self._last_beat > self.orphan_after:
+            self._stop_reason = PAUSED
+            self.message = "Paused because no browser tab was watching this run."
+            return True
+        return False
+
+    def _work(self) -> None:
+        try:
+            result = self.trainer.run(self.target_epochs, should_stop=self._should_stop)
+        except Exception as err:  # a bug must not vanish into a thread
+            self.status = FAILED
+            self.message = f"The run failed: {err!r}\n{traceback.format_exc(limit=3)}"
+            return
+        if result.reason == "done":
+            self.status, self.message = DONE, f"Finished {self.trainer.epoch} epochs."
+        elif result.reason == "diverged":
+            self.status, self.message = DIVERGED, result.message
+        else:
+            self.status = self._stop_reason

@@ -1,0 +1,124 @@
+"""Train from the command line: ``python -m core.train``.
+
+The defaults are the seed notebook's protocol: 784 → 64 → 64 → 10 with ReLU,
+``0.01·N(0,1)`` weights, plain SGD with learning rate 0.1, batch size 64, 1000
+epochs on 41,000 images with 1,000 held out. Progress goes to stderr; the last
+line on stdout is one JSON object with the results, for scripts to read.
+
+    python -m core.train --epochs 5 --out model.npz --history history.csv
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from core import checkpoint
+from core.blas import set_blas_threads
+from core.data import DataError, digits_from_csv, load_csv, load_mnist, make_split, SEED_VAL
+from core.network import ACTIVATIONS, INITS, MLP
+from core.optim import OPTIMIZERS, make_optimizer
+from core.trainer import Trainer, evaluate
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=1000)
+    ap.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated (1 to 3 layers)")
+    ap.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    ap.add_argument("--init", choices=INITS, default="seed", help="seed: 0.01·N(0,1); he: N(0, 2/fan_in)")
+    ap.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    ap.add_argument("--momentum", type=float, default=0.9, help="for --optimizer momentum")
+    ap.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty on weights")
+    ap.add_argument("--seed", type=int, default=0, help="initialisation, split and shuffling")
+    ap.add_argument("--train-size", type=int, default=41_000, help="training images (validation comes on top)")
+    ap.add_argument("--val-size", type=int, default=SEED_VAL)
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--data", metavar="PATH.csv", help="a Kaggle train.csv instead of the shipped MNIST")
+    ap.add_argument("--out", metavar="model.npz", help="write a checkpoint here at the end")
+    ap.add_argument("--history", metavar="history.csv", help="write the per-epoch history here")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads; 1 is fastest for this small network unless the machine is idle "
+                         "(see core/blas.py); 0 leaves the library's default")
+    ap.add_argument("--log-every", type=int, default=None, help="print a progress line every N epochs")
+    ap.add_argument("--quiet", action="store_true", help="only the final JSON line")
+    return ap.parse_args(argv)
+
+
+def _fmt_time(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    try:
+        hidden = [int(h) for h in a.hidden.split(",") if h.strip()]
+        if a.data:
+            source, test = digits_from_csv(load_csv(a.data, require_labels=True), a.data), None
+        else:
+            mnist = load_mnist()
+            source, test = mnist["train"], mnist["test"]
+        split = make_split(source, pool=a.train_size + a.val_size, val=a.val_size, seed=a.seed, test=test)
+        net = MLP([784, *hidden, 10], activation=a.activation, init=a.init, seed=a.seed, dtype=a.dtype)
+        extra = {"momentum": a.momentum} if a.optimizer == "momentum" else {}
+        opt = make_optimizer(a.optimizer, lr=a.lr, weight_decay=a.weight_decay, **extra)
+        trainer = Trainer(net, opt, split, batch_size=a.batch_size, seed=a.seed)
+        if a.epochs < 0:
+            raise ValueError("--epochs must be 0 or more.")
+    except (ValueError, OSError) as err:  # DataError is a ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    log_every = a.log_every or (1 if a.epochs <= 50 else 10)
+    t0 = time.perf_counter()
+
+    def on_epoch(tr: Trainer) -> None:
+        if a.quiet or (tr.epoch % log_every and tr.epoch not in (1, a.epochs)):
+            return
+        h, el = tr.history.rows, time.perf_counter() - t0
+        eta = el / tr.epoch * (a.epochs - tr.epoch)
+        print(f"epoch {tr.epoch:>4}/{a.epochs}  loss {h['train_loss'][-1]:.4f}  "
+              f"train {h['train_acc'][-1]:.2%}  val {h['val_acc'][-1]:.2%}  "
+              f"{el / tr.epoch:.3f} s/epoch  elapsed {_fmt_time(el)}  ETA {_fmt_time(eta)}",
+              file=sys.stderr, flush=True)
+
+    set_blas_threads(a.threads or None)
+    result = trainer.run(a.epochs, on_epoch=on_epoch)
+    seconds = time.perf_counter() - t0
+
+    h = trainer.history
+    summary = {
+        "epochs": trainer.epoch, "status": result.reason,
+        "train_loss": h.rows["train_loss"][-1] if len(h) else None,
+        "train_acc": h.rows["train_acc"][-1] if len(h) else None,
+        "val_acc": h.rows["val_acc"][-1] if len(h) else evaluate(net, split.val.X, split.val.y)["acc"],
+        "test_acc": evaluate(net, test.X, test.y)["acc"] if test is not None else None,
+        "seconds": round(seconds, 2),
+        "seconds_per_epoch": round(seconds / trainer.epoch, 4) if trainer.epoch else None,
+        "steps": trainer.global_step,
+        "config": {"hidden": hidden, "activation": a.activation, "init": a.init, "optimizer": a.optimizer,
+                   "lr": a.lr, "batch_size": a.batch_size, "seed": a.seed, "dtype": a.dtype,
+                   "train_size": split.n_train, "val_size": split.n_val, "data": a.data or "mnist"},
+    }
+    if result.reason == "diverged":
+        summary["message"] = result.message
+        print(result.message, file=sys.stderr)
+    if a.out:
+        checkpoint.save(a.out, trainer.net, trainer.optimizer, trainer,
+                        meta={"test_acc": summary["test_acc"], "seconds": summary["seconds"],
+                              "made_by": "python -m core.train " + " ".join(sys.argv[1:] if argv is None else argv)})
+    if a.history:
+        h.frame().to_csv(a.history, index=False)
+    print(json.dumps(summary))
+    return 0 if result.reason == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,376 @@
+"""Epochs of shuffled mini-batches through :meth:`MLP.step`, with telemetry.
+
+The trainer owns *where* training is (epoch, step within it) and what it has
+seen (the history); the network owns the math. :meth:`Trainer.train_step` is
+the one way a mini-batch is trained: the stepper page calls it for a single
+batch, :meth:`Trainer.run` calls it 641,000 times.
+
+Determinism and resuming: the order of epoch ``e`` is drawn from
+``default_rng([seed, e])``, so it depends on nothing but the seed and the
+epoch. Stopping between two steps and resuming later visits exactly the
+batches an uninterrupted run would have, with the same parameters, and gives
+the same history.
+
+Telemetry per epoch is summarised, not streamed: the loss and accuracy of every
+step are accumulated as numbers; the per-layer norms are measured on every
+``telemetry_every``-th step and averaged; histograms are taken at the end of
+the epoch. Nothing here recomputes what the step already computed.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.data import Split, to_float
+from core.network import MLP, DivergenceError, Trace
+from core.optim import snapshot as snapshot_optimizer
+
+SNAPSHOT_EPOCHS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+HIST_BINS = 40
+EVAL_CHUNK = 2048
+
+
+# --------------------------------------------------------------------------- evaluation
+def evaluate(net: MLP, X_u8: np.ndarray, y: np.ndarray | None, params: dict | None = None,
+             chunk: int = EVAL_CHUNK) -> dict:
+    """Accuracy, mean loss, predictions and dead-unit masks over a whole set.
+
+    Runs the network's own ``forward`` in chunks. A hidden unit is *dead* on
+    this set when its pre-activation ``Z`` is never positive (a dead ReLU never
+    fires, so it never learns again).
+    """
+    p = net.params if params is None else params
+    n, L = len(X_u8), net.n_layers
+    pred = np.empty(n, np.int64)
+    proba = np.empty((n, net.sizes[-1]), net.dtype)
+    alive = [np.zeros(net.sizes[l], bool) for l in range(1, L)]
+    loss_sum = 0.0
+    for s in range(0, n, chunk):
+        v = net.forward(to_float(X_u8[s:s + chunk], net.dtype), p)
+        A = v[f"A{L}"]
+        proba[s:s + chunk] = A
+        pred[s:s + chunk] = A.argmax(axis=1)
+        if y is not None:
+            yy = y[s:s + chunk]
+            loss_sum += float(net.sample_losses(v, yy).sum())
+        for l in range(1, L):
+            alive[l - 1] |= (v[f"Z{l}"] > 0).any(axis=0)
+    out = {"pred": pred, "proba": proba, "dead": [~a for a in alive]}
+    if y is not None and n:
+        out["acc"] = float((pred == y).mean())
+        out["loss"] = loss_sum / n
+    return out
+
+
+# --------------------------------------------------------------------------- history
+class History:
+    """Per-epoch telemetry plus the loss of every step, as growing arrays.
+
+    Per layer ``l`` (columns): ``weight_norm`` ‖W_l‖, ``grad_norm`` ‖dW_l‖,
+    ``update_norm`` ‖ΔW_l‖, ``update_ratio`` ‖ΔW_l‖/‖W_l‖ (Karpathy's "is the
+    learning rate sane" number, healthy near 1e-3), and ``dead_frac``, the
+    fraction of the layer's units that never fire on the validation set.
+    ``hist_W``/``hist_dW`` are histograms of each layer's weights and gradients
+    with ``HIST_BINS`` bins between the ``range_W``/``range_dW`` of that epoch.
+    """
+
+    SCALARS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "lr")
+    LAYERED = ("weight_norm", "grad_norm", "update_norm", "update_ratio", "dead_frac")
+    HISTS = ("hist_W", "range_W", "hist_dW", "range_dW")
+
+    def __init__(self, n_layers: int):
+        self.n_layers = n_layers
+        self.rows: dict[str, list] = {k: [] for k in self.SCALARS + self.LAYERED + self.HISTS}
+        self._step_loss = np.empty(1024, np.float32)
+        self.n_steps = 0
+
+    def __len__(self) -> int:
+        return len(self.rows["epoch"])
+
+    def add_step_loss(self, loss: float) -> None:
+        if self.n_steps == len(self._step_loss):
+            grown = np.empty(2 * len(self._step_loss), np.float32)
+            grown[:self.n_steps] = self._step_loss
+            self._step_loss = grown
+        self._step_loss[self.n_steps] = loss
+        self.n_steps += 1
+
+    def reserve_steps(self, total: int) -> None:
+        if total > len(self._step_loss):
+            grown = np.empty(total, np.float32)
+            grown[:self.n_steps] = self._step_loss[:self.n_steps]
+            self._step_loss = grown
+
+    @property
+    def step_loss(self) -> np.ndarray:
+        return self._step_loss[:self.n_steps]
+
+    def append(self, row: dict) -> None:
+        for k, v in row.items():
+            self.rows[k].append(v)
+
+    def column(self, key: str) -> np.ndarray:
+        """``(epochs,)`` for scalars, ``(epochs, layers)`` for per-layer metrics, and
+        ``(epochs, layers, bins)`` for histograms."""
+        vals = self.rows[key][:len(self)]  # a worker may be mid-append
+        if key in self.SCALARS:
+            return np.asarray(vals, float)
+        if not vals:
+            return np.zeros((0, self.n_layers) + ((HIST_BINS,) if key.startswith("hist") else
+                                                   (2,) if key.startswith("range") else ()))
+        return np.stack(vals)
+
+    def frame(self):
+        """The per-epoch history as a pandas DataFrame (one column per layer metric)."""
+        import pandas as pd
+        cols = {k: self.column(k) for k in self.SCALARS}
+        for k in self.LAYERED:
+            c = self.column(k)
+            for l in range(self.n_layers if k != "dead_frac" else self.n_layers - 1):
+                cols[f"{k}_{l + 1}"] = c[:, l] if len(c) else np.zeros(0)
+        df = pd.DataFrame(cols)
+        df["epoch"] = df["epoch"].astype(int)
+        return df
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {k: self.column(k) for k in self.rows}
+        out["step_loss"] = self.step_loss.copy()
+        return out
+
+    @classmethod
+    def from_arrays(cls, n_layers: int, arrays: dict[str, np.ndarray]) -> "History":
+        h = cls(n_layers)
+        n = len(arrays["epoch"])
+        for k in h.rows:
+            a = arrays[k]
+            h.rows[k] = [float(x) for x in a] if k in cls.SCALARS else [a[i] for i in range(n)]
+        h.rows["epoch"] = [int(e) for e in h.rows["epoch"]]
+        sl = np.asarray(arrays["step_loss"], np.float32)
+        h.reserve_steps(len(sl))
+        h._step_loss[:len(sl)] = sl
+        h.n_steps = len(sl)
+        return h
+
+    @property
+    def nbytes(self) -> int:
+        total = self._step_loss.nbytes
+        for k, vals in self.rows.items():
+            total += sum(np.asarray(v).nbytes for v in vals)
+        return total
+
+
+# --------------------------------------------------------------------------- trainer
+@dataclass
+class RunResult:
+    reason: str            # "done", "stopped" or "diverged"
+    message: str = ""
+    epochs_done: int = 0
+    steps_done: int = 0
+
+
+@dataclass
+class _EpochAcc:
+    """What the current epoch has seen so far; survives a pause mid-epoch."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    tel_n: int = 0
+    tel: np.ndarray | None = None  # (3, L): ‖W‖, ‖dW‖, ‖ΔW‖ summed over sampled steps
+
+
+class Trainer:
+    def __init__(self, net: MLP, optimizer, split: Split, *, batch_size: int = 64, seed: int = 0,
+                 history: History | None = None, snapshots: dict | None = None,
+                 snapshot_epochs=SNAPSHOT_EPOCHS, telemetry_every: int = 64):
+        if not 1 <= batch_size <= split.n_train:
+            raise ValueError(f"The batch size must be 1 to {split.n_train:,} (the training set), "
+                             f"not {batch_size}.")
+        self.net, self.optimizer, self.split = net, optimizer, split
+        self.batch_size, self.seed = int(batch_size), int(seed)
+        self.history = history or History(net.n_layers)
+        self.snapshot_epochs = frozenset(snapshot_epochs)
+        self.telemetry_every = max(1, int(telemetry_every))
+        self.epoch = 0          # completed epochs
+        self.step_in_epoch = 0  # steps done in the current epoch
+        self.global_step = 0
+        self.train_seconds = 0.0
+        self._acc = _EpochAcc()
+        self._order_epoch, self._order = -1, None
+        # a new trainer starts at epoch 0; a restored one brings its own snapshots
+        if snapshots is None:
+            snapshots = {0: net.params} if 0 in self.snapshot_epochs else {}
+        self.snapshots: dict[int, dict] = snapshots
+        self._last_good = (net.params, snapshot_optimizer(optimizer))
+
+    # -- where we are ---------------------------------------------------------
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.split.n_train / self.batch_size)
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """Indices into the split's source, in the order epoch ``epoch`` visits them."""
+        if epoch != self._order_epoch:
+            perm = np.random.default_rng([self.seed, epoch]).permutation(self.split.n_train)
+            self._order, self._order_epoch = self.split.train_idx[perm], epoch
+        return self._order
+
+    def next_indices(self) -> np.ndarray:
+        """The source indices of the mini-batch the next :meth:`train_step` will use."""
+        s = self.step_in_epoch * self.batch_size
+        return self.epoch_order(self.epoch)[s:s + self.batch_size]
+
+    # -- one step ---------------------------------------------------------------
+    def train_step(self, idx: np.ndarray | None = None) -> Trace:
+        """Train on the next mini-batch (or on the source images ``idx``); return its trace.
+
+        A batch chosen by ``idx`` still counts as this position's step, so the
+        epoch advances as usual. On a non-finite loss raises ``DivergenceError``
+        with the parameters untouched.
+        """
+        if idx is None:
+            idx = self.next_indices()
+        X, y = self.split.images(idx, self.net.dtype)
+        trace = self.net.step(X, y, self.optimizer)
+        acc, v, L = self._acc, trace.values, self.net.n_layers
+        loss = float(v["loss"])
+        self.history.add_step_loss(loss)
+        m = len(y)
+        acc.loss_sum += loss * m
+        acc.correct += int((v[f"A{L}"].argmax(axis=1) == y).sum())
+        acc.seen += m
+        if self.step_in_epoch % self.telemetry_every == 0:
+            self._sample_telemetry(v)
+        self.step_in_epoch += 1
+        self.global_step += 1
+        if self.step_in_epoch >= self.steps_per_epoch:
+            self._end_epoch(v)
+        return trace
+
+    def _sample_telemetry(self, v: dict) -> None:
+        L, acc = self.net.n_layers, self._acc
+        t = np.empty((3, L))
+        for l in range(1, L + 1):
+            for r, key in enumerate((f"W{l}_new", f"dW{l}", f"ΔW{l}")):
+                a = v[key].ravel().astype(np.float64)  # float32 squares overflow for huge weights
+                t[r, l - 1] = math.sqrt(float(np.dot(a, a)))
+        acc.tel = t if acc.tel is None else acc.tel + t
+        acc.tel_n += 1
+
+    def _end_epoch(self, v: dict) -> None:
+        """Close the epoch: evaluate on validation, summarise telemetry, snapshot.
+        Histograms show the weights after, and the gradients of, the epoch's last step."""
+        net, acc, L = self.net, self._acc, self.net.n_layers
+        self.epoch += 1
+        self.step_in_epoch = 0
+        val = evaluate(net, self.split.source.X[self.split.val_idx], self.split.source.y[self.split.val_idx])
+        tel = acc.tel / max(acc.tel_n, 1)
+        hW, rW, hG, rG = [], [], [], []
+        for l in range(1, L + 1):
+            for src, hs, rs in ((net.params[f"W{l}"], hW, rW), (v[f"dW{l}"], hG, rG)):
+                lo, hi = float(src.min()), float(src.max())
+                if not hi > lo:
+                    hi = lo + 1e-12
+                counts, _ = np.histogram(src, bins=HIST_BINS, range=(lo, hi))
+                hs.append(counts.astype(np.int32)), rs.append(np.array([lo, hi]))
+        self.history.append({
+            "epoch": self.epoch, "train_loss": acc.loss_sum / max(acc.seen, 1),
+            "train_acc": acc.correct / max(acc.seen, 1),
+            "val_loss": val.get("loss", float("nan")), "val_acc": val.get("acc", float("nan")),
+            "seconds": self.train_seconds, "lr": float(getattr(self.optimizer, "lr", float("nan"))),
+            "weight_norm": tel[0], "grad_norm": tel[1], "update_norm": tel[2],
+            "update_ratio": tel[2] / np.maximum(tel[0], 1e-12),
+            "dead_frac": np.array([d.mean() for d in val["dead"]] + [np.nan]),
+            "hist_W": np.stack(hW), "range_W": np.stack(rW), "hist_dW": np.stack(hG), "range_dW": np.stack(rG),
+        })
+        self._acc = _EpochAcc()
+        if self.epoch in self.snapshot_epochs:
+            self.snapshots[self.epoch] = net.params
+        if all(np.isfinite(p).all() for p in net.params.values()):
+            self._last_good = (net.params, snapshot_optimizer(self.optimizer))
+
+    # -- many steps ---------------------------------------------------------------
+    def run(self, epochs: int, *, should_stop=None, on_epoch=None, on_step=None) -> RunResult:
+        """Train until ``epochs`` epochs are complete (counting those already done).
+
+        ``should_stop()`` is asked before every step; ``on_step(trainer, trace)``
+        and ``on_epoch(trainer)`` are called after each. Returns why it ended.
+        """
+        target = int(epochs)
+        self.history.reserve_steps((target - self.epoch) * self.steps_per_epoch + self.history.n_steps)
+        start_epoch, start_step = self.epoch, self.global_step
+        t_mark = time.perf_counter()
+        reason, message = "done", ""
+        try:
+            while self.epoch < target:
+                if should_stop is not None and should_stop():
+                    reason = "stopped"
+                    break
+                epoch_before = self.epoch
+                try:
+                    trace = self.train_step()
+                except DivergenceError as err:
+                    reason, message = "diverged", self._recover(err)
+                    break
+                if on_step is not None:
+                    on_step(self, trace)
+                if self.epoch != epoch_before:
+                    now = time.perf_counter()
+                    self.train_seconds += now - t_mark
+                    self.history.rows["seconds"][-1] = self.train_seconds
+                    t_mark = now
+                    if on_epoch is not None:
+                        on_epoch(self)
+        finally:
+            self.train_seconds += time.perf_counter() - t_mark
+        return RunResult(reason, message, self.epoch - start_epoch, self.global_step - start_step)
+
+    def _recover(self, err: DivergenceError) -> str:
+        """Keep the last parameters whose loss was finite, and say what to try."""
+        params = self.net.params
+        if not all(np.isfinite(p).all() for p in params.values()):
+            params, opt = self._last_good
+            self.net.params = params
+            self.optimizer.load_state(opt.state())
+        return divergence_message(err, self.epoch + 1, self.step_in_epoch + 1, self.optimizer, self.net)
+
+    # -- checkpoints -----------------------------------------------------------------
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
+                "batch_size": self.batch_size, "seed": self.seed, "train_seconds": self.train_seconds,
+                "acc": [self._acc.loss_sum, self._acc.correct, self._acc.seen, self._acc.tel_n],
+                "tel": None if self._acc.tel is None else self._acc.tel.tolist()}
+
+    def load_state(self, state: dict) -> None:
+        self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
+        self.global_step = int(state["global_step"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        a = state.get("acc", [0, 0, 0, 0])
+        tel = state.get("tel")
+        self._acc = _EpochAcc(float(a[0]), int(a[1]), int(a[2]), int(a[3]),
+                              None if tel is None else np.asarray(tel, float))
+
+
+def divergence_message(err: DivergenceError, epoch: int, step: int, optimizer, net: MLP) -> str:
+    """What happened, and what to try, in words a student can act on."""
+    lr = getattr(optimizer, "lr", None)
+    tips = [f"a learning rate ten times smaller ({lr / 10:g} instead of {lr:g})" if lr else "a smaller learning rate"]
+    if getattr(optimizer, "name", "") == "Adam":
+        tips.append("plain SGD (Adam's usual learning rate is 0.001)")
+    if net.init == "seed" and net.activation == "relu" and lr and lr >= 1:
+        tips.append("He initialisation")
+    return (f"Training diverged at epoch {epoch}, step {step}. {err} "
+            f"That step was not applied: the network keeps the parameters it had before it. "
+            f"Try {', or '.join(tips)}.")
+
+
+def dead_layers(history: History) -> list[int]:
+    """Hidden layers (1-based) none of whose units fired on the validation set in the last
+    epoch: their gradients are zero, so the network can no longer learn."""
+    if not len(history):
+        return []
+    dead = history.rows["dead_frac"][-1]
+    return [l + 1 for l in range(len(dead) - 1) if dead[l] >= 1.0]

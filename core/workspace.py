@@ -1,0 +1,248 @@
+"""One user's laboratory: settings, network, optimizer, trainer, run and step history.
+
+Everything a browser session owns lives in one :class:`Workspace` (the app keeps
+it in ``st.session_state``); the image arrays it trains on are shared read-only
+by all sessions. Nothing here knows about Streamlit, so it is tested directly.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+
+from core.data import Digits, Split, make_split
+from core.network import ACTIVATIONS, INITS, MLP, DivergenceError, Trace
+from core.optim import OPTIMIZERS, make_optimizer, snapshot as snapshot_optimizer
+from core.runner import RunController
+from core.trainer import Trainer, divergence_message
+
+STEP_HISTORY = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines a network and how it trains. The defaults are the seed's."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "relu"
+    init: str = "seed"
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    seed: int = 0
+    pool: int = 42_000
+    val: int = 1_000
+    epochs: int = 1000
+    dataset: str = "mnist"          # "mnist" or "upload"
+
+    # changing one of these means a different network (or data): the old one is thrown away
+    MODEL_FIELDS = ("hidden", "activation", "init", "seed", "pool", "val", "dataset", "batch_size")
+
+    def problems(self, n_source: int = 60_000) -> list[str]:
+        """Why these settings cannot be used (empty when they can)."""
+        out = []
+        if not 1 <= len(self.hidden) <= 3 or any(not 1 <= h <= 512 for h in self.hidden):
+            out.append("Use 1 to 3 hidden layers of 1 to 512 units.")
+        if self.activation not in ACTIVATIONS:
+            out.append(f"Unknown activation {self.activation!r}.")
+        if self.init not in INITS:
+            out.append(f"Unknown initialisation {self.init!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            out.append(f"Unknown optimizer {self.optimizer!r}.")
+        if not (np.isfinite(self.lr) and 0 < self.lr <= 100):
+            out.append(f"The learning rate must be above 0 (and at most 100), not {self.lr}.")
+        if not 0 <= self.momentum < 1:
+            out.append("Momentum must be in [0, 1).")
+        if not (np.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 1):
+            out.append("Weight decay must be between 0 and 1.")
+        if not 2 <= self.pool <= n_source:
+            out.append(f"The image pool must hold 2 to {n_source:,} images.")
+        elif not 1 <= self.val < self.pool:
+            out.append(f"The validation set must hold 1 to {self.pool - 1:,} images.")
+        elif not 1 <= self.batch_size <= self.pool - self.val:
+            out.append(f"The batch size must be 1 to {self.pool - self.val:,} (the training set).")
+        if not 1 <= self.epochs <= 10_000:
+            out.append("Train for 1 to 10,000 epochs.")
+        return out
+
+    def model_changes(self, other: "Settings") -> list[str]:
+        return [f for f in self.MODEL_FIELDS if getattr(self, f) != getattr(other, f)]
+
+    def make_optimizer(self):
+        extra = {"momentum": self.momentum} if self.optimizer == "momentum" else {}
+        return make_optimizer(self.optimizer, lr=self.lr, weight_decay=self.weight_decay, **extra)
+
+    # -- the URL ------------------------------------------------------------------------
+    def to_query(self) -> dict[str, str]:
+        """Only what differs from the defaults, so links stay short."""
+        default, out = Settings(), {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v != getattr(default, f.name):
+                out[f.name] = ",".join(map(str, v)) if f.name == "hidden" else str(v)
+        return out
+
+    @classmethod
+    def from_query(cls, query) -> tuple["Settings", list[str]]:
+        """Settings from URL parameters; unusable values are ignored and reported."""
+        kw, notes, default = {}, [], cls()
+        for f in fields(cls):
+            if f.name not in query:
+                continue
+            raw = str(query[f.name])
+            try:
+                if f.name == "hidden":
+                    kw[f.name] = tuple(int(x) for x in raw.split(",") if x.strip())
+                elif isinstance(getattr(default, f.name), float):
+                    kw[f.name] = float(raw)
+                elif isinstance(getattr(default, f.name), int):
+                    kw[f.name] = int(raw)
+                else:
+                    kw[f.name] = raw
+            except ValueError:
+                notes.append(f"Ignored {f.name}={raw!r} from the link.")
+        settings = replace(default, **kw)
+        if settings.dataset not in ("mnist", "upload"):
+            notes.append("Ignored an unknown dataset from the link.")
+            settings = replace(settings, dataset="mnist")
+        if settings.problems():
+            notes.extend(settings.problems())
+            notes.append("The link's settings were not usable; the defaults are shown instead.")
+            settings = default
+        return settings, notes
+
+
+@dataclass
+class StepRecord:
+    """Enough to show a past step again: the same engine recomputes its trace."""
+
+    number: int              # the trainer's global step this was (1-based)
+    epoch: int               # epoch it belonged to (1-based)
+    step_in_epoch: int       # 1-based
+    idx: np.ndarray          # the source images of its mini-batch
+    params_before: dict      # by reference: updates never write into arrays
+    optimizer_before: object  # a snapshot (state arrays by reference)
+    how: str                 # "next", "random" or "chosen"
+
+
+class Workspace:
+    def __init__(self, settings: Settings, source: Digits, test: Digits | None = None, *,
+                 source_label: str = "MNIST"):
+        problems = settings.problems(len(source))
+        if problems:
+            raise ValueError(" ".join(problems))
+        self.settings = settings
+        self.source_label = source_label
+        self.split: Split = make_split(source, pool=settings.pool, val=settings.val, seed=settings.seed, test=test)
+        net = MLP([784, *settings.hidden, 10], activation=settings.activation, init=settings.init,
+                  seed=settings.seed)
+        self._attach(Trainer(net, settings.make_optimizer(), self.split, batch_size=settings.batch_size,
+                             seed=settings.seed), origin=f"a new network (seed {settings.seed})")
+
+    def _attach(self, trainer: Trainer, origin: str) -> None:
+        self.trainer = trainer
+        self.runner = RunController(trainer)
+        self.steps: deque[StepRecord] = deque(maxlen=STEP_HISTORY)
+        self.current: Trace | None = None     # the trace of the latest step, kept whole
+        self.origin = origin
+        self.error = ""
+
+    # -- conveniences ---------------------------------------------------------------------
+    @property
+    def net(self) -> MLP:
+        return self.trainer.net
+
+    @property
+    def optimizer(self):
+        return self.trainer.optimizer
+
+    @property
+    def history(self):
+        return self.trainer.history
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.active
+
+    def set_hyper(self, settings: Settings) -> None:
+        """Apply learning rate / optimizer changes to the network as it is.
+        The optimizer's state is kept when only its numbers change."""
+        old = self.optimizer
+        new = settings.make_optimizer()
+        if type(new) is type(old):
+            new.load_state(old.state())
+        self.trainer.optimizer = new
+        self.settings = settings
+
+    def adopt(self, trainer: Trainer, settings: Settings, origin: str) -> None:
+        """Take over a trainer (a loaded checkpoint, the pretrained network)."""
+        self.settings = settings
+        self.split = trainer.split
+        self._attach(trainer, origin)
+
+    # -- stepping -----------------------------------------------------------------------------
+    def step(self, idx: np.ndarray | None = None, how: str = "next") -> Trace:
+        """One mini-batch through the same ``train_step`` the full run uses.
+
+        On divergence the network keeps its parameters, ``error`` says what to
+        try, and the partial trace (up to the loss) is returned in the error.
+        """
+        if self.busy:
+            raise RuntimeError("A training run is going on: pause it before stepping.")
+        tr = self.trainer
+        if idx is None:
+            idx = tr.next_indices()
+        record = StepRecord(tr.global_step + 1, tr.epoch + 1, tr.step_in_epoch + 1, np.asarray(idx),
+                            tr.net.params, snapshot_optimizer(tr.optimizer), how)
+        try:
+            trace = tr.train_step(record.idx)
+        except DivergenceError as err:
+            self.error = divergence_message(err, record.epoch, record.step_in_epoch, tr.optimizer, tr.net)
+            raise
+        self.error = ""
+        self.steps.append(record)
+        self.current = trace
+        return trace
+
+    def trace_of(self, record: StepRecord) -> Trace:
+        """Recompute a past step's trace: same parameters, optimizer state and batch."""
+        if self.steps and record is self.steps[-1] and self.current is not None:
+            return self.current
+        X, y = self.split.images(record.idx, self.net.dtype)
+        net = self.net.with_params(record.params_before)
+        return net.step(X, y, snapshot_optimizer(record.optimizer_before))
+
+    def memory(self) -> dict:
+        """Bytes this workspace holds beyond the shared images."""
+        seen, total = set(), 0
+
+        def add(arrays):
+            nonlocal total
+            for a in arrays:
+                if isinstance(a, np.ndarray) and id(a) not in seen:
+                    seen.add(id(a))
+                    total += a.nbytes
+
+        add(self.net.params.values())
+        add(self.optimizer.state().values())
+        for snap in self.trainer.snapshots.values():
+            add(snap.values())
+        steps_before = total
+        for r in self.steps:
+            add(r.params_before.values())
+            add(r.optimizer_before.state().values())
+            add([r.idx])
+        steps_bytes = total - steps_before
+        trace = self.current.nbytes if self.current is not None else 0
+        return {"history": self.history.nbytes, "params_and_snapshots": steps_before,
+                "step_history": steps_bytes, "current_trace": trace,
+                "total": self.history.nbytes + total + trace}
+
+
+def settings_dict(s: Settings) -> dict:
+    d = asdict(s)
+    d["hidden"] = list(s.hidden)
+    return d

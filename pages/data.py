@@ -1,0 +1,60 @@
+"""The data: sample images, images per class, the average digit, pixel values, the split."""
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui.figures import bars, digit_grid
+from ui.session import workspace
+
+ws = workspace()
+split = ws.split
+src = split.source
+st.title("The data")
+st.markdown(f"**The split.** {split.describe()}")
+st.markdown(
+    "Each image is 28 × 28 grey levels, 0 (background) to 255 (ink), flattened row by row into one row of "
+    "784 numbers and divided by 255, so a mini-batch of *m* images is a matrix `X` of shape (m, 784).")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def class_summary(_X, _y, key):
+    """Images per class and the average image of each digit (cached per data set)."""
+    counts = np.bincount(_y, minlength=10)
+    means = np.stack([_X[_y == d].mean(axis=0) / 255 if counts[d] else np.zeros(784) for d in range(10)])
+    hist = np.bincount(_X.ravel(), minlength=256)
+    return counts, means, hist
+
+
+train_X, train_y = src.X[split.train_idx], src.y[split.train_idx]
+counts, means, hist = class_summary(train_X, train_y, (src.name, len(src), split.seed, split.n_train))
+
+st.subheader("Sample images")
+seed = st.number_input("Show other samples (seed)", 0, 10_000, 0)
+pick = np.random.default_rng(seed).choice(split.train_idx, 30, replace=False)
+st.plotly_chart(digit_grid(src.X[pick] / 255, [str(int(src.y[i])) for i in pick], cols=10), key="samples")
+
+c1, c2 = st.columns(2)
+with c1:
+    st.subheader("Images per digit")
+    st.plotly_chart(bars(counts, list(range(10)), y_title="training images"), key="counts")
+    st.caption(f"Fewest: digit {int(counts.argmin())} ({counts.min():,}); most: digit {int(counts.argmax())} "
+               f"({counts.max():,}). Close to balanced, so accuracy is a fair summary.")
+with c2:
+    st.subheader("The average image of each digit")
+    st.plotly_chart(digit_grid(means, [str(d) for d in range(10)], cols=5, size=90), key="means")
+    st.caption("Pixel by pixel mean of every training image of that digit: where ink usually is.")
+
+st.subheader("Pixel values")
+fig = go.Figure(go.Bar(x=np.arange(256), y=hist, marker_color="#2f6fdf"))
+fig.update_yaxes(type="log", title="pixels (log scale)")
+fig.update_xaxes(title="grey level 0–255")
+fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10))
+st.plotly_chart(fig, key="pixels")
+zero = hist[0] / hist.sum()
+st.caption(f"{zero:.0%} of all pixels are exactly 0 (background) and most ink pixels are near 255: "
+           "the inputs are close to black and white.")
+st.dataframe(pd.DataFrame({"set": ["training", "validation", "test"],
+                           "images": [split.n_train, split.n_val, len(split.test) if split.test is not None else 0],
+                           "used for": ["the gradient steps", "accuracy after every epoch (never trained on)",
+                                        "the final, comparable score (kept apart)"]}), hide_index=True)

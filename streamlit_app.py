@@ -1,0 +1,185 @@
+"""Entry point: ``streamlit run streamlit_app.py``.
+
+Page config, the navigation over ``pages/``, and the sidebar every page
+shares: the network and data settings, and the state of a training run.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from core.blas import set_blas_threads
+from core.data import DataError, digits_from_csv, load_csv
+from core.network import ACTIVATIONS, INITS
+from core.optim import OPTIMIZERS
+from core.workspace import Settings
+from ui.session import new_workspace, workspace
+
+set_blas_threads(1)  # see core/blas.py: many small products, several sessions, 2 cores
+st.set_page_config(page_title="Backprop, step by step", page_icon="🔬", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Start here", icon="🏠", default=True),
+    st.Page("pages/data.py", title="The data", icon="🖼️"),
+    st.Page("pages/stepper.py", title="Step through backprop", icon="👣"),
+    st.Page("pages/training.py", title="Train 1000 epochs", icon="🏋️"),
+    st.Page("pages/inspect.py", title="What it learned", icon="🔍"),
+    st.Page("pages/evaluate.py", title="Where it fails", icon="🧪"),
+    st.Page("pages/draw.py", title="Draw a digit", icon="✏️"),
+    st.Page("pages/kaggle.py", title="Kaggle submission", icon="📤"),
+]
+
+ACT_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh"}
+INIT_NAMES = {"seed": "seed: 0.01·N(0,1)", "he": "He: N(0, 2/fan_in)"}
+OPT_NAMES = {"sgd": "SGD (the seed's)", "momentum": "SGD + momentum", "adam": "Adam"}
+
+
+def upload_box(ws) -> None:
+    up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key="train_csv",
+                          help="Kaggle's Digit Recognizer train.csv: label,pixel0,…,pixel783. "
+                               "It replaces the shipped MNIST when you pick it below.")
+    if up is None:
+        return
+    token = (up.name, up.size)
+    if st.session_state.get("upload_token") == token:
+        return
+    st.session_state["upload_token"] = token
+    try:
+        csv = load_csv(up, require_labels=True)
+    except DataError as err:
+        st.session_state["upload_error"] = f"{up.name}: {err}"
+        return
+    st.session_state.pop("upload_error", None)
+    st.session_state["upload"] = digits_from_csv(csv, up.name)
+    st.session_state["upload_notes"] = list(csv.notes)
+
+
+def settings_form(ws) -> Settings | None:
+    s = ws.settings
+    with st.form("settings"):
+        st.markdown("**Network**")
+        n_hidden = st.select_slider("Hidden layers", options=[1, 2, 3], value=len(s.hidden))
+        cols = st.columns(n_hidden)
+        hidden = tuple(int(c.number_input(f"units {i + 1}", 1, 512, int(s.hidden[i]) if i < len(s.hidden) else 64,
+                                          key=f"h{i}_{n_hidden}"))
+                       for i, c in enumerate(cols))
+        activation = st.selectbox("Activation", list(ACTIVATIONS), index=list(ACTIVATIONS).index(s.activation),
+                                  format_func=ACT_NAMES.get)
+        init = st.selectbox("Initialisation", INITS, index=INITS.index(s.init), format_func=INIT_NAMES.get)
+        st.markdown("**Training**")
+        optimizer = st.selectbox("Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index(s.optimizer),
+                                 format_func=OPT_NAMES.get)
+        lr = st.number_input("Learning rate η", min_value=1e-6, max_value=100.0, value=float(s.lr), format="%g",
+                             step=0.01)
+        momentum = s.momentum
+        if optimizer == "momentum":
+            momentum = st.number_input("Momentum μ", 0.0, 0.999, float(s.momentum), format="%g")
+        weight_decay = st.number_input("L2 weight decay λ", 0.0, 1.0, float(s.weight_decay), format="%g",
+                                       step=1e-4)
+        batch_size = int(st.number_input("Batch size m", 1, 4096, int(s.batch_size)))
+        epochs = int(st.number_input("Epochs", 1, 10_000, int(s.epochs)))
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, int(s.seed)))
+        st.markdown("**Data**")
+        have_upload = "upload" in st.session_state
+        dataset = st.radio("Images", ["mnist", "upload"], index=int(s.dataset == "upload" and have_upload),
+                           format_func=lambda d: "Shipped MNIST" if d == "mnist" else "My uploaded train.csv",
+                           disabled=not have_upload, horizontal=True)
+        n_source = len(st.session_state["upload"]) if dataset == "upload" and have_upload else 60_000
+        pool = int(st.number_input("Image pool (train + validation)", 2, n_source, min(int(s.pool), n_source),
+                                   help="The seed uses the first 42,000 images; 5,000 is good for quick demos."))
+        val = int(st.number_input("Held out for validation", 1, max(1, n_source - 1), int(s.val)))
+        applied = st.form_submit_button("Apply settings", type="primary", use_container_width=True)
+    if not applied:
+        return None
+    return Settings(hidden=hidden, activation=activation, init=init, optimizer=optimizer, lr=float(lr),
+                    momentum=float(momentum), weight_decay=float(weight_decay), batch_size=batch_size, seed=seed,
+                    pool=pool, val=val, epochs=epochs, dataset=dataset)
+
+
+def apply_settings(ws, new: Settings) -> None:
+    n_source = len(st.session_state["upload"]) if new.dataset == "upload" and "upload" in st.session_state \
+        else 60_000
+    problems = new.problems(n_source)
+    if problems:
+        st.session_state["settings_error"] = " ".join(problems)
+        return
+    st.session_state.pop("settings_error", None)
+    changed = new.model_changes(ws.settings)
+    if changed and ws.trainer.global_step > 0:
+        st.session_state["pending_settings"] = new     # ask before throwing away a trained network
+    elif changed:
+        st.session_state["ws"] = new_workspace(new)
+    elif ws.busy and (new.optimizer, new.lr, new.momentum, new.weight_decay) != (
+            ws.settings.optimizer, ws.settings.lr, ws.settings.momentum, ws.settings.weight_decay):
+        st.session_state["settings_error"] = "Pause the training run before changing the optimizer."
+        return
+    else:
+        ws.set_hyper(new)
+    st.query_params.update(new.to_query())
+
+
+def confirm_pending(ws) -> None:
+    new = st.session_state.get("pending_settings")
+    if new is None:
+        return
+    changed = ", ".join(new.model_changes(ws.settings))
+    st.warning(f"Changing **{changed}** means a new network. The current one has trained "
+               f"{ws.trainer.global_step:,} steps ({ws.trainer.epoch} epochs). Download its checkpoint on the "
+               f"training page first if you want to keep it.")
+    a, b = st.columns(2)
+    if a.button("Discard it and build the new network", type="primary", use_container_width=True):
+        if ws.busy:
+            ws.runner.stop()
+            ws.runner.join(5)
+        st.session_state["ws"] = new_workspace(new)
+        del st.session_state["pending_settings"]
+        st.rerun()
+    if b.button("Keep the current network", use_container_width=True):
+        del st.session_state["pending_settings"]
+        st.rerun()
+
+
+@st.fragment(run_every="2s")
+def run_status() -> None:
+    """Tells the run a tab is still watching, and shows where it is from every page."""
+    ws = workspace()
+    if not ws.busy and ws.runner.status in ("idle",):
+        return
+    ws.runner.heartbeat()
+    p = ws.runner.progress()
+    if ws.busy:
+        st.progress(p["fraction"], text=f"Training: epoch {p['epoch']}/{p['target']}")
+    else:
+        st.caption(f"Last run: {p['status']} at epoch {p['epoch']}")
+
+
+def sidebar() -> None:
+    ws = workspace()
+    with st.sidebar:
+        st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
+                   f"{ws.trainer.epoch} epochs, {ws.trainer.global_step:,} steps")
+        run_status()
+        with st.expander("Settings", expanded=False):
+            new = settings_form(ws)
+            if new is not None:
+                apply_settings(ws, new)
+            upload_box(ws)
+        for key in ("settings_error", "upload_error"):
+            if st.session_state.get(key):
+                st.error(st.session_state[key])
+        if st.session_state.get("upload_notes") and "upload" in st.session_state:
+            up = st.session_state["upload"]
+            st.caption(f"Loaded {len(up):,} labelled images from the upload. " + " ".join(st.session_state["upload_notes"]))
+        for note in st.session_state.get("link_notes", []):
+            st.caption(note)
+
+
+def main() -> None:
+    page = st.navigation(PAGES)
+    sidebar()
+    confirm_pending(workspace())
+    page.run()
+
+
+main()

@@ -1,0 +1,100 @@
+"""Plotly figures shared by the pages: arrays in, ``go.Figure`` out.
+
+Nothing here knows about Streamlit or sessions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+SIGNED = "RdBu_r"      # diverging, white at zero
+UNSIGNED = "Viridis"
+DIGITS = "Greys"
+# ten colours that stay distinct, one per digit
+DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def stats(a: np.ndarray) -> dict[str, float]:
+    a = np.asarray(a, dtype=np.float64)
+    if a.size == 0:
+        return {"min": np.nan, "max": np.nan, "mean": np.nan, "std": np.nan, "zeros": np.nan}
+    return {"min": float(a.min()), "max": float(a.max()), "mean": float(a.mean()), "std": float(a.std()),
+            "zeros": float((a == 0).mean())}
+
+
+def is_signed(a: np.ndarray) -> bool:
+    return bool(np.size(a)) and float(np.min(a)) < 0
+
+
+def heatmap(a: np.ndarray, title: str = "", *, signed: bool | None = None, height: int | None = None,
+            x_title: str = "", y_title: str = "", highlight: tuple[int, int] | None = None,
+            colorscale: str | None = None) -> go.Figure:
+    """A matrix as a heatmap, rows top to bottom. Signed data gets a diverging
+    scale centred at zero; vectors are drawn as one row."""
+    z = np.asarray(a, dtype=np.float32)
+    if z.ndim == 0:
+        z = z.reshape(1, 1)
+    if z.ndim == 1:
+        z = z[None, :]
+    signed = is_signed(z) if signed is None else signed
+    kw = {}
+    if signed:
+        lim = float(np.max(np.abs(z))) or 1.0
+        kw = dict(zmin=-lim, zmax=lim, zmid=0)
+    fig = go.Figure(go.Heatmap(z=z, colorscale=colorscale or (SIGNED if signed else UNSIGNED),
+                               hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>", **kw))
+    if highlight is not None:
+        r, c = highlight
+        fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5,
+                      line=dict(color="#ffb000", width=3))
+    rows = z.shape[0]
+    fig.update_yaxes(autorange="reversed", title=y_title)
+    fig.update_xaxes(title=x_title)
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), margin=dict(l=10, r=10, t=36, b=10),
+                      height=height or int(min(520, max(140, 90 + 3.2 * rows))))
+    return fig
+
+
+def digit_grid(images: np.ndarray, captions: list[str] | None = None, cols: int = 10,
+               signed: bool = False, size: int = 80, title: str = "") -> go.Figure:
+    """Small 28×28 images in a grid (one heatmap, images separated by a blank line)."""
+    imgs = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
+    n = len(imgs)
+    cols = max(1, min(cols, n))
+    rows = max(1, -(-n // cols))
+    canvas = np.full((rows * 29 - 1, cols * 29 - 1), np.nan, np.float32)
+    for i, im in enumerate(imgs):
+        r, c = divmod(i, cols)
+        canvas[r * 29:r * 29 + 28, c * 29:c * 29 + 28] = im
+    if signed:
+        lim = float(np.nanmax(np.abs(canvas))) or 1.0
+        trace = go.Heatmap(z=canvas, colorscale=SIGNED, zmin=-lim, zmax=lim, zmid=0, showscale=False,
+                           hoverinfo="skip")
+    else:
+        trace = go.Heatmap(z=canvas, colorscale=DIGITS, zmin=0, zmax=1, showscale=False, hoverinfo="skip")
+    fig = go.Figure(trace)
+    if captions:
+        for i, text in enumerate(captions[:n]):
+            r, c = divmod(i, cols)
+            fig.add_annotation(x=c * 29 + 13.5, y=r * 29 - 1.5, text=text, showarrow=False,
+                               font=dict(size=11), yanchor="bottom")
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(margin=dict(l=0, r=0, t=30 if (captions or title) else 0, b=0),
+                      height=int(rows * size + (30 if (captions or title) else 0)),
+                      title=dict(text=title, x=0, font=dict(size=14)), plot_bgcolor="white")
+    return fig
+
+
+def bars(values, labels=None, title: str = "", highlight: int | None = None, y_title: str = "") -> go.Figure:
+    values = np.asarray(values, dtype=float)
+    labels = list(range(len(values))) if labels is None else list(labels)
+    colours = ["#2f6fdf"] * len(values)
+    if highlight is not None and 0 <= highlight < len(values):
+        colours[highlight] = "#ff7f0e"
+    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colours))
+    fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), margin=dict(l=10, r=10, t=36, b=10),
+                      height=260, yaxis_title=y_title)
+    fig.update_xaxes(type="category")
+    return fig

@@ -1,0 +1,116 @@
+"""The glue between Streamlit and the engine: shared data, one workspace per session.
+
+Data that is the same for everyone (the MNIST arrays, the pretrained network)
+is loaded once per server with ``st.cache_resource`` and marked read-only;
+each browser session gets its own :class:`~core.workspace.Workspace` in
+``st.session_state``.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import checkpoint
+from core.data import Digits, load_mnist, make_split
+from core.trainer import History
+from core.workspace import Settings, Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+PRETRAINED = ROOT / "data" / "pretrained.npz"
+SEED_VAL_ACC = 0.977      # the seed notebook's final validation accuracy
+SEED_FIRST_EPOCH = 0.799  # … and after its first epoch
+
+
+@st.cache_resource(show_spinner="Loading MNIST…")
+def mnist() -> dict[str, Digits]:
+    data = load_mnist()
+    for d in data.values():  # shared by every session: nobody may write into them
+        d.X.flags.writeable = False
+        d.y.flags.writeable = False
+    return data
+
+
+@st.cache_resource(show_spinner="Loading the pretrained network…")
+def pretrained() -> checkpoint.Checkpoint | None:
+    if not PRETRAINED.exists():
+        return None
+    ck = checkpoint.load(PRETRAINED)
+    for p in [ck.net.params, *ck.snapshots.values()]:
+        for a in p.values():
+            a.flags.writeable = False
+    return ck
+
+
+def source_for(settings: Settings) -> tuple[Digits, Digits | None, str]:
+    """The images a workspace with these settings trains on."""
+    if settings.dataset == "upload" and "upload" in st.session_state:
+        up = st.session_state["upload"]
+        return up, None, up.name
+    m = mnist()
+    return m["train"], m["test"], "MNIST"
+
+
+def new_workspace(settings: Settings) -> Workspace:
+    source, test, label = source_for(settings)
+    if settings.dataset == "upload" and label == "MNIST":
+        settings = replace(settings, dataset="mnist")
+    return Workspace(settings, source, test, source_label=label)
+
+
+def workspace() -> Workspace:
+    """This session's workspace, made on first use from the URL's settings."""
+    if "ws" not in st.session_state:
+        settings, notes = Settings.from_query(st.query_params.to_dict())
+        st.session_state["link_notes"] = notes
+        st.session_state["ws"] = new_workspace(settings)
+    return st.session_state["ws"]
+
+
+def open_pretrained(ws: Workspace) -> bool:
+    """Make the shipped 1000-epoch network this session's own (parameters shared
+    read-only, history copied so continued training does not touch the shared one)."""
+    ck = pretrained()
+    if ck is None:
+        return False
+    return adopt_checkpoint(ws, ck, "the pretrained network (seed protocol, 1000 epochs)")
+
+
+def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str) -> bool:
+    s = ck.split or {}
+    m = mnist()
+    try:
+        split = make_split(m["train"], pool=int(s.get("pool", 42_000)), val=int(s.get("val", 1_000)),
+                           seed=int(s.get("seed", ck.net.seed)), test=m["test"])
+    except ValueError:
+        split = make_split(m["train"], test=m["test"])
+    copy = checkpoint.Checkpoint(ck.net.with_params(dict(ck.net.params)), ck.optimizer,
+                                 dict(ck.trainer_state),
+                                 History.from_arrays(ck.net.n_layers, ck.history.to_arrays()),
+                                 dict(ck.snapshots), ck.split, ck.meta)
+    trainer = checkpoint.restore_trainer(copy, split)
+    hyper = ck.optimizer.hyper
+    settings = replace(ws.settings, hidden=tuple(ck.net.sizes[1:-1]), activation=ck.net.activation,
+                       init=ck.net.init, seed=ck.net.seed, pool=split.n_train + split.n_val, val=split.n_val,
+                       batch_size=trainer.batch_size, optimizer=hyper["optimizer"], lr=hyper["lr"],
+                       weight_decay=hyper.get("weight_decay", 0.0), momentum=hyper.get("momentum", 0.9),
+                       dataset="mnist")
+    ws.adopt(trainer, settings, origin)
+    return True
+
+
+def snapshot_choice(ws: Workspace, key: str = "snapshot") -> tuple[str, dict]:
+    """A select box over "now" and the time-travel snapshots; returns (label, params)."""
+    snaps = ws.trainer.snapshots
+    options = ["now"] + [e for e in sorted(snaps) if e != ws.trainer.epoch or ws.trainer.step_in_epoch]
+    choice = st.selectbox("Network at", options, key=key,
+                          format_func=lambda e: f"now (epoch {ws.trainer.epoch})" if e == "now" else f"epoch {e}")
+    if choice == "now":
+        return f"epoch {ws.trainer.epoch}", ws.net.params
+    return f"epoch {choice}", snaps[choice]
+
+
+def as_float_images(X_u8: np.ndarray) -> np.ndarray:
+    return X_u8.reshape(-1, 28, 28).astype(np.float32) / 255
