@@ -1,0 +1,113 @@
+"""One user's workspace: settings, links, stepping and the step history."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.data import load_mnist
+from core.network import DivergenceError
+from core.workspace import STEP_HISTORY, Settings, Workspace
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def small_settings(**kw):
+    return replace(Settings(pool=3000, val=500, hidden=(32, 16)), **kw)
+
+
+def test_defaults_are_the_seed_protocol():
+    s = Settings()
+    assert (s.hidden, s.activation, s.init, s.optimizer, s.lr, s.batch_size, s.epochs, s.pool, s.val) == \
+        ((64, 64), "relu", "seed", "sgd", 0.1, 64, 1000, 42_000, 1_000)
+    assert s.problems() == []
+
+
+def test_settings_round_trip_through_the_url():
+    s = small_settings(lr=0.05, optimizer="adam", seed=7, activation="tanh")
+    q = s.to_query()
+    assert q["hidden"] == "32,16" and q["lr"] == "0.05" and "batch_size" not in q  # defaults stay out
+    back, notes = Settings.from_query(q)
+    assert back == s and notes == []
+
+
+@pytest.mark.parametrize("query, note", [
+    ({"lr": "abc"}, "Ignored lr='abc'"),
+    ({"lr": "-1"}, "learning rate"),
+    ({"hidden": "0,64"}, "hidden layers"),
+    ({"batch_size": "999999"}, "batch size"),
+    ({"dataset": "../../etc/passwd"}, "unknown dataset"),
+])
+def test_bad_links_fall_back_with_a_note(query, note):
+    s, notes = Settings.from_query(query)
+    assert not s.problems()
+    assert any(note in n for n in notes), notes
+
+
+def test_model_changes_name_what_needs_a_new_network():
+    s = Settings()
+    assert s.model_changes(replace(s, lr=0.01, optimizer="adam")) == []
+    assert s.model_changes(replace(s, hidden=(32,), seed=1)) == ["hidden", "seed"]
+
+
+def test_stepping_records_a_bounded_history_that_replays_exactly(mnist):
+    ws = Workspace(small_settings(optimizer="momentum"), mnist["train"], mnist["test"])
+    first = ws.step()
+    saved = {k: np.array(first[k]) for k in ("Z1", "dW1", "ΔW1", "W1_new")}
+    for _ in range(STEP_HISTORY + 5):
+        ws.step()
+    assert len(ws.steps) == STEP_HISTORY
+    assert ws.steps[-1].number == ws.trainer.global_step == STEP_HISTORY + 6
+    # an old step, recomputed by the same engine from what the history kept, is the same step
+    rec = ws.steps[0]
+    assert rec.number == 7
+    again = ws.trace_of(rec)
+    X, y = ws.split.images(rec.idx)
+    np.testing.assert_array_equal(again["X"], X)
+    assert again["W1"] is rec.params_before["W1"]
+    # and the very first step, replayed on a fresh workspace, gives the same numbers
+    ws2 = Workspace(small_settings(optimizer="momentum"), mnist["train"], mnist["test"])
+    replay = ws2.step()
+    for k, v in saved.items():
+        np.testing.assert_array_equal(replay[k], v)
+    mem = ws.memory()
+    assert mem["current_trace"] == ws.current.nbytes
+    assert mem["step_history"] < STEP_HISTORY * 2 * sum(p.nbytes for p in ws.net.params.values()) + 1e5
+
+
+def test_a_chosen_batch_is_trained_at_the_current_position(mnist):
+    ws = Workspace(small_settings(), mnist["train"], mnist["test"])
+    idx = ws.split.train_idx[[5, 9, 11]]
+    t = ws.step(idx, how="chosen")
+    assert t["X"].shape == (3, 784) and ws.steps[-1].how == "chosen"
+    np.testing.assert_array_equal(t["y"], ws.split.source.y[idx])
+
+
+def test_a_diverging_step_keeps_the_network_and_explains(mnist):
+    ws = Workspace(small_settings(lr=50.0, init="he"), mnist["train"], mnist["test"])
+    with pytest.raises(DivergenceError):
+        for _ in range(50):
+            before, n = ws.net.params, ws.trainer.global_step
+            ws.step()
+    assert ws.net.params is before and ws.trainer.global_step == n   # the failed step changed nothing
+    assert all(np.isfinite(p).all() for p in ws.net.params.values())
+    assert "learning rate" in ws.error
+
+
+def test_changing_the_learning_rate_keeps_the_network_and_optimizer_state(mnist):
+    ws = Workspace(small_settings(optimizer="momentum"), mnist["train"], mnist["test"])
+    ws.step()
+    params, V = ws.net.params, ws.optimizer.V
+    ws.set_hyper(replace(ws.settings, lr=0.01))
+    assert ws.net.params is params and ws.optimizer.lr == 0.01 and ws.optimizer.V == V
+
+
+def test_two_workspaces_share_images_but_nothing_else(mnist):
+    a = Workspace(small_settings(seed=1), mnist["train"], mnist["test"])
+    b = Workspace(small_settings(seed=2), mnist["train"], mnist["test"])
+    a.step()
+    assert a.split.source.X is b.split.source.X          # the images: shared, read-only
+    assert b.trainer.global_step == 0 and len(b.steps) == 0
+    assert not np.array_equal(a.net.params["W1"], b.net.params["W1"])
