@@ -17,17 +17,17 @@ from core.workspace import Settings
 from ui.session import new_workspace, workspace
 
 set_blas_threads(1)  # see core/blas.py: many small products, several sessions, 2 cores
-st.set_page_config(page_title="Backprop, step by step", page_icon="🔬", layout="wide")
+st.set_page_config(page_title="Backprop, step by step", page_icon=":material/neurology:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Start here", icon="🏠", default=True),
-    st.Page("pages/data.py", title="The data", icon="🖼️"),
-    st.Page("pages/stepper.py", title="Step through backprop", icon="👣"),
-    st.Page("pages/training.py", title="Train 1000 epochs", icon="🏋️"),
-    st.Page("pages/inspect.py", title="What it learned", icon="🔍"),
-    st.Page("pages/evaluate.py", title="Where it fails", icon="🧪"),
-    st.Page("pages/draw.py", title="Draw a digit", icon="✏️"),
-    st.Page("pages/kaggle.py", title="Kaggle submission", icon="📤"),
+    st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="The data", icon=":material/image:"),
+    st.Page("pages/stepper.py", title="Step through backprop", icon=":material/footprint:"),
+    st.Page("pages/training.py", title="Train 1000 epochs", icon=":material/model_training:"),
+    st.Page("pages/inspect.py", title="What it learned", icon=":material/search_insights:"),
+    st.Page("pages/evaluate.py", title="Where it fails", icon=":material/rule:"),
+    st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
+    st.Page("pages/kaggle.py", title="Kaggle submission", icon=":material/upload_file:"),
 ]
 
 ACT_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh"}

@@ -30,7 +30,7 @@ train_X, train_y = src.X[split.train_idx], src.y[split.train_idx]
 counts, means, hist = class_summary(train_X, train_y, (src.name, len(src), split.seed, split.n_train))
 
 st.subheader("Sample images")
-seed = st.number_input("Show other samples (seed)", 0, 10_000, 0)
+seed = st.columns([1, 3])[0].number_input("Show other samples (seed)", 0, 10_000, 0)
 pick = np.random.default_rng(seed).choice(split.train_idx, 30, replace=False)
 st.plotly_chart(digit_grid(src.X[pick] / 255, [str(int(src.y[i])) for i in pick], cols=10), key="samples")
 

@@ -34,15 +34,15 @@ c1, c2, c3 = st.columns(3)
 with c1:
     st.markdown("**1 · Step through backprop**  \nOne mini-batch, phase by phase: every matrix as a heatmap, "
                 "every equation, any single number explained.")
-    st.page_link("pages/stepper.py", label="Open the stepper", icon="👣")
+    st.page_link("pages/stepper.py", label="Open the stepper", icon=":material/footprint:")
 with c2:
     st.markdown("**2 · Train 1000 epochs**  \nThe same step, 641,000 times, in the background: live curves, "
                 "pause and resume, telemetry per layer.")
-    st.page_link("pages/training.py", label="Open training", icon="🏋️")
+    st.page_link("pages/training.py", label="Open training", icon=":material/model_training:")
 with c3:
     st.markdown("**3 · Look inside**  \nWhat each neuron looks for, the confusion matrix, the worst mistakes, "
                 "and your own handwriting.")
-    st.page_link("pages/inspect.py", label="What it learned", icon="🔍")
+    st.page_link("pages/inspect.py", label="What it learned", icon=":material/search_insights:")
 
 st.divider()
 st.markdown(f"You are working with **{ws.origin}**: {' → '.join(map(str, ws.net.sizes))}, "

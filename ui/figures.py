@@ -58,15 +58,17 @@ def heatmap(a: np.ndarray, title: str = "", *, signed: bool | None = None, heigh
 
 def digit_grid(images: np.ndarray, captions: list[str] | None = None, cols: int = 10,
                signed: bool = False, size: int = 80, title: str = "") -> go.Figure:
-    """Small 28×28 images in a grid (one heatmap, images separated by a blank line)."""
+    """Small 28×28 images in a grid (one heatmap; captions sit in a blank band above each row)."""
     imgs = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
     n = len(imgs)
     cols = max(1, min(cols, n))
     rows = max(1, -(-n // cols))
-    canvas = np.full((rows * 29 - 1, cols * 29 - 1), np.nan, np.float32)
+    band = 9 if captions else 1            # blank pixels above each row of images
+    ch, cw = 28 + band, 29                 # cell height and width in pixels
+    canvas = np.full((rows * ch, cols * cw - 1), np.nan, np.float32)
     for i, im in enumerate(imgs):
         r, c = divmod(i, cols)
-        canvas[r * 29:r * 29 + 28, c * 29:c * 29 + 28] = im
+        canvas[r * ch + band:r * ch + band + 28, c * cw:c * cw + 28] = im
     if signed:
         lim = float(np.nanmax(np.abs(canvas))) or 1.0
         trace = go.Heatmap(z=canvas, colorscale=SIGNED, zmin=-lim, zmax=lim, zmid=0, showscale=False,
@@ -77,12 +79,13 @@ def digit_grid(images: np.ndarray, captions: list[str] | None = None, cols: int 
     if captions:
         for i, text in enumerate(captions[:n]):
             r, c = divmod(i, cols)
-            fig.add_annotation(x=c * 29 + 13.5, y=r * 29 - 1.5, text=text, showarrow=False,
-                               font=dict(size=11), yanchor="bottom")
+            fig.add_annotation(x=c * cw + 13.5, y=r * ch + band / 2, text=text, showarrow=False,
+                               font=dict(size=11))
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(margin=dict(l=0, r=0, t=30 if (captions or title) else 0, b=0),
-                      height=int(rows * size + (30 if (captions or title) else 0)),
+    cell = size * ch / 28
+    fig.update_layout(margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+                      height=int(rows * cell + (30 if title else 0)),
                       title=dict(text=title, x=0, font=dict(size=14)), plot_bgcolor="white")
     return fig
 

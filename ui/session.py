@@ -60,8 +60,27 @@ def new_workspace(settings: Settings) -> Workspace:
     return Workspace(settings, source, test, source_label=label)
 
 
+def _ensure_navigation() -> None:
+    """Run every page through streamlit_app.py's ``st.navigation``.
+
+    Because this project keeps its pages in ``pages/``, Streamlit starts in its
+    older "pages directory" mode and, until the entry point has run once, serves
+    a deep link such as ``/stepper`` by running ``pages/stepper.py`` alone (no
+    settings sidebar, no page config). A page that finds itself run that way
+    switches the mode off and reruns, so the entry point handles the same URL.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without this mechanism has nothing to fix
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def workspace() -> Workspace:
     """This session's workspace, made on first use from the URL's settings."""
+    _ensure_navigation()
     if "ws" not in st.session_state:
         settings, notes = Settings.from_query(st.query_params.to_dict())
         st.session_state["link_notes"] = notes
