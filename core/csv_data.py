@@ -89,7 +89,8 @@ __all__ = ["DataError", "CsvDigits", "MAX_CSV_BYTES", "load_csv"]
 N_PIXELS = 784
 PIXEL_NAMES = tuple(f"pixel{i}" for i in range(N_PIXELS))
 MAX_CSV_BYTES = 200 * 1024 * 1024  # hard bound on (decompressed) bytes accepted
-CHUNK_ROWS = 5000  # rows per pandas chunk
+CHUNK_ROWS = 2000  # rows per pandas chunk (~40 MB of parser memory for Kaggle rows)
+_READ_BLOCK = 8 * 1024 * 1024  # block size for reading file-like objects
 MAX_HEADER_CHARS = 1_000_000  # a real header is ~7,000 characters
 
 # Prefix of the safety-net message for errors this module did not foresee.
@@ -198,7 +199,10 @@ def _read_source(source, max_bytes: int) -> bytes:
             if size > max_bytes:
                 raise _too_big(size, max_bytes)
             with open(path, "rb") as fh:
-                data = fh.read(max_bytes + 1)
+                # read(n) allocates n bytes up front, so ask only for what is there (+1)
+                data = fh.read(min(size, max_bytes) + 1)
+                if len(data) > size and len(data) <= max_bytes:  # file grew meanwhile
+                    data += fh.read(max_bytes + 1 - len(data))
         except FileNotFoundError:
             raise DataError(f"File not found: {path}") from None
         except IsADirectoryError:
@@ -218,7 +222,7 @@ def _read_source(source, max_bytes: int) -> bytes:
         except (OSError, ValueError):
             pass
         try:
-            data = source.read(max_bytes + 1)
+            data = _read_bounded(source, max_bytes + 1)
         except (OSError, ValueError) as exc:
             raise DataError(f"Could not read the file: {exc}") from None
         if data is None:
@@ -246,6 +250,26 @@ def _read_source(source, max_bytes: int) -> bytes:
         "source must be a path (str or pathlib.Path), bytes, or a binary file-like object, "
         f"not {type(source).__name__}"
     )
+
+
+def _read_bounded(fh, limit: int):
+    """Read at most `limit` bytes (or str) from a file-like object without allocating
+    `limit` bytes up front (read(n) does that for real files)."""
+    if isinstance(fh, io.BytesIO):
+        return fh.read(limit)
+    parts = []
+    total = 0
+    while total < limit:
+        part = fh.read(min(_READ_BLOCK, limit - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    if not parts:
+        return b""
+    if len(parts) == 1:
+        return parts[0]
+    return ("" if isinstance(parts[0], str) else b"").join(parts)
 
 
 def _gunzip(data: bytes, max_bytes: int) -> bytes:
@@ -323,8 +347,8 @@ def _parse_header(header: str, delim: str) -> list[str]:
     return [f.strip() for f in fields]
 
 
-def _validate_header(names: list[str], delim: str, require_labels: bool | None,
-                     notes: list[str]) -> bool:
+def _validate_header(names: list[str], header: str, delim: str,
+                     require_labels: bool | None, notes: list[str]) -> bool:
     """Check the column names; return True when the first column is the label column."""
     expected_line = "'label,pixel0,pixel1,…,pixel783' (train.csv) or 'pixel0,…,pixel783' (test.csv)"
     nonempty = [n for n in names if n]
@@ -334,6 +358,11 @@ def _validate_header(names: list[str], delim: str, require_labels: bool | None,
             f"The first line must be the header {expected_line}."
         )
 
+    if len(names) == 1 and delim in header:
+        raise DataError(
+            "The header line (the first line) could not be split into columns: it seems to "
+            "have a stray quote character (\") that makes it one single value."
+        )
     if len(names) == 1 and len(names[0]) > 20:
         raise DataError(
             "The header line (the first line) has no commas, semicolons or tabs, so it is a "
@@ -430,6 +459,9 @@ def _validate_header(names: list[str], delim: str, require_labels: bool | None,
 # --------------------------------------------------------------------------- row structure
 
 
+_UNCLOSED_QUOTE = "\x00unclosed quote"  # marker (NUL cannot occur in accepted text)
+
+
 def _line_at(data: bytes, pos: int, limit: int = 200) -> str:
     end = data.find(b"\n", pos)
     if end < 0:
@@ -440,6 +472,11 @@ def _line_at(data: bytes, pos: int, limit: int = 200) -> str:
 def _ragged_error(row: int, nfields: int, ncols: int, delim: str, line: str | None,
                   trailing_delim: bool = False) -> DataError:
     msg = f"Row {row} has {_plural(nfields, 'field')}; the header has {ncols}."
+    if line == _UNCLOSED_QUOTE:
+        return DataError(
+            msg + " A quote character (\") in this row seems never to be closed, so the "
+            "following lines were read as part of it."
+        )
     if nfields < ncols:
         msg += " The row is too short (values are missing at its end)."
         if nfields == 1 and line is not None:
@@ -497,6 +534,8 @@ def _scan_quoted(data: bytes, pos: int, delim: str, ncols: int):
             n += 1
             if len(row) != ncols:
                 line = delim.join(row)[:200]
+                if any("\n" in f or "\r" in f for f in row):
+                    line = _UNCLOSED_QUOTE
                 return n, (n, len(row), line, row[-1].strip() == "")
     except csv.Error as exc:
         raise DataError(f"Row {n + 1} could not be read as CSV: {exc}.") from None
@@ -663,9 +702,15 @@ def _read_cells(data: bytes, body: int, delim: str, decimal: str, ncols: int, nr
             raise
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
             text = str(exc).strip().replace("Error tokenizing data. ", "")
-            raise DataError(
-                f"The data after row {row0} could not be read as CSV ({text})."
-            ) from None
+            if "EOF inside string" in text:
+                raise DataError(
+                    f"A quote character (\") after row {row0} is never closed; remove the "
+                    "stray quote."
+                    if row0 else
+                    "A quote character (\") in the data is never closed; remove the stray quote."
+                ) from None
+            where = f"after row {row0}" if row0 else "of the data rows"
+            raise DataError(f"Part {where} could not be read as CSV ({text}).") from None
     if row0 != nrows:
         raise DataError(_inconsistent(row0 + 1))
     return X, y, state
@@ -754,7 +799,7 @@ def _parse(data: bytes, require_labels: bool | None, notes: list[str]) -> CsvDig
     names = _parse_header(header, delim)
     if not names or names == [""]:
         raise DataError("The file is empty.")  # unreachable: blank lines are skipped
-    has_label = _validate_header(names, delim, require_labels, notes)
+    has_label = _validate_header(names, header, delim, require_labels, notes)
     ncols = len(names)
 
     body = min(hend + 1, len(data))

@@ -133,6 +133,17 @@ def test_text_mode_file_object(tmp_path):
         assert_valid(load_csv(fh), X, y)
 
 
+def test_binary_file_object(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_data, "_READ_BLOCK", 1000)  # exercise block-wise reading
+    data, X, y = make_csv(3)
+    path = tmp_path / "train.csv"
+    path.write_bytes(data)
+    with open(path, "rb") as fh:
+        assert_valid(load_csv(fh), X, y)
+    with open(path, "rb") as fh, pytest.raises(DataError, match="more than the limit"):
+        load_csv(fh, max_bytes=len(data) - 1)
+
+
 def test_wrong_source_type_is_type_error():
     with pytest.raises(TypeError):
         load_csv(12345)
@@ -522,6 +533,27 @@ def test_ragged_row_in_quoted_file():
     quoted = [[f'"{c}"' for c in r] for r in rows]
     with pytest.raises(DataError, match=r"^Row 4 has 786 fields; the header has 785\."):
         load_csv(render(TRAIN_NAMES, quoted))
+
+
+def test_unclosed_quote_in_middle_row():
+    rows, _, _ = make_data(4)
+    rows[1][5] = '"1'
+    with pytest.raises(DataError, match=r"^Row 2 has \d+ fields; .*quote character .* never "
+                                        r"to be closed"):
+        load_csv(render(TRAIN_NAMES, rows))
+
+
+def test_unclosed_quote_in_last_field():
+    rows, _, _ = make_data(4)
+    rows[3][784] = '"1'
+    with pytest.raises(DataError, match="quote character .* never closed"):
+        load_csv(render(TRAIN_NAMES, rows))
+
+
+def test_stray_quote_in_header():
+    data, _, _ = make_csv(2)
+    with pytest.raises(DataError, match="header line .* stray quote"):
+        load_csv(b'"' + data)
 
 
 def test_cell_problem_before_ragged_row_is_reported_first(monkeypatch):
