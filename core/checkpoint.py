@@ -228,6 +228,9 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
     _expect(n_ep >= 0, "The history's epoch column is not a list.")
     for k in History.SCALARS:
         _expect(h[k].shape == (n_ep,) and h[k].dtype.kind in "fiu", f"History column {k!r} has the wrong shape.")
+    ep = h["epoch"]
+    _expect(bool(np.all(np.isfinite(ep))) and np.array_equal(ep, np.arange(1, n_ep + 1)),
+            "The history's epochs are not 1, 2, 3, …")
     for k in History.LAYERED:
         _expect(h[k].shape == (n_ep, L) and h[k].dtype.kind == "f", f"History column {k!r} has the wrong shape.")
     for k in ("hist_W", "hist_dW"):
@@ -239,8 +242,16 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
 
     ts = config["trainer"]
     try:
+        _expect(isinstance(ts, dict), "The trainer's state is not a record.")
         for key in ("epoch", "step_in_epoch", "global_step"):
             _expect(int(ts[key]) >= 0, f"The trainer's {key} is negative.")
+        _expect(1 <= int(ts.get("batch_size", 64)) <= 1_000_000, "The batch size in the file is not usable.")
+        int(ts.get("seed", 0))
+        acc = ts.get("acc", [0, 0, 0, 0])
+        _expect(isinstance(acc, list) and len(acc) == 4 and all(np.isfinite(float(a)) for a in acc),
+                "The trainer's running totals are not numbers.")
+        tel = ts.get("tel")
+        _expect(tel is None or np.asarray(tel, float).shape == (3, L), "The trainer's telemetry has the wrong shape.")
     except (KeyError, TypeError, ValueError):
         raise CheckpointError("The trainer's counters are missing or not numbers.") from None
     _expect(int(ts["epoch"]) == n_ep, f"The trainer says epoch {ts['epoch']} but the history has {n_ep} epochs.")
