@@ -15,6 +15,7 @@ from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS
 from core.workspace import Settings
 from ui.session import new_workspace, workspace
+from ui.text import plain
 
 set_blas_threads(1)  # see core/blas.py: many small products, several sessions, 2 cores
 st.set_page_config(page_title="Backprop, step by step", page_icon=":material/neurology:", layout="wide")
@@ -48,7 +49,7 @@ def upload_box(ws) -> None:
     try:
         csv = load_csv(up, require_labels=True)
     except DataError as err:
-        st.session_state["upload_error"] = f"{up.name}: {err}"
+        st.session_state["upload_error"] = f"{plain(up.name)}: {plain(err)}"
         return
     st.session_state.pop("upload_error", None)
     st.session_state["upload"] = digits_from_csv(csv, up.name)
@@ -170,9 +171,10 @@ def sidebar() -> None:
                 st.error(st.session_state[key])
         if st.session_state.get("upload_notes") and "upload" in st.session_state:
             up = st.session_state["upload"]
-            st.caption(f"Loaded {len(up):,} labelled images from the upload. " + " ".join(st.session_state["upload_notes"]))
+            st.caption(f"Loaded {len(up):,} labelled images from {plain(up.name)}. "
+                       + plain(" ".join(st.session_state["upload_notes"])))
         for note in st.session_state.get("link_notes", []):
-            st.caption(note)
+            st.caption(plain(note))
 
 
 def main() -> None:

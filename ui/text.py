@@ -1,0 +1,16 @@
+"""Showing text a user supplied (file names, column names inside error messages).
+
+Streamlit renders markdown, and ``$…$`` as LaTeX, in st.error, st.caption and
+friends; raw HTML is never rendered unless a page asks for it, and none does.
+:func:`plain` escapes every markdown and LaTeX character, so a file named
+``[click](http://…)`` or ``$\\href…$`` shows as those characters, not a link.
+"""
+from __future__ import annotations
+
+import re
+
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$^=:])")
+
+
+def plain(text) -> str:
+    return _SPECIAL.sub(r"\\\1", str(text))
