@@ -145,6 +145,8 @@ def confirm_pending(ws) -> None:
 def run_status() -> None:
     """Tells the run a tab is still watching, and shows where it is from every page."""
     ws = workspace()
+    st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
+               f"{ws.trainer.epoch} epochs, {ws.trainer.global_step:,} steps")
     if not ws.busy and ws.runner.status in ("idle",):
         return
     ws.runner.heartbeat()
@@ -158,8 +160,6 @@ def run_status() -> None:
 def sidebar() -> None:
     ws = workspace()
     with st.sidebar:
-        st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
-                   f"{ws.trainer.epoch} epochs, {ws.trainer.global_step:,} steps")
         run_status()
         with st.expander("Settings", expanded=False):
             new = settings_form(ws)

@@ -34,7 +34,7 @@ class RunController:
         self._last_beat = time.monotonic()
         self.started_at: float | None = None     # wall clock of the current stretch of running
         self.steps_at_start = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     # -- what the page asks ---------------------------------------------------------
     @property
@@ -56,12 +56,14 @@ class RunController:
                 "step_in_epoch": tr.step_in_epoch, "steps_per_epoch": tr.steps_per_epoch,
                 "global_step": done, "total_steps": total, "fraction": min(done / total, 1.0),
                 "steps_per_second": rate, "eta": left / rate if rate > 0 else None,
-                "train_seconds": tr.train_seconds, "message": self.message}
+                "elapsed": elapsed, "train_seconds": tr.train_seconds, "message": self.message}
 
     # -- what the page does -----------------------------------------------------------
     def start(self, epochs: int) -> bool:
         """Train until ``epochs`` epochs are complete; returns False if already running."""
         with self._lock:
+            if self.active and self.status not in (RUNNING, PAUSING):
+                self._thread.join(1.0)  # it has written its final status and is returning
             if self.active:
                 return False
             if epochs <= self.trainer.epoch:
@@ -69,6 +71,7 @@ class RunController:
                 return False
             self.target_epochs = int(epochs)
             self._stop.clear()
+            self._stop_reason = PAUSED
             self.status, self.message = RUNNING, ""
             self.heartbeat()
             self.started_at, self.steps_at_start = time.monotonic(), self.trainer.global_step
@@ -84,15 +87,20 @@ class RunController:
 
     def stop(self) -> None:
         """End the run; the network and its history stay, and can be trained further."""
-        self._request(STOPPED)
-        if not self.active and self.status == PAUSED:
-            self.status = STOPPED
+        with self._lock:
+            if not self._request(STOPPED) and self.status == PAUSED:
+                self.status = STOPPED
 
-    def _request(self, reason: str) -> None:
-        if self.active:
-            self._stop_reason = reason
-            self.status = PAUSING
-            self._stop.set()
+    def _request(self, reason: str) -> bool:
+        """Ask the worker to end between two steps. The worker writes its final status
+        under the lock, so a run that has just finished is never left "pausing"."""
+        with self._lock:
+            if self.active and self.status in (RUNNING, PAUSING):
+                self._stop_reason = reason
+                self.status = PAUSING
+                self._stop.set()
+                return True
+            return False
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -112,12 +120,14 @@ class RunController:
         try:
             result = self.trainer.run(self.target_epochs, should_stop=self._should_stop)
         except Exception as err:  # a bug must not vanish into a thread
-            self.status = FAILED
-            self.message = f"The run failed: {err!r}\n{traceback.format_exc(limit=3)}"
+            with self._lock:
+                self.status = FAILED
+                self.message = f"The run failed: {err!r}\n{traceback.format_exc(limit=3)}"
             return
-        if result.reason == "done":
-            self.status, self.message = DONE, f"Finished {self.trainer.epoch} epochs."
-        elif result.reason == "diverged":
-            self.status, self.message = DIVERGED, result.message
-        else:
-            self.status = self._stop_reason
+        with self._lock:
+            if result.reason == "done":
+                self.status, self.message = DONE, f"Finished {self.trainer.epoch} epochs."
+            elif result.reason == "diverged":
+                self.status, self.message = DIVERGED, result.message
+            else:
+                self.status = self._stop_reason

@@ -109,8 +109,12 @@ class History:
         return self._step_loss[:self.n_steps]
 
     def append(self, row: dict) -> None:
+        # "epoch" goes last: len(self) counts epochs, so a reader in another thread
+        # never sees an epoch whose other columns are not there yet
         for k, v in row.items():
-            self.rows[k].append(v)
+            if k != "epoch":
+                self.rows[k].append(v)
+        self.rows["epoch"].append(row["epoch"])
 
     def column(self, key: str) -> np.ndarray:
         """``(epochs,)`` for scalars, ``(epochs, layers)`` for per-layer metrics, and
@@ -240,7 +244,7 @@ class Trainer:
         self.history.add_step_loss(loss)
         m = len(y)
         acc.loss_sum += loss * m
-        acc.correct += int((v[f"A{L}"].argmax(axis=1) == y).sum())
+        acc.correct += int(np.count_nonzero(v[f"A{L}"].argmax(axis=1) == y))
         acc.seen += m
         if self.step_in_epoch % self.telemetry_every == 0:
             self._sample_telemetry(v)

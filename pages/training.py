@@ -1,0 +1,373 @@
+"""Train 1000 epochs: the full run in a background thread, live curves, per-layer
+telemetry, time-travel snapshots, checkpoints and the pretrained network.
+
+The run belongs to this session's workspace (``ws.runner``); this page only
+starts, pauses and stops it and draws its history. The live panel is a fragment
+that redraws every second from the history alone and never touches the network.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from core import checkpoint
+from core.runner import DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, RUNNING, STOPPED
+from core.trainer import dead_layers
+from ui import training_plots as tp
+from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
+
+LIVE_EVERY = 1.0        # seconds between redraws of the live panel while a run goes on
+TELEMETRY_EVERY = 5.0   # … and of the heavier telemetry figures
+MAX_EPOCHS = 10_000
+STATUS_WORDS = {IDLE: "not started", RUNNING: "running", PAUSING: "pausing…", PAUSED: "paused",
+                DONE: "finished", STOPPED: "stopped", DIVERGED: "diverged", FAILED: "failed"}
+MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$&")
+
+
+# --------------------------------------------------------------------------- small helpers
+def md_escape(text: str) -> str:
+    """User-supplied text (a file name) shown inside markdown, as plain characters."""
+    return "".join("\\" + c if c in MD_SPECIAL else c for c in str(text))
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def default_target(ws) -> int:
+    """The settings' epoch count, or — when the network has already got there —
+    another stretch of the same length (at most 100 epochs)."""
+    done, want = ws.trainer.epoch, ws.settings.epochs
+    if done < want:
+        return want
+    return min(done + min(want, 100), MAX_EPOCHS)
+
+
+# --------------------------------------------------------------------------- actions
+def load_checkpoint_file(ws, uploaded) -> bool:
+    """Adopt an uploaded checkpoint; True when it was. A rejected file changes nothing
+    and says why. Each upload is handled once (the uploader keeps its file across reruns)."""
+    token = getattr(uploaded, "file_id", None) or (uploaded.name, uploaded.size)
+    if st.session_state.get("training_ckpt_token") == token:
+        return False
+    st.session_state["training_ckpt_token"] = token
+    name = md_escape(uploaded.name)
+    if ws.busy:
+        st.session_state["training_ckpt_result"] = (
+            "error", "Pause or stop the training run before loading a checkpoint: nothing was loaded.")
+        return False
+    try:
+        ck = checkpoint.load(uploaded)
+        adopt_checkpoint(ws, ck, f"an uploaded checkpoint (epoch {ck.trainer_state['epoch']})")
+    except ValueError as err:   # CheckpointError, or a checkpoint whose trainer cannot be rebuilt
+        st.session_state["training_ckpt_result"] = (
+            "error", f"{name} was not loaded. {md_escape(err)} Your network, its history and the "
+                     f"settings are unchanged.")
+        return False
+    st.session_state["training_ckpt_result"] = (
+        "ok", f"Loaded {name}: {ws.trainer.epoch} epochs, {ws.trainer.global_step:,} steps, "
+              f"{len(ws.trainer.snapshots)} snapshots. Press *Continue training* to train it further.")
+    return True
+
+
+def checkpoint_bytes(ws):
+    """A callable for the download button: the checkpoint is only written when clicked."""
+    net, optimizer, trainer = ws.net, ws.optimizer, ws.trainer
+    return lambda: checkpoint.to_bytes(net, optimizer, trainer)
+
+
+def history_csv(ws):
+    history = ws.history
+    return lambda: history.frame().to_csv(index=False)
+
+
+# --------------------------------------------------------------------------- sections
+def controls(ws) -> None:
+    r, tr, busy = ws.runner, ws.trainer, ws.busy
+    cols = st.columns([1.4, 1.5, 1, 1, 1], vertical_alignment="bottom")
+    at_max = tr.epoch >= MAX_EPOCHS
+    target = cols[0].number_input(
+        "Train until epoch", min_value=min(tr.epoch + 1, MAX_EPOCHS), max_value=MAX_EPOCHS,
+        value=default_target(ws), step=1, disabled=busy or at_max,
+        key=f"training_until_{id(tr)}_{tr.epoch}_{ws.settings.epochs}",
+        help="Counts the epochs already trained: a network at epoch 1000 trained until 1100 gets 100 more.")
+    label = "Start training" if tr.global_step == 0 else "Continue training"
+    paused = r.status == PAUSED and not busy
+    if cols[1].button(label, type="secondary" if paused else "primary", icon=":material/play_arrow:",
+                      disabled=busy or at_max, width="stretch", key="training_start"):
+        if r.start(int(target)):
+            st.rerun()
+    if cols[2].button("Pause", icon=":material/pause:", disabled=r.status != RUNNING or not busy,
+                      width="stretch", key="training_pause"):
+        r.pause()
+        r.join(5)
+        st.rerun()
+    if cols[3].button("Resume", icon=":material/resume:", disabled=not paused,
+                      type="primary" if paused else "secondary", width="stretch", key="training_resume",
+                      help=f"Carries on to epoch {r.target_epochs} from the exact step where it paused."):
+        r.resume()
+        st.rerun()
+    if cols[4].button("Stop", icon=":material/stop:", disabled=not (busy or r.status == PAUSED),
+                      width="stretch", key="training_stop",
+                      help="Ends the run. The network and its history stay; you can continue training later."):
+        r.stop()
+        r.join(5)
+        st.rerun()
+    s = ws.settings
+    spe = tr.steps_per_epoch
+    st.caption(
+        f"Status: **{STATUS_WORDS.get(r.status, r.status)}** · {ws.split.n_train:,} training images in "
+        f"mini-batches of {tr.batch_size} → {spe:,} steps per epoch, so {s.epochs:,} epochs are "
+        f"{s.epochs * spe:,} steps · optimizer {ws.optimizer.name}, η = {s.lr:g}. "
+        f"Change the settings in the sidebar (pause first to change the optimizer).")
+
+
+def messages(ws) -> None:
+    r = ws.runner
+    if r.status == DIVERGED:
+        st.error(f"**The run diverged.** {r.message}  \nEverything up to the last good step is kept: "
+                 f"lower the learning rate in the sidebar, then press *Continue training*.", icon="💥")
+    elif r.status == FAILED:
+        st.error("The run stopped on an error in the program (not in your settings). The network keeps "
+                 "the parameters of its last completed step.")
+        st.code(r.message, language=None)
+    elif r.status == PAUSED and r.message:
+        st.info(r.message + " Press *Resume* to carry on.")
+    dead = dead_layers(ws.history)
+    if dead:
+        layers = " and ".join(f"A{l}" for l in dead)
+        st.warning(
+            f"**Every unit of hidden layer {layers} is dead.** For each validation image its Z is ≤ 0, so "
+            f"ReLU outputs 0 and its derivative relu′(Z) is 0: dZ = dA ⊙ relu′(Z) is zero, no gradient reaches "
+            f"the layers below, and they stop learning for good. This usually follows a step that was too "
+            f"large (the biases were pushed far negative). Try a smaller learning rate, He initialisation or "
+            f"leaky ReLU (sidebar), or go back to an earlier snapshot.")
+
+
+def progress_block(ws, p: dict, h: dict) -> None:
+    tr = ws.trainer
+    if p["target"] > 0:
+        text = (f"Epoch {p['epoch']:,} of {p['target']:,} · step {p['step_in_epoch']:,}/{p['steps_per_epoch']:,} "
+                f"of this epoch · {p['global_step']:,} of {p['total_steps']:,} steps")
+        st.progress(p["fraction"], text=text)
+    elif tr.global_step:
+        st.caption(f"Trained {tr.global_step:,} steps so far ({tr.epoch} complete epochs), outside a run.")
+    else:
+        st.caption("Not trained yet: press *Start training*.")
+    n = len(h["epoch"])
+    c = st.columns(5)
+    c[0].metric("Epoch", f"{tr.epoch:,}" + (f" / {p['target']:,}" if p["target"] else ""))
+    if n:
+        prev = h["val_acc"][-2] if n > 1 else None
+        c[1].metric("Validation accuracy", f"{h['val_acc'][-1]:.2%}",
+                    delta=None if prev is None else f"{(h['val_acc'][-1] - prev) * 100:+.2f} pp")
+        prev = h["train_loss"][-2] if n > 1 else None
+        c[2].metric("Training loss (epoch)", f"{h['train_loss'][-1]:.4f}",
+                    delta=None if prev is None else f"{h['train_loss'][-1] - prev:+.2g}", delta_color="inverse")
+    else:
+        c[1].metric("Validation accuracy", "—")
+        c[2].metric("Training loss (epoch)", "—" if not len(h["step_loss"]) else f"{h['step_loss'][-1]:.4f}")
+    if p["status"] == RUNNING:
+        c[3].metric("Steps per second", f"{p['steps_per_second']:,.0f}" if p["steps_per_second"] else "…")
+        c[4].metric("Time left", duration(p["eta"]), help=f"Running for {duration(p['elapsed'])} in this stretch.")
+    else:
+        secs = h["seconds"][-1] if n else p["train_seconds"]
+        c[3].metric("Training time", duration(max(secs, p["train_seconds"])))
+        c[4].metric("Steps", f"{tr.global_step:,}")
+
+
+def curves(h: dict, steps_per_epoch: int, log_x: bool, key: str = "") -> None:
+    a, b = st.columns(2)
+    a.plotly_chart(tp.loss_figure(h["epoch"], h["train_loss"], h["val_loss"], h["step_loss"], steps_per_epoch,
+                                  log_x=log_x), key=f"training_loss{key}")
+    b.plotly_chart(tp.accuracy_figure(h["epoch"], h["train_acc"], h["val_acc"], reference=SEED_VAL_ACC,
+                                      reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x),
+                   key=f"training_acc{key}")
+
+
+def telemetry(ws, h: dict, log_x: bool) -> None:
+    epochs = h["epoch"]
+    every = ws.trainer.telemetry_every
+    t1, t2, t3, t4 = st.tabs(["Update / weight ratio", "Norms", "Dead ReLUs", "Distributions"])
+    with t1:
+        st.plotly_chart(tp.update_ratio_figure(epochs, h["update_ratio"], log_x=log_x), key="training_ratio")
+        st.markdown(
+            "Each step moves a layer by **ΔW = −η·dW**. The ratio **‖ΔW‖ / ‖W‖** says what fraction of the "
+            "layer one step rewrites. Around **10⁻³** (Karpathy's rule of thumb) the learning rate is sane; far "
+            "below 10⁻⁴ the layer hardly moves (η too small, or its gradient vanished); far above 10⁻² each step "
+            "overwrites much of what it learned and training turns unstable (η too large). "
+            f"Measured on every {every}th step and averaged over the epoch.")
+    with t2:
+        st.plotly_chart(tp.norms_figure(epochs, h["weight_norm"], h["grad_norm"], h["update_norm"], log_x=log_x),
+                        key="training_norms")
+        st.caption("Frobenius norms per layer, averaged over the sampled steps of each epoch. The gradient norm "
+                   "‖dW‖ shrinks as the training loss falls; ‖ΔW‖ = η·‖dW‖ for plain SGD.")
+    with t3:
+        st.plotly_chart(tp.dead_figure(epochs, h["dead_frac"], log_x=log_x), key="training_dead")
+        st.caption("A hidden unit is dead when its Z is never positive on any validation image: it outputs 0, "
+                   "passes no gradient back, and its weights stop changing. A few are normal; a whole layer "
+                   "is fatal.")
+    with t4:
+        L = h["hist_W"].shape[1] if h["hist_W"].ndim == 3 else ws.net.n_layers
+        layer = st.radio("Layer", list(range(1, L + 1)), format_func=lambda l: f"W{l} / dW{l}",
+                         horizontal=True, key="training_dist_layer")
+        i = min(layer, L) - 1
+        a, b = st.columns(2)
+        hist_w = h["hist_W"][:, i] if len(epochs) else h["hist_W"]
+        a.plotly_chart(tp.distribution_figure(epochs, hist_w, h["range_W"][:, i] if len(epochs) else h["range_W"],
+                                              name=f"W{layer}", log_x=log_x), key="training_dist_W")
+        b.plotly_chart(tp.distribution_figure(epochs, h["hist_dW"][:, i] if len(epochs) else h["hist_dW"],
+                                              h["range_dW"][:, i] if len(epochs) else h["range_dW"],
+                                              name=f"dW{layer}", log_x=log_x), key="training_dist_dW")
+        st.caption("Like TensorBoard's histograms: each column is one epoch, the colour the share of the layer's "
+                   "values at that height (log scale), the white lines the median and the 5% / 95% quantiles. "
+                   "The weights are those after the epoch's last step; the gradient dW is that step's.")
+
+
+def snapshots_section(ws, h: dict) -> None:
+    snaps = sorted(ws.trainer.snapshots)
+    by_epoch = {int(e): i for i, e in enumerate(h["epoch"])}
+    rows = [{"epoch": e,
+             "validation accuracy": f"{h['val_acc'][by_epoch[e]]:.2%}" if e in by_epoch else "",
+             "training loss": f"{h['train_loss'][by_epoch[e]]:.4f}" if e in by_epoch else "",
+             "": "the initial weights" if e == 0 else ""} for e in snaps]
+    st.dataframe(rows, hide_index=True, width="content")
+    st.caption("The parameters are kept at epochs 0, 1, 2, 5, 10, 20, 50, 100, 200, 500 and 1000 (references, "
+               "not copies: updates never overwrite an array). Choose one with *Network at* on these pages:")
+    c = st.columns(2)
+    c[0].page_link("pages/inspect.py", label="What it learned", icon=":material/search_insights:")
+    c[1].page_link("pages/evaluate.py", label="Where it fails", icon=":material/rule:")
+
+
+def save_load_section(ws) -> None:
+    tr, busy = ws.trainer, ws.busy
+    name = f"mlp-epoch-{tr.epoch}" + (f"-step-{tr.global_step}" if tr.step_in_epoch else "")
+    a, b = st.columns(2)
+    with a:
+        st.download_button("Download the checkpoint (.npz)", data=checkpoint_bytes(ws), file_name=f"{name}.npz",
+                           mime="application/octet-stream", icon=":material/download:", disabled=busy,
+                           on_click="ignore", key="training_download_ckpt",
+                           help="Network, optimizer state, position in the run, history and snapshots: "
+                                "load it here later and training carries on exactly.")
+        st.download_button("Download the history (.csv)", data=history_csv(ws),
+                           file_name=f"history-epoch-{tr.epoch}.csv", mime="text/csv", icon=":material/table:",
+                           disabled=busy, on_click="ignore", key="training_download_csv")
+        if busy:
+            st.caption("Pause the run to download: a file written mid-step would not be consistent.")
+    with b:
+        up = st.file_uploader("Load a checkpoint", type=["npz"], disabled=busy, key="training_upload",
+                              help="A .npz saved by this app. It is checked entry by entry and never unpickled.")
+        if up is not None and load_checkpoint_file(ws, up):
+            st.rerun()      # the sidebar shows the loaded network's settings too
+        result = st.session_state.get("training_ckpt_result")
+        if result and up is not None:
+            (st.success if result[0] == "ok" else st.error)(result[1])
+
+
+def pretrained_section(ws, log_x: bool) -> None:
+    try:
+        ck = pretrained()
+    except checkpoint.CheckpointError as err:
+        st.error(f"The shipped pretrained network cannot be read: {err}")
+        return
+    if ck is None:
+        st.info("The pretrained network (data/pretrained.npz) is not on this server yet. It is made with "
+                "`python -m core.train --out data/pretrained.npz`; until then, train your own here.")
+        return
+    h = tp.read_history(ck.history)
+    if len(h["epoch"]):
+        test = ck.meta.get("test_acc")
+        st.markdown(
+            f"The seed's network trained for **{int(h['epoch'][-1]):,} epochs** with the seed's protocol by this "
+            f"engine: **{h['val_acc'][-1]:.2%}** validation accuracy (the seed notebook: {SEED_VAL_ACC:.1%})"
+            + (f", **{test:.2%}** on the 10,000 MNIST test images." if test else "."))
+        spe = max(int(ck.trainer_state.get("global_step", 0)) // max(len(h["epoch"]), 1), 1)
+        curves(h, spe, True, key="_pretrained")
+        st.caption("Epochs on a logarithmic axis: nearly everything happens in the first 50.")
+    if st.button("Open the pretrained network here", icon=":material/folder_open:", disabled=ws.busy,
+                 key="training_open_pretrained",
+                 help="Replaces this session's network (download a checkpoint first to keep it)."):
+        open_pretrained(ws)
+        st.rerun()
+
+
+def footer(ws) -> None:
+    m = ws.memory()
+    stepped = (f", the stepper's last {len(ws.steps)} steps {mb(m['step_history'] + m['current_trace'])}"
+               if ws.steps else "")
+    st.caption(
+        f"Memory: this session holds **{mb(m['total'])}** — history {mb(m['history'])}, parameters and "
+        f"{len(ws.trainer.snapshots)} snapshots {mb(m['params_and_snapshots'])}{stepped}. A whole 1000-epoch "
+        f"run of the seed's network stays under 50 MB (checked by the tests). The images are shared by all "
+        f"sessions.")
+    st.caption(
+        f"Where the run lives: in a background thread of this browser session on the server. It keeps "
+        f"training while you look at other pages (the sidebar shows its progress). Every page tells it every "
+        f"2 s that a tab is still watching; after {ws.runner.orphan_after:.0f} s without that (tab closed, "
+        f"computer asleep) it pauses itself, keeping everything. Closing or reloading the tab ends the session "
+        f"and its network with it: download the checkpoint to keep your work.")
+
+
+# --------------------------------------------------------------------------- the page
+ws = workspace()
+running = ws.busy
+
+st.title("Train 1000 epochs")
+st.markdown(
+    "The step you inspected on the stepper, repeated: every epoch shuffles the training images, cuts them into "
+    "mini-batches and runs **forward → loss → backward → update** on each with the very same `train_step`. "
+    "The run goes on in the background; you can leave this page and come back.")
+
+controls(ws)
+messages(ws)
+log_x = st.toggle("Logarithmic epoch axis", key="training_log_x", value=ws.trainer.epoch >= 200,
+                  help="Most of the change happens in the first epochs; a log axis spreads them out.")
+
+
+@st.fragment(run_every=LIVE_EVERY if running else None)
+def live_panel() -> None:
+    ws = workspace()
+    ws.runner.heartbeat()
+    p = ws.runner.progress()
+    h = tp.read_history(ws.history)
+    progress_block(ws, p, h)
+    curves(h, ws.trainer.steps_per_epoch, log_x)
+    if running and not ws.busy:     # the run just ended: redraw the whole page (buttons, messages)
+        st.rerun()
+
+
+@st.fragment(run_every=TELEMETRY_EVERY if running else None)
+def telemetry_panel() -> None:
+    ws = workspace()
+    h = tp.read_history(ws.history)
+    st.subheader("Inside the layers, epoch by epoch")
+    telemetry(ws, h, log_x)
+    st.subheader("Time travel: snapshots")
+    snapshots_section(ws, h)
+
+
+@st.fragment(run_every=TELEMETRY_EVERY if running else None)
+def footer_panel() -> None:
+    footer(workspace())
+
+
+live_panel()
+telemetry_panel()
+
+st.subheader("Save and load")
+save_load_section(ws)
+
+with st.expander("The pretrained network: 1000 epochs, already trained", expanded=False):
+    pretrained_section(ws, log_x)
+
+footer_panel()

@@ -1,0 +1,311 @@
+"""The training page in AppTest: a real background run started, watched, paused,
+resumed and finished from the page; the numbers on screen are the history's;
+checkpoints go out and come back in; bad files change nothing; the pretrained
+network opens (and its absence is handled); divergence and dead ReLUs are told."""
+import base64
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
+
+import ui.session
+from core import checkpoint
+from core.data import load_mnist, make_split
+from core.network import MLP
+from core.optim import SGD
+from core.runner import DIVERGED, DONE, PAUSED, RUNNING
+from core.trainer import History, Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/training.py"
+SMALL = dict(pool=3000, val=500)      # 2,500 training images → 40 steps per epoch
+
+
+def open_page(**query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = str(v)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Train 1000 epochs"
+    return at
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    at.button(key=key).click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def poll(at: AppTest, done, timeout: float = 40.0) -> None:
+    """Rerun the page (as the live fragment does every second) until ``done()``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        time.sleep(0.25)
+        at.run()
+        assert not at.exception, at.exception
+        if done():
+            return
+    raise AssertionError("the page never got there")
+
+
+def slow_down(trainer, seconds: float) -> None:
+    """Give the run time to be watched: every step takes a little longer (same results)."""
+    step = trainer.train_step
+
+    def slow(idx=None):
+        time.sleep(seconds)
+        return step(idx)
+
+    trainer.train_step = slow
+
+
+def figure(at: AppTest, key: str) -> dict:
+    for el in at.get("plotly_chart"):
+        if el.proto.id.endswith(f"-{key}"):
+            return json.loads(el.proto.spec)
+    raise AssertionError(f"no chart {key}")
+
+
+def values(a) -> np.ndarray:
+    if isinstance(a, dict):       # plotly sends numpy arrays base64-encoded
+        return np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"]))
+    return np.asarray(a, dtype=float)
+
+
+def trace(fig: dict, name: str) -> dict:
+    return next(t for t in fig["data"] if t.get("name") == name)
+
+
+def until(at: AppTest):
+    return next(n for n in at.number_input if n.label == "Train until epoch")
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def reference_trainer(epochs: int, seed: int = 0) -> Trainer:
+    m = load_mnist()
+    split = make_split(m["train"], seed=seed, test=m["test"], **SMALL)
+    t = Trainer(MLP(seed=seed), SGD(0.1), split, batch_size=64, seed=seed)
+    t.run(epochs)
+    return t
+
+
+def assert_same_run(a: Trainer, b: Trainer) -> None:
+    assert len(a.history) == len(b.history)
+    for k in History.SCALARS + History.LAYERED + History.HISTS:
+        if k != "seconds":
+            np.testing.assert_array_equal(a.history.column(k), b.history.column(k), err_msg=k)
+    np.testing.assert_array_equal(a.history.step_loss, b.history.step_loss)
+    for k in a.net.params:
+        np.testing.assert_array_equal(a.net.params[k], b.net.params[k], err_msg=k)
+
+
+def test_a_run_from_the_page_pauses_resumes_finishes_and_shows_the_engines_numbers():
+    at = open_page(epochs=25, **SMALL)
+    ws = at.session_state["ws"]
+    slow_down(ws.trainer, 0.004)     # 40 steps per epoch: ≥ 4 s for 25 epochs
+    assert not at.button(key="training_start").disabled and at.button(key="training_pause").disabled
+    assert at.button(key="training_start").label == "Start training"
+
+    click(at, "training_start")
+    assert ws.busy and ws.runner.status == RUNNING
+    assert at.button(key="training_start").disabled and not at.button(key="training_pause").disabled
+    assert at.button(key="training_resume").disabled
+    assert all(b.disabled for b in at.get("download_button")) and at.file_uploader(key="training_upload").disabled
+    worker = ws.runner._thread
+    poll(at, lambda: len(ws.history) >= 2)
+    assert ws.runner._thread is worker, "a rerun started another run"
+    assert at.get("progress") and at.get("progress")[0].proto.text.startswith("Epoch ")
+    assert len(values(trace(figure(at, "training_loss"), "per step (smoothed)")["y"])) > 0
+
+    click(at, "training_pause")
+    assert ws.runner.status == PAUSED and not ws.busy
+    steps = ws.trainer.global_step
+    assert 0 < steps < 25 * 40
+    time.sleep(0.3)
+    at.run()
+    assert ws.trainer.global_step == steps, "a paused run trained on"
+    assert not at.button(key="training_resume").disabled and at.button(key="training_pause").disabled
+    # on screen: the history's numbers, not recomputed ones
+    h = ws.history
+    assert metric(at, "Epoch") == f"{ws.trainer.epoch} / 25"
+    assert metric(at, "Validation accuracy") == f"{h.rows['val_acc'][-1]:.2%}"
+    assert metric(at, "Training loss (epoch)") == f"{h.rows['train_loss'][-1]:.4f}"
+    acc = figure(at, "training_acc")
+    np.testing.assert_array_equal(values(trace(acc, "validation")["y"]), np.asarray(h.rows["val_acc"]) * 100)
+    np.testing.assert_array_equal(values(trace(acc, "training")["x"]), h.rows["epoch"])
+    assert any(abs(s.get("y0", 0) - 97.7) < 1e-9 for s in acc["layout"].get("shapes", [])), "seed line missing"
+    step_x = values(trace(figure(at, "training_loss"), "per step (smoothed)")["x"])
+    assert len(step_x) == min(steps, 2000)
+    ratio = figure(at, "training_ratio")
+    np.testing.assert_allclose(values(trace(ratio, "W1")["y"]), h.column("update_ratio")[:, 0])
+
+    click(at, "training_resume")
+    assert ws.runner.status == RUNNING
+    poll(at, lambda: ws.runner.status == DONE and not ws.busy)
+    at.run()
+    assert ws.trainer.epoch == 25 and len(ws.history) == 25
+    assert at.button(key="training_start").label == "Continue training"
+    assert until(at).value == 50         # another stretch of the same length
+    assert any(c.value.startswith("Status: **finished**") for c in at.caption)
+    assert_same_run(ws.trainer, reference_trainer(25))   # paused and resumed = uninterrupted
+
+    ws.history.rows["dead_frac"][-1] = np.array([1.0, 0.25, np.nan])
+    at.run()
+    assert any("hidden layer A1 is dead" in w.value for w in at.warning)
+
+
+def test_checkpoint_and_history_download_then_upload_restores_and_bad_files_change_nothing(monkeypatch):
+    made = {}
+    add = MediaFileManager.add_deferred
+
+    def capture(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+        made[file_name] = data_callable
+        return add(self, data_callable, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", capture)
+    at = open_page(epochs=3, **SMALL)
+    ws = at.session_state["ws"]
+    click(at, "training_start")
+    poll(at, lambda: ws.runner.status == DONE and not ws.busy)
+    at.run()
+
+    data = made["mlp-epoch-3.npz"]()
+    ck = checkpoint.load(data)
+    assert ck.trainer_state["epoch"] == 3 and len(ck.history) == 3
+    for k in ws.net.params:
+        np.testing.assert_array_equal(ck.net.params[k], ws.net.params[k])
+    csv = pd.read_csv(io.StringIO(made["history-epoch-3.csv"]()))
+    np.testing.assert_allclose(csv["val_acc"], ws.history.rows["val_acc"])
+    assert list(csv["epoch"]) == [1, 2, 3]
+
+    # train on, then load the epoch-3 file back: the network, history and position return
+    until(at).set_value(5)
+    click(at, "training_start")
+    poll(at, lambda: ws.runner.status == DONE and not ws.busy)
+    at.run()
+    assert ws.trainer.epoch == 5
+    at.file_uploader(key="training_upload").upload("mlp-epoch-3.npz", data)
+    at.run()
+    assert not at.exception, at.exception
+    assert ws.trainer.epoch == 3 and len(ws.history) == 3 and ws.trainer.global_step == 120
+    for k in ws.net.params:
+        np.testing.assert_array_equal(ck.net.params[k], ws.net.params[k])
+    assert any("Loaded" in s.value for s in at.success)
+    assert "uploaded checkpoint" in ws.origin
+
+    # a file that is not a checkpoint: the error, and nothing else changes
+    trainer, params, settings = ws.trainer, ws.net.params, ws.settings
+    at.file_uploader(key="training_upload").set_value(("my_*net*.npz", b"PK not really a zip", "application/zip"))
+    at.run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    # the file name is the user's text: shown literally (markdown escaped), never formatted
+    assert any("not a checkpoint" in e and e.startswith(r"my\_\*net\*\.npz was not loaded") for e in errors), errors
+    assert ws.trainer is trainer and ws.net.params is params and ws.settings == settings
+    # … and a damaged real one
+    at.file_uploader(key="training_upload").set_value(("cut.npz", data[: len(data) // 2], "application/zip"))
+    at.run()
+    assert any(e.value.startswith(r"cut\.npz was not loaded") for e in at.error), \
+        [e.value for e in at.error]
+    assert ws.trainer is trainer and ws.net.params is params
+
+
+@pytest.mark.skipif(not ui.session.PRETRAINED.exists(), reason="data/pretrained.npz is not made yet")
+def test_the_pretrained_network_opens_with_its_history_against_the_seeds_accuracy():
+    at = open_page(epochs=3, **SMALL)
+    ws = at.session_state["ws"]
+    shipped = checkpoint.load(ui.session.PRETRAINED)
+    pre = figure(at, "training_acc_pretrained")
+    np.testing.assert_array_equal(values(trace(pre, "validation")["y"]), shipped.history.column("val_acc") * 100)
+    click(at, "training_open_pretrained")
+    assert ws.trainer.epoch == len(ws.history) == len(shipped.history)
+    assert ws.settings.pool == 42_000 and ws.trainer.steps_per_epoch == 641
+    acc = figure(at, "training_acc")
+    np.testing.assert_array_equal(values(trace(acc, "validation")["y"]), shipped.history.column("val_acc") * 100)
+    assert any(abs(s.get("y0", 0) - 97.7) < 1e-9 for s in acc["layout"]["shapes"])
+    assert at.button(key="training_start").label == "Continue training"
+    assert until(at).value == ws.trainer.epoch + 3
+
+
+def test_without_the_pretrained_file_the_page_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(ui.session, "PRETRAINED", tmp_path / "missing.npz")
+    ui.session.pretrained.clear()
+    try:
+        at = open_page(epochs=3, **SMALL)
+        assert any("not on this server yet" in i.value for i in at.info)
+        assert not [b for b in at.button if b.key == "training_open_pretrained"]
+    finally:
+        monkeypatch.undo()
+        ui.session.pretrained.clear()
+
+
+def test_a_diverging_run_says_what_happened_and_keeps_finite_parameters():
+    at = open_page(epochs=5, lr=100, **SMALL)
+    ws = at.session_state["ws"]
+    click(at, "training_start")
+    poll(at, lambda: not ws.busy)
+    at.run()
+    assert ws.runner.status == DIVERGED
+    errors = [e.value for e in at.error]
+    assert any("The run diverged" in e and "Try a learning rate ten times smaller" in e for e in errors), errors
+    assert all(np.isfinite(p).all() for p in ws.net.params.values())
+    assert not at.button(key="training_start").disabled     # lower η and continue
+
+
+# --------------------------------------------------------------------------- the figures' arithmetic
+def test_the_per_step_curve_is_bucket_means_of_at_most_2000_points():
+    from ui.training_plots import downsample
+    loss = np.random.default_rng(0).random(641_000).astype(np.float32)
+    x, y = downsample(loss)
+    assert len(x) == len(y) <= 2000
+    size = -(-641_000 // 2000)                      # 321 steps per bucket, the last one shorter
+    np.testing.assert_allclose(y[:-1], loss[: size * (len(y) - 1)].astype(float).reshape(-1, size).mean(1))
+    assert y[-1] == pytest.approx(loss[size * (len(y) - 1):].astype(float).mean())
+    assert x[0] == (size + 1) / 2 and x[-1] <= 641_000
+    x, y = downsample(loss[:50])                    # few steps: every step is drawn
+    np.testing.assert_array_equal(y, loss[:50].astype(float))
+    np.testing.assert_array_equal(x, np.arange(1, 51))
+
+
+def test_rebinning_moves_every_count_to_where_it_belongs():
+    from ui.training_plots import quantiles, rebin
+    rng = np.random.default_rng(1)
+    values = [rng.normal(0, s, 5000) for s in (0.1, 0.5)]
+    hist = np.stack([np.histogram(v, bins=40, range=(v.min(), v.max()))[0] for v in values])
+    ranges = np.array([[v.min(), v.max()] for v in values])
+    edges = np.linspace(-3, 3, 61)                  # covers both: nothing is lost
+    common = rebin(hist, ranges, edges)
+    np.testing.assert_allclose(common.sum(1), 5000)
+    centres = (edges[:-1] + edges[1:]) / 2
+    for e, v in enumerate(values):
+        assert np.sqrt((common[e] * centres ** 2).sum() / 5000) == pytest.approx(v.std(), rel=0.05)
+        np.testing.assert_allclose(quantiles(hist[e:e + 1], ranges[e:e + 1], (0.05, 0.5, 0.95))[0],
+                                   np.quantile(v, [0.05, 0.5, 0.95]), atol=(v.max() - v.min()) / 40)  # a bin
+    # onto its own edges a histogram stays what it was
+    own = np.linspace(*ranges[0], 41)
+    np.testing.assert_allclose(rebin(hist[:1], ranges[:1], own)[0], hist[0], atol=1e-9)
+
+
+def test_a_row_half_appended_by_the_worker_is_not_drawn():
+    from ui.training_plots import read_history
+    t = reference_trainer(2)
+    h = t.history
+    h.rows["epoch"].append(3)                       # the worker has written the first key of row 3 only
+    h.rows["train_loss"].append(0.5)
+    cols = read_history(h)
+    assert {len(v) for k, v in cols.items() if k != "step_loss"} == {2}
+    np.testing.assert_array_equal(cols["val_acc"], h.rows["val_acc"])
+    assert cols["hist_W"].shape == (2, 3, 40)
