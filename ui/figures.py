@@ -76,11 +76,10 @@ def digit_grid(images: np.ndarray, captions: list[str] | None = None, cols: int 
     else:
         trace = go.Heatmap(z=canvas, colorscale=DIGITS, zmin=0, zmax=1, showscale=False, hoverinfo="skip")
     fig = go.Figure(trace)
-    if captions:
-        for i, text in enumerate(captions[:n]):
-            r, c = divmod(i, cols)
-            fig.add_annotation(x=c * cw + 13.5, y=r * ch + band / 2, text=text, showarrow=False,
-                               font=dict(size=11))
+    if captions:  # set in one layout update: adding them one by one costs ~3 ms each
+        fig.update_layout(annotations=[
+            dict(x=(i % cols) * cw + 13.5, y=(i // cols) * ch + band / 2, text=str(text), showarrow=False,
+                 font=dict(size=11)) for i, text in enumerate(captions[:n])])
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
     cell = size * ch / 28

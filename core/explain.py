@@ -1,0 +1,534 @@
+"""How was this one number computed? Breakdowns of single cells of a step's trace.
+
+:func:`explain` takes a trace, the name of one of its quantities and an index,
+and rebuilds that one number from the numbers that made it, the way the
+engine did:
+
+    Z1[i, j]  = Σ_k X[i, k]·W1[k, j] + b1[j]          one term per input pixel
+    dW1[k, j] = Σ_i X[i, k]·dZ1[i, j]                  one term per sample
+    dA2[i, j] = Σ_c dZ3[i, c]·W3[j, c]                 one term per unit above
+    A3[i, c]  = e^{Z3[i, c] − max} / Σ_k e^{Z3[i, k] − max}
+    ...
+
+The terms are sorted by the size of their contribution, so a student sees
+which few pixels (or samples, or units) mattered. The total is recomputed in
+float64 and set beside the value the step stored: on a float64 network they
+agree to about 1e-15; on the app's float32 network, to float32 rounding.
+
+Pure NumPy: no Streamlit, no plotly.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.network import ACTIVATIONS, Trace
+from core.optim import SGD
+
+
+@dataclass(frozen=True)
+class Term:
+    """One contribution to a cell: ``label`` in the trace's names, its ``value``,
+    and the numbers multiplied to make it (empty when it is a single number)."""
+
+    label: str
+    value: float
+    factors: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One cell of a trace, rebuilt from its inputs.
+
+    ``total`` follows from ``terms`` as ``combine`` says: ``"sum"`` means
+    ``total = Σ terms``; otherwise ``details`` lists the intermediate numbers
+    (the softmax's denominator, Adam's moments) and ``note`` says the rule.
+    ``value`` is the cell as the step stored it; ``total`` should equal it.
+    """
+
+    name: str
+    index: tuple[int, ...]
+    rule: str                  # LaTeX: this cell's equation, in symbols
+    substituted: str           # LaTeX: the same with the numbers put in
+    terms: tuple[Term, ...]    # largest |value| first
+    total: float
+    value: float
+    note: str
+    combine: str = "sum"       # "sum", "input" (nothing to compute) or the name of the rule
+    details: tuple[tuple[str, float], ...] = field(default_factory=tuple)
+
+    @property
+    def sum_of_terms(self) -> float:
+        return math.fsum(t.value for t in self.terms)
+
+    @property
+    def error(self) -> float:
+        """|recomputed − stored|."""
+        return abs(self.total - self.value)
+
+    def top(self, k: int = 10) -> tuple[tuple[Term, ...], int, float]:
+        """The ``k`` largest terms, how many others there are, and what the others add up to."""
+        rest = self.terms[k:]
+        return self.terms[:k], len(rest), math.fsum(t.value for t in rest)
+
+
+# --------------------------------------------------------------------------- helpers
+_NAME = re.compile(r"^(d|Δ)?([A-Za-z])(\d+)(_new)?$")
+
+
+def tex_name(name: str) -> str:
+    """Trace name → LaTeX: ``Z1`` → ``Z_{1}``, ``dW3`` → ``dW_{3}``, ``ΔW1`` → ``\\Delta W_{1}``."""
+    if name == "losses":
+        return "L"
+    if name == "loss":
+        return r"\mathcal{L}"
+    m = _NAME.match(name)
+    if not m:
+        return name
+    pre, sym, l, new = m.groups()
+    pre = {"d": "d", "Δ": r"\Delta ", None: ""}[pre]
+    return f"{pre}{sym}_{{{l}}}" + (r"^{\mathrm{new}}" if new else "")
+
+
+def tex_num(x: float, digits: int = 4) -> str:
+    """A number for LaTeX, 4 significant digits, ``1.2\\times10^{-5}`` instead of 1.2e-05."""
+    x = float(x)
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        return r"\infty" if x > 0 else (r"-\infty" if x < 0 else r"\mathrm{NaN}")
+    s = f"{x:.{digits}g}"
+    if "e" in s:
+        mant, exp = s.split("e")
+        return rf"{mant}\times10^{{{int(exp)}}}"
+    return s
+
+
+def _p(x: float) -> str:
+    """A factor in a product: negatives in parentheses."""
+    s = tex_num(x)
+    return f"({s})" if float(x) < 0 else s
+
+
+def _cell(name: str, index: tuple[int, ...]) -> str:
+    if name == "losses":
+        return f"L_{{{index[0]}}}"
+    if not index:
+        return tex_name(name)
+    return f"{tex_name(name)}[{', '.join(map(str, index))}]"
+
+
+def _lab(name: str, *index) -> str:
+    return f"{name}[{','.join(str(i) for i in index)}]"
+
+
+def _sorted(terms: list[Term]) -> tuple[Term, ...]:
+    return tuple(sorted(terms, key=lambda t: -abs(t.value)))
+
+
+def _n_layers(trace: Trace) -> int:
+    return sum(1 for k in trace if re.fullmatch(r"W\d+", k))
+
+
+def activation_of(trace: Trace) -> str:
+    """The hidden activation's name, read from the equation the trace gives A1."""
+    latex = trace.spec("A1").latex
+    for name, act in ACTIVATIONS.items():
+        if act.latex.format(l=1) == latex:
+            return name
+    raise ValueError("Unknown activation in this trace.")
+
+
+def _sum_text(terms: tuple[Term, ...], shown: int = 3, extra: str = "") -> str:
+    """``0.12 + (−0.05) + … `` with the largest terms written out and the rest summed."""
+    written = [t for t in terms[:shown] if t.value != 0]    # zero terms are folded into the rest
+    parts = [r" \cdot ".join(_p(f) for f in t.factors) if t.factors else _p(t.value) for t in written]
+    rest = terms[len(written):]
+    if rest:
+        parts.append(r"\underbrace{\cdots}_{%d\ \text{more} \,=\, %s}" % (len(rest), tex_num(math.fsum(t.value for t in rest))))
+    s = " + ".join(parts) if parts else "0"
+    return s + extra
+
+
+# --------------------------------------------------------------------------- the breakdowns
+def explain(trace: Trace, name: str, index=(), optimizer=None) -> Explanation:
+    """How the cell ``trace[name][index]`` was computed.
+
+    ``optimizer`` is the optimizer *as it was before the step* (a workspace's
+    ``StepRecord.optimizer_before``); it is needed to rebuild ΔW of momentum,
+    Adam or weight decay, whose state the trace does not hold. Without it, SGD's
+    ``ΔW = −η dW`` is rebuilt from ``trace.lr`` and other rules are described.
+    """
+    if name not in trace:
+        raise KeyError(f"{name!r} is not in this trace.")
+    a = np.asarray(trace[name])
+    index = tuple(int(i) for i in np.atleast_1d(index)) if a.ndim else ()
+    if len(index) != a.ndim or any(not 0 <= i < n for i, n in zip(index, a.shape)):
+        raise IndexError(f"{name} has shape {a.shape}; {index} is not one of its cells.")
+    value = float(a[index])
+    L = _n_layers(trace)
+    m = _NAME.match(name)
+    pre, sym, l, new = m.groups() if m else (None, None, None, None)
+    l = int(l) if l else None
+
+    if name in ("X", "y") or (pre is None and sym in ("W", "b") and not new):
+        return _input(trace, name, index, value)
+    if name == "losses":
+        return _sample_loss(trace, index[0], value, L)
+    if name == "loss":
+        return _mean_loss(trace, value)
+    if name == "Y":
+        i, c = index
+        yi = int(trace["y"][i])
+        total = float(yi == c)
+        return Explanation(name, index, rf"Y[{i}, {c}] = \mathbf{{1}}[y_{{{i}}} = {c}]",
+                           rf"= \mathbf{{1}}[{yi} = {c}] = {tex_num(total)}",
+                           (Term(f"1[y[{i}] = {c}]", total),), total, value,
+                           f"Sample {i} is a {yi}: its row of Y is 1 in column {yi} and 0 elsewhere.", "one-hot")
+    if pre is None and sym == "Z":
+        return _pre_activation(trace, l, index, value)
+    if pre is None and sym == "A":
+        return _softmax(trace, l, index, value) if l == L else _activation(trace, l, index, value)
+    if pre == "d" and sym == "Z":
+        return _output_error(trace, l, index, value) if l == L else _hidden_error(trace, l, index, value)
+    if pre == "d" and sym == "W":
+        return _weight_grad(trace, l, index, value)
+    if pre == "d" and sym == "b":
+        return _bias_grad(trace, l, index, value)
+    if pre == "d" and sym == "A":
+        return _activation_grad(trace, l, index, value)
+    if pre == "Δ":
+        return _update(trace, f"{sym}{l}", index, value, optimizer)
+    if new:
+        return _new_param(trace, f"{sym}{l}", index, value)
+    raise KeyError(f"No breakdown for {name!r}.")
+
+
+def _input(trace, name, index, value) -> Explanation:
+    cell = _cell(name, index)
+    if name == "X":
+        i, k = index
+        grey = value * 255
+        note = (f"Pixel {k} of image {i} (row {k // 28}, column {k % 28} of the 28×28 picture): "
+                f"grey level {grey:.0f} of 255. Not computed by the step: it is the data.")
+        return Explanation(name, index, rf"{cell} = \mathrm{{pixel}} / 255",
+                           rf"= {tex_num(grey)} / 255 = {tex_num(value)}", (Term(f"pixel {k} / 255", value),),
+                           value, value, note, "input")
+    if name == "y":
+        return Explanation(name, index, rf"y_{{{index[0]}}}", rf"= {int(value)}", (Term("label", value),),
+                           value, value, f"The true digit of sample {index[0]}: data, not computed.", "input")
+    note = (f"A parameter: the value {name} had before this step (the {name}_new of the step before, "
+            "or its initial value). The forward pass reads it; this step computes no new value for it "
+            f"until {name}_new.")
+    return Explanation(name, index, cell, rf"= {tex_num(value)}", (Term(_lab(name, *index), value),),
+                       value, value, note, "input")
+
+
+def _pre_activation(trace, l, index, value) -> Explanation:
+    i, j = index
+    prev = "X" if l == 1 else f"A{l - 1}"
+    A = np.asarray(trace[prev][i], np.float64)
+    W = np.asarray(trace[f"W{l}"][:, j], np.float64)
+    b = float(trace[f"b{l}"][j])
+    products = A * W
+    terms = [Term(f"{_lab(prev, i, k)}·{_lab(f'W{l}', k, j)}", float(products[k]), (float(A[k]), float(W[k])))
+             for k in range(len(A))]
+    terms = list(_sorted(terms)) + [Term(_lab(f"b{l}", j), b)]
+    total = math.fsum(products) + b
+    nz = int(np.count_nonzero(products))
+    what = "pixels" if l == 1 else f"units of layer {l - 1}"
+    rule = rf"{_cell(f'Z{l}', index)} = \sum_{{k=0}}^{{{len(A) - 1}}} {tex_name(prev)}[{i}, k]\, W_{{{l}}}[k, {j}] + b_{{{l}}}[{j}]"
+    sub = "= " + _sum_text(tuple(terms[:-1]), extra=f" + {_p(b)}") + f" = {tex_num(total)}"
+    note = (f"Unit {j} of layer {l} weighs each of the {len(A)} {what} of sample {i} by its weight and adds its bias. "
+            f"{nz} of the {len(A)} products are non-zero" +
+            (" (a zero pixel contributes nothing, whatever its weight)." if l == 1 else
+             " (a unit that did not fire below contributes nothing)."))
+    return Explanation(f"Z{l}", index, rule, sub, tuple(terms), total, value, note, "sum")
+
+
+def _act_value(act: str, z: float) -> float:
+    if act == "relu":
+        return max(z, 0.0)
+    if act == "leaky_relu":
+        return z if z > 0 else z * 0.01
+    if act == "sigmoid":
+        e = math.exp(-abs(z))
+        return 1 / (1 + e) if z >= 0 else e / (1 + e)
+    return math.tanh(z)
+
+
+def _activation(trace, l, index, value) -> Explanation:
+    act = activation_of(trace)
+    z = float(trace[f"Z{l}"][index])
+    total = _act_value(act, z)
+    cell, zc = _cell(f"A{l}", index), _cell(f"Z{l}", index)
+    rule = {"relu": rf"{cell} = \max(0,\ {zc})", "leaky_relu": rf"{cell} = \max(0.01\,{zc},\ {zc})",
+            "sigmoid": rf"{cell} = 1 / (1 + e^{{-{zc}}})", "tanh": rf"{cell} = \tanh({zc})"}[act]
+    fn = {"relu": r"\max(0,\ %s)", "leaky_relu": r"\max(0.01 \cdot %s,\ %s)",
+          "sigmoid": r"1 / (1 + e^{-%s})", "tanh": r"\tanh(%s)"}[act]
+    zs = _p(z)
+    sub = "= " + (fn % (zs, zs) if act == "leaky_relu" else fn % zs) + f" = {tex_num(total)}"
+    if act == "relu":
+        note = (f"Z{l} is {'positive, so the unit fires and passes it on unchanged' if z > 0 else 'not positive, so the unit is silent: 0, and no gradient will flow back through it'}.")
+    else:
+        note = f"The {act} of the weighted input, applied to this one entry."
+    return Explanation(f"A{l}", index, rule, sub, (Term(f"{act}({_lab(f'Z{l}', *index)})", total, (z,)),),
+                       total, value, note, act)
+
+
+def _softmax(trace, l, index, value) -> Explanation:
+    i, c = index
+    z = np.asarray(trace[f"Z{l}"][i], np.float64)
+    zmax = float(z.max())
+    e = np.exp(z - zmax)
+    s = math.fsum(e)
+    total = float(e[c] / s)
+    terms = _sorted([Term(f"exp(Z{l}[{i},{k}] − max)", float(e[k]), (float(z[k]),)) for k in range(len(z))])
+    rule = (rf"{_cell(f'A{l}', index)} = \frac{{e^{{Z_{{{l}}}[{i},{c}] - \max_k Z_{{{l}}}[{i},k]}}}}"
+            rf"{{\sum_k e^{{Z_{{{l}}}[{i},k] - \max_k Z_{{{l}}}[{i},k]}}}}")
+    sub = rf"= \frac{{e^{{{_p(z[c])} - {_p(zmax)}}}}}{{{tex_num(s)}}} = \frac{{{tex_num(e[c])}}}{{{tex_num(s)}}} = {tex_num(total)}"
+    note = (f"Each of the {len(z)} scores of sample {i} is exponentiated (after subtracting the row's largest, "
+            f"{zmax:.4g}, so nothing overflows) and divided by their sum; the terms are the exponentials, their sum "
+            f"is the denominator. Class {c} gets {total:.1%} of the probability.")
+    return Explanation(f"A{l}", index, rule, sub, terms, total, value, note, "softmax",
+                       (("max_k Z", zmax), (f"exp(Z{l}[{i},{c}] − max)", float(e[c])), ("Σ_k exp(…)  (denominator)", s)))
+
+
+def _sample_loss(trace, i, value, L) -> Explanation:
+    z = np.asarray(trace[f"Z{L}"][i], np.float64)
+    yi = int(trace["y"][i])
+    zmax = float(z.max())
+    lse = zmax + math.log(math.fsum(np.exp(z - zmax)))
+    total = lse - float(z[yi])
+    a = float(trace[f"A{L}"][i, yi])
+    terms = _sorted([Term(f"logsumexp(Z{L}[{i},:])", lse), Term(f"−Z{L}[{i},{yi}]", -float(z[yi]))])
+    rule = rf"L_{{{i}}} = -\log A_{{{L}}}[{i}, y_{{{i}}}] = \log \sum_k e^{{Z_{{{L}}}[{i},k]}} - Z_{{{L}}}[{i}, {yi}]"
+    neg_log = tex_num(-math.log(a)) if a > 0 else r"\infty"
+    sub = rf"= {tex_num(lse)} - {_p(z[yi])} = {tex_num(total)} \quad (-\log {tex_num(a)} = {neg_log})"
+    note = (f"Sample {i} is a {yi}, and the network gave {yi} a probability of {a:.4g}. Its loss is −log of that: "
+            "0 for a certain right answer, large for a confident wrong one. The engine computes it as "
+            "logsumexp(Z) − Z[y], the same number without ever taking log(0).")
+    return Explanation("losses", (i,), rule, sub, terms, total, value, note, "sum", (("A%d[%d,%d]" % (L, i, yi), a),))
+
+
+def _mean_loss(trace, value) -> Explanation:
+    losses = np.asarray(trace["losses"], np.float64)
+    m = len(losses)
+    terms = _sorted([Term(f"losses[{i}] / {m}", float(losses[i] / m), (float(losses[i]),)) for i in range(m)])
+    total = float(losses.mean())
+    rule = rf"\mathcal{{L}} = \frac{{1}}{{{m}}} \sum_{{i=0}}^{{{m - 1}}} L_i"
+    sub = "= " + _sum_text(tuple(Term(t.label, t.value) for t in terms)) + f" = {tex_num(total)}"
+    worst = int(np.argmax(losses))
+    note = (f"The mean of the {m} samples' losses. The largest share comes from sample {worst} "
+            f"(L = {losses[worst]:.4g}): the sample the network got most wrong.")
+    return Explanation("loss", (), rule, sub, terms, total, value, note, "sum")
+
+
+def _output_error(trace, l, index, value) -> Explanation:
+    i, c = index
+    A = float(trace[f"A{l}"][i, c])
+    Y = float(trace["Y"][i, c])
+    m = trace["X"].shape[0]
+    total = (A - Y) * (1.0 / m)
+    terms = _sorted([Term(f"A{l}[{i},{c}] / {m}", A / m, (A,)), Term(f"−Y[{i},{c}] / {m}", -Y / m, (Y,))])
+    rule = rf"{_cell(f'dZ{l}', index)} = \frac{{A_{{{l}}}[{i},{c}] - Y[{i},{c}]}}{{m}}"
+    sub = rf"= \frac{{{tex_num(A)} - {tex_num(Y)}}}{{{m}}} = {tex_num(total)}"
+    if Y:
+        note = (f"{c} is sample {i}'s true digit: the gradient is (probability − 1)/m, negative, so the step will "
+                f"raise Z{l}[{i},{c}] and with it that probability.")
+    else:
+        note = (f"{c} is not sample {i}'s digit: the gradient is its probability/m, positive, so the step will "
+                f"lower Z{l}[{i},{c}]. Softmax and cross-entropy together make this derivative that simple.")
+    return Explanation(f"dZ{l}", index, rule, sub, terms, total, value, note, "sum")
+
+
+def _hidden_error(trace, l, index, value) -> Explanation:
+    act = activation_of(trace)
+    dA = float(trace[f"dA{l}"][index])
+    z = float(trace[f"Z{l}"][index])
+    a = float(trace[f"A{l}"][index])
+    cell, dac, zc = _cell(f"dZ{l}", index), _cell(f"dA{l}", index), _cell(f"Z{l}", index)
+    if act == "relu":
+        gate, gtex = float(z > 0), rf"\mathbf{{1}}[{zc} > 0]"
+        gate_sub = rf"\mathbf{{1}}[{_p(z)} > 0]"
+    elif act == "leaky_relu":
+        gate, gtex = (1.0 if z > 0 else 0.01), rf"(\mathbf{{1}}[{zc} > 0] + 0.01\,\mathbf{{1}}[{zc} \le 0])"
+        gate_sub = tex_num(1.0 if z > 0 else 0.01)
+    elif act == "sigmoid":
+        gate, gtex = a * (1 - a), rf"A_{{{l}}}[\cdot](1 - A_{{{l}}}[\cdot])"
+        gate_sub = rf"{_p(a)}\,(1 - {_p(a)})"
+    else:
+        gate, gtex = 1 - a * a, rf"(1 - A_{{{l}}}[\cdot]^2)"
+        gate_sub = rf"(1 - {_p(a)}^2)"
+    total = dA * gate
+    rule = rf"{cell} = {dac} \cdot {gtex}"
+    sub = rf"= {_p(dA)} \cdot {gate_sub} = {tex_num(total)}"
+    if act == "relu":
+        note = ("The unit fired (Z > 0), so the gradient passes through unchanged." if z > 0 else
+                "The unit did not fire (Z ≤ 0): ReLU's slope is 0 there, so this sample teaches this unit nothing.")
+    else:
+        note = f"The gradient arriving at A{l} times the slope of {act} at this entry."
+    return Explanation(f"dZ{l}", index, rule, sub, (Term(f"dA{l}·f'(Z{l})", total, (dA, gate)),), total, value,
+                       note, "product")
+
+
+def _weight_grad(trace, l, index, value) -> Explanation:
+    k, j = index
+    prev = "X" if l == 1 else f"A{l - 1}"
+    A = np.asarray(trace[prev][:, k], np.float64)
+    dZ = np.asarray(trace[f"dZ{l}"][:, j], np.float64)
+    products = A * dZ
+    terms = _sorted([Term(f"{_lab(prev, i, k)}·{_lab(f'dZ{l}', i, j)}", float(products[i]), (float(A[i]), float(dZ[i])))
+                     for i in range(len(A))])
+    total = math.fsum(products)
+    rule = rf"{_cell(f'dW{l}', index)} = \sum_{{i=0}}^{{{len(A) - 1}}} {tex_name(prev)}[i, {k}]\, dZ_{{{l}}}[i, {j}]"
+    sub = "= " + _sum_text(terms) + f" = {tex_num(total)}"
+    nz = int(np.count_nonzero(products))
+    what = f"pixel {k}" if l == 1 else f"unit {k} of layer {l - 1}"
+    note = (f"One term per sample of the batch: how bright {what} was in that sample times the error of unit {j}. "
+            f"{nz} of the {len(A)} samples contribute{'s' if nz == 1 else ''}; the largest terms come from the samples that most "
+            "decide which way this weight moves.")
+    return Explanation(f"dW{l}", index, rule, sub, terms, total, value, note, "sum")
+
+
+def _bias_grad(trace, l, index, value) -> Explanation:
+    (j,) = index
+    dZ = np.asarray(trace[f"dZ{l}"][:, j], np.float64)
+    terms = _sorted([Term(_lab(f"dZ{l}", i, j), float(dZ[i])) for i in range(len(dZ))])
+    total = math.fsum(dZ)
+    rule = rf"db_{{{l}}}[{j}] = \sum_{{i=0}}^{{{len(dZ) - 1}}} dZ_{{{l}}}[i, {j}]"
+    sub = "= " + _sum_text(terms) + f" = {tex_num(total)}"
+    note = f"A bias's input is always 1, so its gradient is just the errors of unit {j} summed over the batch."
+    return Explanation(f"db{l}", index, rule, sub, terms, total, value, note, "sum")
+
+
+def _activation_grad(trace, l, index, value) -> Explanation:
+    i, j = index
+    dZ = np.asarray(trace[f"dZ{l + 1}"][i], np.float64)
+    W = np.asarray(trace[f"W{l + 1}"][j], np.float64)
+    products = dZ * W
+    terms = _sorted([Term(f"{_lab(f'dZ{l + 1}', i, c)}·{_lab(f'W{l + 1}', j, c)}", float(products[c]),
+                          (float(dZ[c]), float(W[c]))) for c in range(len(dZ))])
+    total = math.fsum(products)
+    rule = rf"{_cell(f'dA{l}', index)} = \sum_{{c=0}}^{{{len(dZ) - 1}}} dZ_{{{l + 1}}}[{i}, c]\, W_{{{l + 1}}}[{j}, c]"
+    sub = "= " + _sum_text(terms) + f" = {tex_num(total)}"
+    note = (f"Unit {j} of layer {l} fed all {len(dZ)} units above it through W{l + 1}; its blame is their errors "
+            "weighted by the same weights, run backwards (the transpose).")
+    return Explanation(f"dA{l}", index, rule, sub, terms, total, value, note, "sum")
+
+
+def _update(trace, p, index, value, optimizer) -> Explanation:
+    name, cell = "Δ" + p, _cell("Δ" + p, index)
+    g = float(trace["d" + p][index])
+    w = float(trace[p][index])
+    is_w = p.startswith("W")
+    dtex, wtex = _cell("d" + p, index), _cell(p, index)
+    if optimizer is None:
+        latex = trace.spec(name).latex
+        if trace.lr is not None and r"\lambda" not in latex and "V_" not in latex and r"\hat m" not in latex:
+            optimizer = SGD(trace.lr)
+        else:
+            return Explanation(name, index, cell, rf"= {tex_num(value)}", (Term(_lab(name, *index), value),), value,
+                               value, "The optimizer's rule (see the equation above) made this change from the "
+                               "gradient and its own running state, which this step's trace does not hold.",
+                               "optimizer")
+    lr, wd = optimizer.lr, optimizer.weight_decay if is_w else 0.0
+    kind = getattr(optimizer, "name", "SGD")
+    grad = g + wd * w
+    terms = [Term(f"−η·{_lab('d' + p, *index)}", -lr * g, (lr, g))]
+    gtex = dtex
+    if wd:
+        terms.append(Term(f"−η·λ·{_lab(p, *index)}", -lr * wd * w, (lr, wd, w)))
+        gtex = rf"({dtex} + \lambda\,{wtex})"
+    if kind == "SGD":
+        total = -lr * grad
+        rule = rf"{cell} = -\eta\, {gtex}"
+        sub = rf"= -{tex_num(lr)} \cdot " + (rf"({_p(g)} + {tex_num(wd)} \cdot {_p(w)})" if wd else _p(g)) + \
+              f" = {tex_num(total)}"
+        note = (f"Plain gradient descent: a step of size η = {lr:g} against the gradient"
+                + (" plus weight decay, which pulls every weight towards 0." if wd else "."))
+        return Explanation(name, index, rule, sub, _sorted(terms), total, value, note, "sum")
+    if kind == "SGD + momentum":
+        mu = optimizer.momentum
+        V0 = optimizer.V.get(p)
+        v0 = float(V0[index]) if V0 is not None else None
+        V = mu * v0 + grad if v0 is not None else grad
+        total = -lr * V
+        if v0 is not None:
+            terms.append(Term(f"−η·μ·V_{p}[{','.join(map(str, index))}] (before)", -lr * mu * v0, (lr, mu, v0)))
+        rule = rf"{cell} = -\eta\,(\mu\, V_{{{tex_name(p)}}} + {gtex})"
+        sub = (rf"= -{tex_num(lr)} \cdot ({tex_num(mu)} \cdot {_p(v0 or 0.0)} + {_p(grad)})"
+               f" = {tex_num(total)}")
+        note = ("The optimizer's rule (momentum): the step follows a velocity V that remembers μ of the previous "
+                "steps' direction, plus this step's gradient." + ("" if v0 is not None else
+                                                                     " This is its first step, so V is just the gradient."))
+        return Explanation(name, index, rule, sub, _sorted(terms), total, value, note, "sum", (("V (new)", V),))
+    if kind == "Adam":
+        b1, b2, eps = optimizer.beta1, optimizer.beta2, optimizer.eps
+        t = optimizer.t + 1
+        M0, S0 = optimizer.M.get(p), optimizer.S.get(p)
+        m0 = float(M0[index]) if M0 is not None else None
+        s0 = float(S0[index]) if S0 is not None else None
+        mt = b1 * m0 + (1 - b1) * grad if m0 is not None else (1 - b1) * grad
+        vt = b2 * s0 + (1 - b2) * (grad * grad) if s0 is not None else (1 - b2) * (grad * grad)
+        step = float(lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t))
+        total = -step * mt / (math.sqrt(vt) + eps)
+        terms = [Term(f"(1−β1)·{_lab('d' + p, *index)}", (1 - b1) * grad, (1 - b1, grad))]
+        if m0 is not None:
+            terms.append(Term("β1·m (before)", b1 * m0, (b1, m0)))
+        rule = (rf"{cell} = -\eta\,\frac{{\sqrt{{1-\beta_2^{{t}}}}}}{{1-\beta_1^{{t}}}}\,"
+                rf"\frac{{m}}{{\sqrt{{v}} + \epsilon}},\quad m = \beta_1 m + (1-\beta_1)\,{gtex},\ "
+                rf"v = \beta_2 v + (1-\beta_2)\,{gtex}^2")
+        sub = rf"= -{tex_num(step)} \cdot \frac{{{tex_num(mt)}}}{{\sqrt{{{tex_num(vt)}}} + {tex_num(eps)}}} = {tex_num(total)}"
+        note = (f"The optimizer's rule (Adam, step t = {t}): the terms below make the running mean m of the "
+                "gradient; it is divided by the root of the running mean v of the squared gradient, so every "
+                "weight moves by roughly η whatever the size of its gradient.")
+        return Explanation(name, index, rule, sub, _sorted(terms), total, value, note, "adam",
+                           (("m (new)", mt), ("v (new)", vt), ("step size η·√(1−β2ᵗ)/(1−β1ᵗ)", step)))
+    raise ValueError(f"Unknown optimizer {kind!r}.")
+
+
+def _new_param(trace, p, index, value) -> Explanation:
+    w = float(trace[p][index])
+    d = float(trace["Δ" + p][index])
+    total = w + d
+    cell = _cell(p + "_new", index)
+    rule = rf"{cell} = {_cell(p, index)} + {_cell('Δ' + p, index)}"
+    sub = rf"= {_p(w)} + {_p(d)} = {tex_num(total)}"
+    ratio = abs(d) / abs(w) if w else float("inf")
+    note = (f"The parameter after the step: what the next mini-batch will see. It moved by {abs(d):.3g}"
+            + (f", {ratio:.2%} of its size." if w else " from zero."))
+    return Explanation(p + "_new", index, rule, sub,
+                       _sorted([Term(_lab(p, *index), w), Term(_lab("Δ" + p, *index), d)]), total, value, note, "sum")
+
+
+# --------------------------------------------------------------------------- one sample's share
+def sample_gradient_norms(trace: Trace, l: int) -> np.ndarray:
+    """‖A_{l-1}[i]ᵀ dZ_l[i]‖ for every sample i: the size of sample i's term in dW_l.
+
+    dW_l is the sum over the batch of these outer products, one per sample; the
+    Frobenius norm of an outer product is the product of the two vectors' norms.
+    """
+    prev = "X" if l == 1 else f"A{l - 1}"
+    A = np.asarray(trace[prev], np.float64)
+    dZ = np.asarray(trace[f"dZ{l}"], np.float64)
+    return np.linalg.norm(A, axis=1) * np.linalg.norm(dZ, axis=1)
+
+
+def sample_gradient_shares(trace: Trace, l: int) -> np.ndarray:
+    """How much of dW_l each sample's term points along dW_l: ⟨A[i]ᵀ dZ[i], dW⟩ / ‖dW‖².
+
+    These shares sum to exactly 1 over the batch (negative when a sample pulls
+    against the batch's direction), so they can be read as percentages.
+    """
+    prev = "X" if l == 1 else f"A{l - 1}"
+    A = np.asarray(trace[prev], np.float64)
+    dZ = np.asarray(trace[f"dZ{l}"], np.float64)
+    dW = A.T @ dZ
+    denom = float(np.sum(dW * dW))
+    if denom == 0:
+        return np.zeros(len(A))
+    return np.einsum("ij,ij->i", A @ dW, dZ) / denom

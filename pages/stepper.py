@@ -1,0 +1,424 @@
+"""Step through backprop: one mini-batch, phase by phase, every number on screen.
+
+The page keeps where the student stands (the stop, the step shown, the batch
+choice) in ``st.session_state["stepper"]``; the network, its trainer and the
+history of steps are the session's Workspace. "Step" is one call of
+``ws.step`` — the same ``Trainer.train_step`` the 1000-epoch run makes.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import numpy as np
+import streamlit as st
+
+from core.explain import explain
+from core.gradcheck import check_gradients, random_entries
+from core.network import DivergenceError
+from ui import stepper_views as views
+from ui.session import workspace
+from ui.text import plain
+
+MAX_REPLAY = 2000          # steps a shared link may replay (≈ 3 epochs at the default sizes)
+HOW = {"next": "the trainer's next mini-batch", "random": "a random mini-batch", "chosen": "images I choose"}
+DIVERGED = "diverged"
+
+ws = workspace()
+S = st.session_state.setdefault("stepper", {})
+if S.get("ws") is not ws:                # a new network (settings, checkpoint): start over
+    S.update(ws=ws, stop="X", custom=set(), diverged=None, gradcheck=None, hist=None, random_draw=0,
+             link_done=S.get("link_done", False), link_note=S.get("link_note", ""))
+
+
+# --------------------------------------------------------------------------- the batch and the step
+def batch_indices(ws, how: str) -> tuple[np.ndarray | None, str]:
+    """Source indices of the mini-batch the next step would use, or a problem."""
+    tr = ws.trainer
+    if how == "random":
+        rng = np.random.default_rng([ws.settings.seed, 7919, S["random_draw"]])
+        return rng.choice(ws.split.train_idx, tr.batch_size, replace=False), ""
+    if how == "chosen":
+        pos, problem = views.parse_indices(st.session_state.get("stepper_chosen", ""), ws.split.n_train)
+        return (ws.split.train_idx[pos] if pos else None), problem
+    return tr.next_indices(), ""
+
+
+def take_step() -> None:
+    """One ``ws.step`` on the chosen batch; on divergence keep the partial trace."""
+    ws = workspace()                   # the session's, even if it changed since this button was drawn
+    how = st.session_state.get("stepper_how", "next")
+    idx, problem = batch_indices(ws, how)
+    S["problem"] = problem
+    if problem:
+        return
+    number = ws.trainer.global_step + 1
+    try:
+        ws.step(None if how == "next" else idx, how)
+    except DivergenceError as err:
+        S["diverged"] = {"trace": err.trace, "message": ws.error, "number": number, "idx": idx}
+        S["stop"] = "X"
+        st.session_state["stepper_shown"] = DIVERGED
+        return
+    except RuntimeError as err:          # a run started meanwhile
+        S["problem"] = str(err)
+        return
+    S["diverged"] = None
+    if how != "next":
+        S["custom"].add(number)
+    if how == "random":
+        S["random_draw"] += 1
+    S["stop"] = "X"
+    st.session_state["stepper_shown"] = number
+
+
+def go(delta: int) -> None:
+    keys = S.get("keys", [])
+    if keys:
+        i = keys.index(S["stop"]) if S["stop"] in keys else 0
+        S["stop"] = keys[max(0, min(len(keys) - 1, i + delta))]
+
+
+def go_end() -> None:
+    if S.get("keys"):
+        S["stop"] = S["keys"][-1]
+
+
+def on_strip(phase: str) -> None:
+    v = st.session_state.get(f"stepper_strip_{phase}")
+    if v:
+        S["stop"] = v
+
+
+# --------------------------------------------------------------------------- a shared link
+def apply_link() -> None:
+    """Once per session: a link's ``step=N`` replays N steps of a fresh network from
+    its seed (the same ``ws.step`` loop), and ``stop=`` opens that phase."""
+    if S["link_done"]:
+        return
+    S["link_done"] = True
+    q = st.query_params
+    if "stop" in q:
+        S["stop"] = q["stop"]
+    if "step" not in q:
+        return
+    try:
+        n = int(q["step"])
+    except ValueError:
+        S["link_note"] = "The link's step number was not a number; nothing was replayed."
+        return
+    tr = ws.trainer
+    if n == tr.global_step or n <= 0:
+        return
+    if tr.global_step != 0 or not ws.origin.startswith("a new network"):
+        S["link_note"] = f"The link asks for step {n:,}; your network is already elsewhere, so nothing was replayed."
+        return
+    if n > MAX_REPLAY:
+        S["link_note"] = (f"The link asks for step {n:,}; links replay at most {MAX_REPLAY:,} steps, so "
+                          "nothing was replayed. Train on the training page to get that far.")
+        return
+    with st.spinner(f"Replaying {n:,} steps from seed {ws.settings.seed}…"):
+        for _ in range(n):
+            try:
+                ws.step()
+            except DivergenceError as err:
+                S["diverged"] = {"trace": err.trace, "message": ws.error, "number": tr.global_step + 1,
+                                 "idx": tr.next_indices()}
+                st.session_state["stepper_shown"] = DIVERGED
+                st.rerun()
+    st.session_state["stepper_shown"] = tr.global_step
+    S["link_note"] = f"Replayed {n:,} step{'s' if n > 1 else ''} from the link."
+    st.rerun()                      # so the sidebar, drawn before this page, shows the replayed network
+
+
+def link_text(number: int, stop: str) -> str:
+    q = dict(ws.settings.to_query(), step=str(number), stop=stop)
+    return "/stepper?" + "&".join(f"{k}={quote(v, safe=',')}" for k, v in q.items()).replace("%CE%94", "Δ")
+
+
+# --------------------------------------------------------------------------- what is on screen
+def shown_step():
+    """(trace, record, label) of the step on screen: the latest, an earlier one recomputed,
+    or the partial trace of a step that diverged."""
+    records = {r.number: r for r in ws.steps}
+    choice = st.session_state.get("stepper_shown")
+    if choice == DIVERGED and S["diverged"]:
+        return S["diverged"]["trace"], None, DIVERGED
+    if choice not in records:
+        if S["diverged"]:
+            return S["diverged"]["trace"], None, DIVERGED
+        if not ws.steps:
+            return None, None, None
+        choice = ws.steps[-1].number
+    rec = records[choice]
+    if rec is ws.steps[-1] and ws.current is not None:
+        return ws.current, rec, choice
+    if not (S["hist"] and S["hist"][0] is rec):
+        S["hist"] = (rec, ws.trace_of(rec))        # the same engine recomputes it
+    return S["hist"][1], rec, choice
+
+
+def zoom_on_click(key: str, shapes: dict):
+    """A click on an output's cell moves the zoom there (see views.add_click_layer)."""
+    def for_chart(name: str, chart: str):
+        def clicked():
+            event = st.session_state.get(chart)
+            points = event["selection"]["points"] if event else []
+            if not points:
+                return
+            st.session_state[f"{key}_target"] = name
+            for axis, v in enumerate((points[0]["y"], points[0]["x"])):
+                st.session_state[views.index_key(key, name, shapes[name], axis)] = int(v)
+        return clicked
+    return for_chart
+
+
+def block(trace, rows, key: str, rec, L: int, main: str | None = None) -> None:
+    """Figures of ``rows`` (inputs beside outputs), their statistics, and the zoom into one number
+    (starting on ``main``)."""
+    outputs = [n for row in rows for n in row]
+    figs = st.container()
+    table = st.container()
+    zoom = st.container(border=True)
+    with zoom:
+        st.markdown("**Zoom into one number** — how it was computed from the numbers that made it")
+        c1, c2 = st.columns([1, 3])
+        target = outputs[0] if len(outputs) == 1 else c1.selectbox(
+            "quantity", outputs, index=outputs.index(main) if main in outputs else 0, key=f"{key}_target")
+        with c2:
+            index = views.index_inputs(target, trace[target], L, key)
+    with figs:
+        for r, row in enumerate(rows):
+            views.render_row(trace, row, L, key=f"{key}_{r}", highlight={target: index} if index else None,
+                             on_click=zoom_on_click(key, {n: np.shape(trace[n]) for n in outputs}))
+    with table:
+        names = []
+        for row in rows:
+            names += [n for n in views.row_inputs(trace, row) + list(row) if n not in names]
+        roles = {n: "output" if n in outputs else "input" for n in names}
+        st.dataframe(views.stats_frame(trace, names, roles), hide_index=True, key=f"{key}_stats",
+                     column_config={c: st.column_config.NumberColumn(format="%.4g")
+                                    for c in ("min", "max", "mean", "std")} |
+                                   {"fraction of zeros": st.column_config.NumberColumn(format="percent")})
+    with zoom:
+        ex = explain(trace, target, index, optimizer=rec.optimizer_before if rec is not None else None)
+        pic = views.picture_of(target, trace[target], index)
+        views.render_explanation(ex, picture=pic and (views.picture_figure(pic[0], pic[1], grey=target == "X"),
+                                                      pic[2]), key=key)
+
+
+# --------------------------------------------------------------------------- the page
+st.title("Step through backprop")
+st.markdown("One mini-batch through the network, one phase at a time: the **forward pass** layer by layer, "
+            "the **loss**, the **backward pass** layer by layer, and the **update**. Every matrix is on screen "
+            "with its equation, and any single number can be taken apart. *Step* trains your network for real: "
+            "it is the same `train_step` the 1000-epoch run makes, one call.")
+apply_link()
+tr = ws.trainer
+st.caption(f"Your network: {plain(ws.origin)}, {' → '.join(map(str, ws.net.sizes))}, {ws.optimizer.name} "
+           f"with η = {getattr(ws.optimizer, 'lr', float('nan')):g}; {tr.global_step:,} steps taken "
+           f"(epoch {tr.epoch + 1}, batch {tr.step_in_epoch + 1} of {tr.steps_per_epoch} comes next). "
+           "Stepping continues from wherever the network is.")
+if ws.busy:
+    st.warning("A training run is going on in the background, on this same network. Stepping is disabled so "
+               "the two do not fight over it: pause the run on the training page, then step on from where it "
+               "stopped. You can still look at the steps shown here.")
+    st.page_link("pages/training.py", label="Go to the training page", icon="🏋️")
+
+with st.expander("**1 · Choose the next mini-batch**", expanded=not ws.steps and not S["diverged"]):
+    c1, c2 = st.columns([1, 2])
+    how = c1.radio("Train on", list(HOW), format_func=HOW.get, key="stepper_how")
+    if how == "random":
+        c1.button("Draw another", on_click=lambda: S.update(random_draw=S["random_draw"] + 1))
+    if how == "chosen":
+        c1.text_input("Training-set positions", "0-15", key="stepper_chosen",
+                      help=f"Positions 0 to {ws.split.n_train - 1:,} in the training set, like 0, 5, 10-20.")
+    idx, problem = batch_indices(ws, how)
+    with c2:
+        if problem:
+            st.error(problem)
+        else:
+            X, y = ws.split.source.X[idx], ws.split.source.y[idx]
+            where = (f"epoch {tr.epoch + 1}, batch {tr.step_in_epoch + 1} of {tr.steps_per_epoch} of the "
+                     "shuffled training set" if how == "next" else f"{len(idx)} images")
+            st.caption(f"The next step trains on {where}" + (" (first 64 shown)" if len(idx) > 64 else "") +
+                       ". Labels above the images.")
+            st.plotly_chart(views.batch_figure(X[:64] / 255, y[:64]),
+                            key="batch_preview", config={"displayModeBar": False})
+    if how != "next":
+        st.caption("A random or chosen batch still counts as this position's step of the epoch; a shared link "
+                   "can only replay the trainer's own batches.")
+c1, c2 = st.columns([1, 3], vertical_alignment="center")
+c1.button("Step: train on this mini-batch", type="primary", on_click=take_step, disabled=ws.busy or bool(problem),
+          key="stepper_step", width="stretch")
+c2.caption(f"One call of `ws.step` on {HOW[how]}: forward, loss, backward and update, exactly as in training. "
+           "The batch and its images are in the panel above.")
+if S.get("problem"):
+    st.error(S["problem"])
+
+trace, rec, shown = shown_step()
+if trace is None:
+    st.info("Press **Step** to send the first mini-batch through the network.")
+    st.stop()
+
+stops = views.build_stops(trace)
+S["keys"] = [s.key for s in stops]
+pos = views.stop_index(stops, S["stop"])
+if S["stop"] not in S["keys"]:
+    S["stop"] = stops[pos].key
+stop = stops[pos]
+L = len(ws.net.sizes) - 1
+number = S["diverged"]["number"] if shown == DIVERGED else rec.number
+
+# ---- 2 · the controls and the strip, always visible
+st.subheader("2 · Step through it")
+options = ([DIVERGED] if S["diverged"] else []) + [r.number for r in reversed(ws.steps)]
+if st.session_state.get("stepper_shown") not in options:
+    st.session_state["stepper_shown"] = options[0]
+latest = ws.steps[-1].number if ws.steps else None
+c = st.columns([1, 1, 1.5, 1.5, 2.4], vertical_alignment="bottom")
+c[0].button("previous", icon=":material/chevron_left:", on_click=go, args=(-1,), disabled=pos == 0,
+            width="stretch", key="stepper_prev")
+c[1].button("next", icon=":material/chevron_right:", on_click=go, args=(1,), disabled=pos == len(stops) - 1,
+            width="stretch", key="stepper_next")
+c[2].button("run the rest of this step", icon=":material/skip_next:", on_click=go_end,
+            disabled=pos == len(stops) - 1, width="stretch", key="stepper_rest")
+c[3].button("next mini-batch", icon=":material/fast_forward:", on_click=take_step, disabled=ws.busy,
+            type="primary", width="stretch", key="stepper_again",
+            help="Train one more step on the batch chosen above (the trainer's next one by default).")
+c[4].selectbox("Step shown", options, key="stepper_shown",
+               format_func=lambda n: f"step {S['diverged']['number']:,}: diverged, not applied" if n == DIVERGED
+               else f"step {n:,}" + (" (latest)" if n == latest else " (recomputed)"))
+
+phases = [p for p in views.PHASE_TITLES if any(s.phase == p for s in stops)]
+widths = [max(2.2, sum(s.phase == p for s in stops)) for p in phases]
+for col, ph in zip(st.columns(widths), phases):
+    st.session_state[f"stepper_strip_{ph}"] = stop.key if stop.phase == ph else None
+    col.pills(f"{views.PHASE_ICONS[ph]} {views.PHASE_TITLES[ph].lower()}", [s.key for s in stops if s.phase == ph],
+              key=f"stepper_strip_{ph}", on_change=on_strip, args=(ph,), wrap=True)
+st.caption(f"Stop {pos + 1} of {len(stops)}. Click a name to jump there.")
+
+if S["link_note"]:
+    st.caption(S["link_note"])
+with st.expander("Link to this step", icon=":material/link:"):
+    st.code(link_text(number, stop.key), language=None)
+    st.caption("Opening it in a new session rebuilds the network from its seed and replays the steps up to this "
+               f"one (the trainer's own batches, at most {MAX_REPLAY:,} steps), then opens this phase. Add it to "
+               "this app's address.")
+    notes = []
+    if any(n <= number for n in S["custom"]):
+        notes.append("Some of these steps used random or chosen batches: a link replays the trainer's own "
+                     "batches, so it will not give the same numbers.")
+    if not ws.origin.startswith("a new network"):
+        notes.append(f"This network is {plain(ws.origin)}: a link starts from a fresh seed network, so it will "
+                     "not match.")
+    if ws.settings.dataset == "upload":
+        notes.append("This network trains on your uploaded CSV, which a link cannot carry.")
+    if number > MAX_REPLAY:
+        notes.append(f"Step {number:,} is beyond the {MAX_REPLAY:,} steps a link replays.")
+    for n in notes:
+        st.warning(n)
+want = {"step": str(number if shown != DIVERGED else tr.global_step), "stop": stop.key}
+if any(st.query_params.get(k) != v for k, v in want.items()):
+    st.query_params.update(want)
+
+if shown == DIVERGED:
+    st.error(S["diverged"]["message"])
+    st.caption("Below is the partial trace of that step, up to the loss that blew up. The update was not applied: "
+               "the network is unchanged. Lower the learning rate in the sidebar's settings and step again.")
+elif rec is ws.steps[-1] and tr.global_step != rec.number:
+    st.info(f"This is the last step you took here, step {number:,}. The network has trained on since (it is at "
+            f"step {tr.global_step:,}): **next mini-batch** steps on from there.")
+elif rec is not ws.steps[-1]:
+    st.info(f"You are looking at step {number:,}, recomputed from the parameters, optimizer state and batch it "
+            f"had (only the latest step's trace is kept whole). The network itself is at step {tr.global_step:,}.")
+
+# ---- the current stop
+st.markdown(f"### {views.PHASE_ICONS[stop.phase]} {stop.title}")
+left, right = st.columns([1, 1])
+with left:
+    for n in stop.names:
+        st.latex(trace.spec(n).latex)
+    if stop.phase == "update":
+        ratios = {f"‖ΔW{stop.layer}‖ / ‖W{stop.layer}‖": views.update_ratio(trace, stop.layer)}
+        for k, v in ratios.items():
+            st.metric(k, f"{v:.2e}", help="Karpathy's rule of thumb: around 1e-3 is healthy.")
+with right:
+    st.markdown(views.stop_text(stop, trace))
+    st.caption(" ".join(f"**{n}**: {trace.spec(n).about}" for n in stop.names))
+block(trace, stop.rows, f"stop_{stop.key}", rec, L, main="loss" if stop.key == "losses" else stop.key)
+
+# ---- 3 · more ways to look
+st.subheader("3 · Look closer")
+VIEWS = ["One sample", "All quantities", "Gradient check", "History and memory"]
+view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="stepper_view", label_visibility="collapsed")
+
+if view == "One sample":
+    m = trace["X"].shape[0]
+    losses = np.asarray(trace["losses"])
+    i = st.selectbox("Sample of the batch", range(m), index=int(np.nanargmax(losses)), key="stepper_sample",
+                     format_func=lambda i: f"{i}: a {int(trace['y'][i])}, loss {losses[i]:.3f}",
+                     help="Starts on the sample with the largest loss: the one the network got most wrong.")
+    views.render_sample(trace, i, np.asarray(trace["X"][i]))
+
+elif view == "All quantities":
+    names = list(trace)
+    name = st.selectbox("Quantity", names, index=names.index(stop.names[-1]), key="stepper_browse",
+                        format_func=lambda n: f"{n}  ({views.PHASE_TITLES[trace.spec(n).phase].lower()})")
+    spec = trace.spec(name)
+    st.latex(spec.latex)
+    st.caption(spec.about)
+    block(trace, ((name,),), "browse", rec, L)
+
+elif view == "Gradient check":
+    st.markdown("Backprop's gradients against **finite differences**: nudge one weight by ±ε, run the forward "
+                "pass again, and see how the loss moved, `(L(θ+ε) − L(θ−ε)) / 2ε`. The check runs on a float64 copy "
+                "of the network *as it was before this step*, on the same batch. Entries where the nudge moves "
+                "some unit across ReLU's kink at 0 are flagged and not compared: the loss has no slope there.")
+    if rec is None:
+        st.info("This step diverged: its loss is not finite, so there is no gradient to check.")
+    else:
+        c1, c2, c3 = st.columns(3)
+        n = c1.number_input("Random entries", 1, 60, 12, key="gc_n")
+        seed = c2.number_input("Seed of the draw", 0, 10**6, 0, key="gc_seed")
+        mine = c3.checkbox("Add one entry of my choice", key="gc_mine")
+        net = ws.net.with_params(rec.params_before)
+        entries = random_entries(net, int(n), int(seed))
+        if mine:
+            c1, c2 = st.columns([1, 3])
+            param = c1.selectbox("Parameter", list(net.params), key="gc_param")
+            with c2:
+                entries.insert(0, (param, views.index_inputs(param, net.params[param], L, "gc")))
+        if st.button("Run the gradient check", type="primary", key="gc_run"):
+            X, y = ws.split.images(rec.idx)
+            with st.spinner("Nudging weights…"):
+                S["gradcheck"] = (rec, check_gradients(net, X, y, entries))
+        if S["gradcheck"] and S["gradcheck"][0] is rec:
+            results = S["gradcheck"][1]
+            ok, verdict = views.gradcheck_verdict(results)
+            (st.success if ok else st.warning)(verdict)
+            st.dataframe(views.gradcheck_frame(results, trace), hide_index=True, key="gc_table",
+                         column_config={c: st.column_config.NumberColumn(format="%.6e")
+                                        for c in ("backprop", "numeric", "in the trace (float32)")} |
+                                       {"relative error": st.column_config.NumberColumn(format="%.1e")})
+            st.caption("relative error = |backprop − numeric| / (|backprop| + |numeric|). Around 1e-7 or below: "
+                       "backprop is right. The last column is the float32 gradient the step itself used.")
+
+else:
+    rows = [{"step": r.number, "epoch": r.epoch, "batch of the epoch": r.step_in_epoch, "batch chosen as": r.how,
+             "loss": float(ws.history.step_loss[r.number - 1]) if r.number <= ws.history.n_steps else np.nan}
+            for r in reversed(ws.steps)]
+    st.markdown(f"The last {len(ws.steps)} steps you took (at most 50 are kept). Pick one in **Step shown** above to "
+                "see its trace again: the same engine recomputes it from the parameters, optimizer state and "
+                "batch it had, so it is exactly what that step computed.")
+    st.dataframe(rows, hide_index=True, key="history_table")
+    mem = ws.memory()
+    mb = lambda b: f"{b / 2**20:.2f} MB"
+    c = st.columns(4)
+    c[0].metric("This step's trace", mb(trace.nbytes), help="Every array of the step, shared arrays counted once.")
+    c[1].metric("Step history", mb(mem["step_history"]), help="Parameters before each step (by reference, so "
+                "consecutive steps share arrays), optimizer snapshots and batch indices.")
+    c[2].metric("Parameters and snapshots", mb(mem["params_and_snapshots"]))
+    c[3].metric("Your session in all", mb(mem["total"]))
+    st.caption(f"Only the latest trace is kept whole ({mb(mem['current_trace'])}); older steps keep what it takes "
+               f"to recompute them, so the history is bounded by 50 × the parameters ({mb(ws.net.n_params * ws.net.dtype.itemsize)} "
+               "each) whatever the batch size.")

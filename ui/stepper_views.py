@@ -1,0 +1,540 @@
+"""What the stepper page draws: its stops, figures, tables and explanations.
+
+The page (``pages/stepper.py``) owns the session state and decides *what* to
+show; this module decides *how*. The figure and table builders take arrays and
+return ``go.Figure`` / ``DataFrame``; the ``render_*`` helpers draw a piece of
+the page with Streamlit elements but never read or write ``st.session_state``.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.explain import Explanation, activation_of, sample_gradient_norms, sample_gradient_shares
+from core.network import Trace
+from ui.figures import DIGIT_COLOURS, DIGITS, bars, digit_grid, heatmap, stats
+
+PHASE_TITLES = {"forward": "Forward pass", "loss": "Loss", "backward": "Backward pass", "update": "Update"}
+PHASE_ICONS = {"forward": "→", "loss": "∑", "backward": "←", "update": "Δ"}
+ROW_HEIGHT = 380        # figures of one row share a height so their rows line up
+VECTOR_HEIGHT = 130
+PER_SAMPLE = ("y", "losses")
+CLICKABLE_CELLS = 5000  # vectors with one entry per sample, drawn as a column
+
+
+# --------------------------------------------------------------------------- the stops
+@dataclass(frozen=True)
+class Stop:
+    """One place the stepper can stand: a phase, a layer, and the quantities it reveals.
+
+    ``rows`` groups the outputs drawn together; each row also shows the inputs
+    of its equations (from the trace's records) to their left.
+    """
+
+    key: str                           # the name in the URL: "Z1", "losses", "ΔW1", …
+    phase: str
+    layer: int
+    rows: tuple[tuple[str, ...], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for row in self.rows for n in row)
+
+    @property
+    def title(self) -> str:
+        layer = f" · layer {self.layer}" if self.layer and self.key not in ("losses",) else ""
+        return f"{PHASE_TITLES[self.phase]}{layer} · {', '.join(self.names)}"
+
+
+def build_stops(trace: Trace) -> list[Stop]:
+    """The sequence of stops of a trace, read from its records: one per quantity the
+    step produces (X with y first, losses with loss, Y with dZ of the output),
+    and one per layer for the update (ΔW, W_new, Δb, b_new). A partial trace
+    (a diverged step) gives only the stops it has."""
+    stops, names = [], set(trace)
+    for rec in trace.records():
+        n, ph, l = rec.name, rec.phase, rec.layer
+        if ph == "forward":
+            if n == "X":
+                stops.append(Stop("X", ph, 0, (("X", "y"),)))
+            elif n[0] in "ZA":
+                stops.append(Stop(n, ph, l, ((n,),)))
+        elif ph == "loss" and n == "losses":
+            stops.append(Stop("losses", ph, l, (tuple(x for x in ("losses", "loss") if x in names),)))
+        elif ph == "backward" and n != "Y":
+            first = n.startswith("dZ") and not any(s.phase == "backward" for s in stops) and "Y" in names
+            stops.append(Stop(n, ph, l, (("Y", n) if first else (n,),)))
+        elif ph == "update" and n.startswith("ΔW"):
+            rows = tuple(tuple(x for x in (f"Δ{p}{l}", f"{p}{l}_new") if x in names) for p in ("W", "b"))
+            stops.append(Stop(n, ph, l, tuple(r for r in rows if r)))
+    return stops
+
+
+def stop_index(stops: list[Stop], key: str | None) -> int:
+    keys = [s.key for s in stops]
+    return keys.index(key) if key in keys else 0
+
+
+def row_inputs(trace: Trace, outputs: tuple[str, ...]) -> list[str]:
+    """The inputs of the outputs' equations, in order, without the outputs themselves."""
+    out = []
+    for n in outputs:
+        for i in trace.spec(n).inputs:
+            if i not in outputs and i not in out and i in trace:
+                out.append(i)
+    return out
+
+
+# --------------------------------------------------------------------------- words
+def _sizes(trace: Trace) -> list[int]:
+    L = sum(1 for k in trace if k[0] == "W" and k[1:].isdigit())
+    return [trace["W1"].shape[0]] + [trace[f"W{l}"].shape[1] for l in range(1, L + 1)]
+
+
+def stop_text(stop: Stop, trace: Trace) -> str:
+    """A few sentences for a student who has seen the equations once: what this
+    matrix is, why it has this shape, what to look at."""
+    sizes = _sizes(trace)
+    L = len(sizes) - 1
+    m = trace["X"].shape[0]
+    l, k = stop.layer, stop.key
+    n_in, n_out = (sizes[l - 1], sizes[l]) if 1 <= l <= L else (0, 0)
+    below = "X" if l == 1 else f"A{l - 1}"
+    if k == "X":
+        return (f"**The mini-batch.** `X` holds one image per row (m = {m}) and one column per pixel "
+                f"({sizes[0]} = 28 × 28, read row by row), divided by 255 so 0 is background and 1 full ink; "
+                "`y` holds the true digits. *Look at:* most of every row is 0; the vertical stripes are "
+                "pixels near the centre, where strokes usually are. Every matrix that follows has one row per "
+                "sample too.")
+    if k.startswith("Z") and l < L:
+        return (f"**Weighted inputs of layer {l}.** Every unit multiplies each of the {n_in} numbers of a "
+                f"sample by its weight, adds them up and adds its bias. For the whole batch at once that is "
+                f"one matrix product: ({m} × {n_in}) · ({n_in} × {n_out}) = ({m} × {n_out}). Row i is sample i, "
+                f"column j is unit j; `W{l}` has one column per unit, so column j of `W{l}` is unit j's "
+                f"{n_in} weights" + (" (a 28 × 28 picture of what it looks for)" if l == 1 else "") +
+                f" and `b{l}` is added to every row. *Look at:* with the seed's 0.01·N(0,1) weights, `Z{l}` "
+                "starts tiny and centred on 0; roughly half of it is negative.")
+    if k.startswith("A") and l < L:
+        act = activation_of(trace)
+        what = {"relu": "ReLU keeps what is positive and sets the rest to 0: the *zeros* figure in the statistics "
+                        "is the share of (sample, unit) pairs where the unit is silent. *Look at:* a column that is "
+                        "0 for every sample is a unit that fired for none of them; if that holds for every image it "
+                        "is a *dead* unit, and no gradient will ever reach its weights.",
+                "leaky_relu": "Leaky ReLU keeps what is positive and scales the rest by 0.01, so a unit is never "
+                              "completely silent and always passes some gradient back.",
+                "sigmoid": "The sigmoid squashes every number into (0, 1). *Look at:* values near 0 or 1 are "
+                           "saturated units, whose slope — and so whose gradient — is almost 0.",
+                "tanh": "tanh squashes every number into (−1, 1). *Look at:* values near ±1 are saturated units, "
+                        "whose slope — and so whose gradient — is almost 0."}[act]
+        return (f"**Activations of layer {l}.** The non-linearity is applied to every entry of `Z{l}` "
+                f"separately, so the shape stays ({m} × {n_out}). {what} Without a non-linearity here, the "
+                "layers would collapse into a single matrix product.")
+    if k == f"Z{L}":
+        return (f"**Scores of the {n_out} digits.** The same weighted sum, now giving one score (logit) per digit "
+                f"for every sample: ({m} × {n_in}) · ({n_in} × {n_out}) = ({m} × {n_out}). Scores can be any "
+                "real number; only their differences within a row matter to the softmax. *Look at:* early in "
+                "training every score is close to 0 — the network has no opinion yet.")
+    if k == f"A{L}":
+        return (f"**Probabilities.** Softmax exponentiates each row of `Z{L}` and divides by the row's sum, "
+                "so every row is positive and sums to 1: sample i's belief about each digit. *Look at:* at "
+                f"the start every cell is near 1/{n_out} = {1 / n_out:.2f} (uniform guessing); a trained network "
+                "puts one bright cell per row, in the true digit's column when it is right.")
+    if k == "losses":
+        return (f"**The loss.** For each sample, minus the log of the probability the network gave its true "
+                f"digit: `L_i = −log A{L}[i, y_i]`. Guessing uniformly gives −log(1/{n_out}) = "
+                f"{math.log(n_out):.3f}; a sure right answer gives 0; a sure wrong one a large number. The batch's "
+                "loss is their mean — the single number gradient descent makes smaller, and the start of the "
+                "backward pass.")
+    if k == f"dZ{L}":
+        return (f"**The backward pass starts here.** `dQ` always means ∂L/∂Q, the derivative of the mean loss "
+                f"with respect to Q, and it always has Q's shape. Softmax and cross-entropy together give a "
+                f"simple result: `dZ{L} = (A{L} − Y) / m`, the probabilities minus the one-hot truth `Y`, divided "
+                f"by m = {m} because the loss is a mean. *Look at:* each row is negative (blue) at the true "
+                "digit — raise that score — and positive (red) at the others.")
+    if k.startswith("dW"):
+        return (f"**Gradient of the weights of layer {l}.** `dW{l} = {below}ᵀ dZ{l}`: ({n_in} × {m}) · "
+                f"({m} × {n_out}) = ({n_in} × {n_out}), exactly the shape of `W{l}` — one number per weight. "
+                f"Entry (k, j) adds up, over the {m} samples, input k times the error of unit j; it is a sum of "
+                f"{m} outer products, one per sample (see *One sample* below). " +
+                ("*Look at:* rows of pixels that are blank in every image of the batch (the border) are exactly "
+                 "0 — a weight whose input is 0 gets no gradient." if l == 1 else
+                 f"*Look at:* rows for units of layer {l - 1} that were silent for the whole batch are 0."))
+    if k.startswith("db"):
+        return (f"**Gradient of the biases of layer {l}.** A bias's input is always 1, so `db{l}` is `dZ{l}` "
+                f"summed over the samples: one number per unit, shape ({n_out},).")
+    if k.startswith("dA"):
+        return (f"**The gradient goes down a layer.** `dA{l} = dZ{l + 1} W{l + 1}ᵀ`: ({m} × {sizes[l + 1]}) · "
+                f"({sizes[l + 1]} × {n_out}) = ({m} × {n_out}), the shape of `A{l}`. This is the *back* in "
+                f"backpropagation: the same weights that carried the signal up carry each unit's share of the "
+                f"blame down (transposed). Layer 1 sends nothing further: `dX` is never needed.")
+    if k.startswith("dZ"):
+        if activation_of(trace) != "relu":
+            return (f"**Through the non-linearity.** `dZ{l} = dA{l} ⊙ f′(Z{l})`, entry by entry: the gradient "
+                    f"arriving at `A{l}` times the slope of the activation at each entry. Where a unit is "
+                    "saturated (flat), almost nothing gets through.")
+        return (f"**Through the non-linearity.** `dZ{l} = dA{l} ⊙ f′(Z{l})`, entry by entry. For ReLU the "
+                f"slope is 1 where the unit fired and 0 where it did not, so the gradient passes only where "
+                f"`A{l}` was positive. *Look at:* the zeros here sit exactly where `A{l}` is 0.")
+    if stop.phase == "update":
+        return (f"**The update of layer {l}.** The optimizer turns the gradient into a change `ΔW{l}` (for the "
+                f"seed's SGD, `ΔW{l} = −η dW{l}`: a small step against the gradient), and `W{l}_new = W{l} + "
+                f"ΔW{l}` is what the next mini-batch will see. The change is tiny next to the weights: the "
+                f"ratio ‖ΔW‖/‖W‖ below is the one number that says whether the learning rate is sane (around "
+                f"1e-3 is healthy; near 1 means the weights are being thrown around).")
+    return ""
+
+
+# --------------------------------------------------------------------------- figures and tables
+def axis_titles(name: str, L: int) -> tuple[str, str]:
+    """(x, y) axis titles for a quantity: what its rows and columns are."""
+    base = name.lstrip("dΔ").removesuffix("_new")
+    if name == "X":
+        return "pixel k", "sample i"
+    if base[0] in "ZAY" and name not in ("y",):
+        layer = int(base[1:]) if base[1:].isdigit() else L
+        return ("digit c" if layer == L else "unit j"), "sample i"
+    if base[0] == "W":
+        l = int(base[1:])
+        return ("digit c" if l == L else "unit j"), ("pixel k" if l == 1 else f"unit k of layer {l - 1}")
+    if base[0] == "b":
+        return ("digit c" if int(base[1:]) == L else "unit j"), ""
+    if name in ("losses", "y"):
+        return "sample i", ""
+    return "", ""
+
+
+def shape_text(a) -> str:
+    s = tuple(np.shape(a))
+    return str(s) if len(s) != 1 else f"({s[0]},)"
+
+
+def quantity_figure(name: str, a: np.ndarray, L: int, *, highlight=None, height: int | None = None) -> go.Figure:
+    """A quantity as a heatmap titled with its name and shape; diverging scale centred at 0
+    when it has negative entries, grey for the pixels, the digit written on ``y``."""
+    a = np.asarray(a)
+    x_title, y_title = axis_titles(name, L)
+    title = f"<b>{name}</b>  {shape_text(a)}"
+    if a.ndim == 1 and name in PER_SAMPLE:
+        # one number per sample: a column beside the rows it belongs to
+        fig = heatmap(a[:, None], title, y_title="sample i", highlight=(highlight[0], 0) if highlight else None,
+                      height=height or ROW_HEIGHT, signed=False if name == "y" else None)
+        if name == "y":
+            k = len(DIGIT_COLOURS)
+            bands = [[(d + e) / k, c] for d, c in enumerate(DIGIT_COLOURS) for e in (0, 1)]
+            fig.update_traces(colorscale=bands, zmin=-0.5, zmax=k - 0.5,
+                              colorbar=dict(tickvals=list(range(k)), thickness=10, title="digit"))
+        fig.update_xaxes(visible=False)
+        fig.update_traces(colorbar=dict(thickness=10, exponentformat="e"))
+        fig.update_layout(width=190)
+        return fig
+    if a.ndim == 1:
+        highlight = (0, highlight[0]) if highlight is not None else None
+        fig = heatmap(a, title, x_title=x_title, highlight=highlight, height=height or VECTOR_HEIGHT)
+        fig.update_yaxes(visible=False)
+        fig.update_traces(colorbar=dict(thickness=10, len=1.2, exponentformat="e"))
+        return fig
+    colorscale = DIGITS if name == "X" else None
+    fig = heatmap(a, title, x_title=x_title, y_title=y_title, highlight=highlight,
+                  height=height or ROW_HEIGHT, colorscale=colorscale, signed=False if name == "X" else None)
+    fig.update_traces(colorbar=dict(thickness=12, xpad=4, exponentformat="e"))
+    fig.update_layout(margin=dict(r=28))          # room for the colour bar's longest tick label
+    return fig
+
+
+def stats_frame(trace: Trace, names: list[str], roles: dict[str, str] | None = None) -> pd.DataFrame:
+    """min, max, mean, std and the fraction of exact zeros of each quantity (ui.figures.stats)."""
+    rows = []
+    for n in names:
+        s = stats(trace[n])
+        rows.append({"quantity": n, "role": (roles or {}).get(n, ""), "shape": shape_text(trace[n]), **s})
+    return pd.DataFrame(rows).rename(columns={"zeros": "fraction of zeros"})
+
+
+def stats_caption(a) -> str:
+    s = stats(a)
+    return (f"min {s['min']:.3g} · max {s['max']:.3g} · mean {s['mean']:.3g} · std {s['std']:.3g} · "
+            f"zeros {s['zeros']:.0%}")
+
+
+def terms_frame(ex: Explanation, k: int = 12) -> pd.DataFrame:
+    top, _, _ = ex.top(k)
+    return pd.DataFrame([{"#": rank, "term": t.label, "numbers": " × ".join(f"{f:.5g}" for f in t.factors),
+                          "contribution": t.value} for rank, t in enumerate(top, start=1)])
+
+
+def check_frame(ex: Explanation) -> pd.DataFrame:
+    """The bottom line of an explanation: recomputed total against the stored cell."""
+    rows = []
+    if ex.combine == "sum":
+        rows.append(("sum of all terms", ex.sum_of_terms))
+    for label, v in ex.details:
+        rows.append((label, v))
+    rows += [("recomputed from the inputs (float64)", ex.total), ("value in the trace", ex.value),
+             ("difference", ex.total - ex.value)]
+    return pd.DataFrame(rows, columns=["", "value"])
+
+
+def update_ratio(trace: Trace, l: int) -> float:
+    W = np.asarray(trace[f"W{l}"], np.float64)
+    d = np.asarray(trace[f"ΔW{l}"], np.float64)
+    return float(np.linalg.norm(d) / max(np.linalg.norm(W), 1e-300))
+
+
+def gradcheck_frame(results, trace: Trace | None = None) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        row = {"param": r.param, "index": str(r.index), "backprop": r.backprop, "numeric": r.numeric,
+               "relative error": r.rel_error, "kink": r.kink}
+        if trace is not None:
+            row["in the trace (float32)"] = float(np.asarray(trace["d" + r.param])[r.index])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gradcheck_verdict(results, tol: float = 1e-5) -> tuple[bool, str]:
+    """Do backprop and finite differences agree on the entries that can be compared?"""
+    smooth = [r for r in results if not r.kink]
+    kinks = len(results) - len(smooth)
+    if not smooth:
+        return False, "Every checked entry sat at a ReLU kink; check other entries."
+    worst = max(r.rel_error for r in smooth)
+    k = f" {kinks} entr{'y' if kinks == 1 else 'ies'} at a ReLU kink (not comparable) left out." if kinks else ""
+    if worst < tol:
+        return True, (f"Backprop agrees with finite differences: the largest relative error over "
+                      f"{len(smooth)} entries is {worst:.1e} (below {tol:g}).{k}")
+    return False, (f"Largest relative error {worst:.1e} (above {tol:g}). Tiny gradients (≈1e-9) have large "
+                   f"relative errors from rounding alone; a wrong backward pass shows errors near 1.{k}")
+
+
+# --------------------------------------------------------------------------- one sample
+def sample_view_data(trace: Trace, i: int) -> dict:
+    """Everything the one-sample view shows about sample ``i`` of the batch."""
+    sizes = _sizes(trace)
+    L = len(sizes) - 1
+    y = int(trace["y"][i])
+    proba = np.asarray(trace[f"A{L}"][i], np.float64)
+    out = {"label": y, "pred": int(proba.argmax()), "proba": proba, "loss": float(trace["losses"][i]),
+           "hidden": {l: np.asarray(trace[f"A{l}"][i]) for l in range(1, L)}, "grad": []}
+    if f"dZ{L}" in trace:
+        for l in range(1, L + 1):
+            norms = sample_gradient_norms(trace, l)
+            shares = sample_gradient_shares(trace, l)
+            out["grad"].append({"layer": l, "norms": norms, "norm": float(norms[i]), "share": float(shares[i]),
+                                "total": float(np.linalg.norm(np.asarray(trace[f"dW{l}"], np.float64)))})
+    return out
+
+
+def render_sample(trace: Trace, i: int, X_image: np.ndarray) -> dict:
+    d = sample_view_data(trace, i)
+    L, m = len(_sizes(trace)) - 1, trace["X"].shape[0]
+    c1, c2 = st.columns([1, 3])
+    with c1:
+        st.plotly_chart(digit_grid(X_image[None], size=220), key="sample_img", config={"displayModeBar": False})
+        ok = "right" if d["pred"] == d["label"] else "wrong"
+        st.markdown(f"Sample **{i}** is a **{d['label']}**; the network says **{d['pred']}** ({ok}), giving the "
+                    f"true digit probability **{d['proba'][d['label']]:.3f}**.  \nIts loss "
+                    f"`losses[{i}]` = −log {d['proba'][d['label']]:.3f} = **{d['loss']:.4f}**.")
+    with c2:
+        cols = st.columns(len(d["hidden"]) + 1)
+        for col, (l, a) in zip(cols, d["hidden"].items()):
+            fig = bars(a, title=f"A{l}[{i}]: layer {l}'s activations", y_title="activation")
+            fig.update_xaxes(type="linear", title="unit j")
+            col.plotly_chart(fig, key=f"sample_A{l}")
+            col.caption(f"{int((a > 0).sum())} of {len(a)} units fire for this image.")
+        fig = bars(d["proba"], list(range(len(d["proba"]))), title=f"A{L}[{i}]: probabilities",
+                   highlight=d["label"], y_title="probability")
+        fig.update_xaxes(title="digit c")
+        cols[-1].plotly_chart(fig, key="sample_proba")
+        cols[-1].caption(f"The true digit, {d['label']}, in orange.")
+    if d["grad"]:
+        st.markdown(f"**Its share of the gradient.** `dW_l` is a sum of {m} "
+                    "outer products, one per sample: sample i adds `A_{l−1}[i]ᵀ dZ_l[i]`. The *size* of its term is "
+                    "`‖A_{l−1}[i]‖·‖dZ_l[i]‖`; its *share* is how much of `dW_l` it points "
+                    "along (the shares of the batch add up to 100 %; a negative share pulls against the rest).")
+        rows = [{"layer": g["layer"], f"‖term of sample {i}‖": g["norm"], "‖dW‖ (whole batch)": g["total"],
+                 "size ratio": g["norm"] / g["total"] if g["total"] else np.nan, "share of dW": g["share"]}
+                for g in d["grad"]]
+        st.dataframe(pd.DataFrame(rows), hide_index=True,
+                     column_config={"share of dW": st.column_config.NumberColumn(format="percent")})
+        g1 = d["grad"][0]
+        fig = bars(g1["norms"], title=f"Size of each sample's term in dW1 (sample {i} in orange)", highlight=i,
+                   y_title="‖X[i]ᵀ dZ1[i]‖")
+        fig.update_xaxes(title="sample i", type="linear")
+        st.plotly_chart(fig, key="sample_share")
+        st.caption("Samples the network already gets right with confidence have small errors dZ and add little; "
+                   "the badly classified ones dominate the step.")
+    return d
+
+
+# --------------------------------------------------------------------------- rendering a row
+def row_columns(trace: Trace, figures: list[str], outputs=()) -> list[float]:
+    """Column widths: wide for wide matrices (X), narrow for vectors, outputs larger than inputs."""
+    widths = []
+    for n in figures:
+        a = np.asarray(trace[n])
+        w = min(1.6, max(1.0, a.shape[1] / 64)) if a.ndim == 2 else 0.55 if n in PER_SAMPLE else 0.9
+        widths.append(w * (1.8 if n in outputs and a.ndim == 2 else 1.0))
+    return widths
+
+
+def add_click_layer(fig: go.Figure, a: np.ndarray) -> bool:
+    """Make the cells of a heatmap clickable: Streamlit reports no selection for heatmaps
+    (streamlit/streamlit#8760), so an invisible marker sits on every cell and carries the
+    click. Only for matrices up to ``CLICKABLE_CELLS`` cells; bigger ones use the inputs."""
+    a = np.asarray(a)
+    if a.ndim != 2 or a.size > CLICKABLE_CELLS:
+        return False
+    rows, cols = np.mgrid[0:a.shape[0], 0:a.shape[1]]
+    fig.update_traces(hoverinfo="skip", hovertemplate=None, selector=dict(type="heatmap"))
+    fig.add_trace(go.Scatter(x=cols.ravel(), y=rows.ravel(), mode="markers", customdata=a.ravel(),
+                             marker=dict(size=8, opacity=0), showlegend=False,
+                             hovertemplate="row %{y}, col %{x}: %{customdata:.4g}<br>click to zoom<extra></extra>"))
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    return True
+
+
+def render_row(trace: Trace, outputs: tuple[str, ...], L: int, *, key: str, highlight: dict | None = None,
+               inputs: bool = True, on_click=None) -> None:
+    """The inputs of ``outputs``' equations, then the outputs, side by side, each a heatmap
+    with its name and shape and a line of statistics. The scalar ``loss`` is a number.
+    ``on_click(name, chart_key)`` gives the callback for a click on an output's cell."""
+    highlight = highlight or {}
+    ins = row_inputs(trace, outputs) if inputs else []
+    shown = [n for n in ins + list(outputs) if n != "loss"]
+    cols = st.columns(row_columns(trace, shown, outputs) or [1])
+    for col, n in zip(cols, shown):
+        a = np.asarray(trace[n])
+        with col:
+            role = "output" if n in outputs else "input"
+            fig = quantity_figure(n, a, L, highlight=highlight.get(n))
+            if role == "input":
+                fig.update_layout(title=dict(text=f"{n}  {shape_text(a)}  <i>(input)</i>"))
+            chart = f"{key}_fig_{n}"
+            width = "content" if n in PER_SAMPLE else "stretch"
+            if on_click is not None and role == "output" and add_click_layer(fig, a):
+                st.plotly_chart(fig, key=chart, width=width, on_select=on_click(n, chart), selection_mode="points")
+            else:
+                st.plotly_chart(fig, key=chart, width=width)
+            st.caption(stats_caption(a))
+    if "loss" in outputs:
+        st.metric("loss = mean of the losses", f"{float(trace['loss']):.4f}",
+                  help="The number gradient descent makes smaller.")
+
+
+def render_explanation(ex: Explanation, k: int = 12, picture=None, key: str = "zoom") -> None:
+    """The cell's equation in symbols and in numbers (full width, they can be long), then the
+    note, the largest terms and the check; ``picture`` (a figure and its caption) goes beside them."""
+    st.latex(ex.rule)
+    st.latex(ex.substituted)
+    if picture is None:
+        _explanation_details(ex, k)
+        return
+    c1, c2 = st.columns([3, 1])
+    with c1:
+        _explanation_details(ex, k)
+    with c2:
+        st.plotly_chart(picture[0], key=f"{key}_picture", config={"displayModeBar": False})
+        st.caption(picture[1])
+
+
+def _explanation_details(ex: Explanation, k: int) -> None:
+    st.markdown(ex.note)
+    if len(ex.terms) > 1 or ex.combine == "sum":
+        top, n_rest, rest = ex.top(k)
+        st.dataframe(terms_frame(ex, k), hide_index=True,
+                     column_config={"contribution": st.column_config.NumberColumn(format="%.5g"),
+                                    "numbers": st.column_config.TextColumn(help="The numbers multiplied (or the "
+                                                                           "score exponentiated) to make the term.")})
+        if n_rest:
+            nz = sum(1 for t in ex.terms[k:] if t.value != 0)
+            st.caption(f"…and {n_rest} smaller terms ({nz} of them non-zero) adding up to {rest:.5g}. "
+                       "Terms are sorted by the size of their contribution.")
+    st.dataframe(check_frame(ex), hide_index=True,
+                 column_config={"value": st.column_config.NumberColumn(format="%.10g")})
+    if ex.combine == "input":
+        st.caption("An input of the step: nothing in this step computed it.")
+    elif ex.error > 1e-6 * max(1.0, abs(ex.value)):
+        st.warning("The recomputed number differs from the stored one by more than float32 rounding.")
+    else:
+        st.caption("The recomputed total equals the cell (up to float32 rounding of the stored value).")
+
+
+def picture_of(name: str, a: np.ndarray, index: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, int], str] | None:
+    """The 784 numbers around a zoomed cell that form a 28×28 picture: the image (row i of
+    ``X``) or a first-layer unit's weights (column j of ``W1``, ``dW1``, ``ΔW1``, ``W1_new``).
+    Returns (picture, the cell's (row, col) in it, caption) or None."""
+    a = np.asarray(a)
+    if a.ndim != 2 or len(index) != 2:
+        return None
+    if name == "X" and a.shape[1] == 784:
+        i, k = index
+        return a[i].reshape(28, 28), divmod(k, 28), f"X[{i}]: image {i} of the batch, pixel {k} outlined"
+    if name.lstrip("dΔ").removesuffix("_new") == "W1" and a.shape[0] == 784:
+        k, j = index
+        return a[:, j].reshape(28, 28), divmod(k, 28), f"{name}[:, {j}]: unit {j}'s 784 numbers as a picture, pixel {k} outlined"
+    return None
+
+
+def picture_figure(pic: np.ndarray, cell: tuple[int, int], *, grey: bool = False) -> go.Figure:
+    fig = heatmap(pic, "", highlight=cell, height=260, signed=None if not grey else False,
+                  colorscale=DIGITS if grey else None)
+    fig.update_traces(colorbar=dict(thickness=10, exponentformat="e"))
+    fig.update_yaxes(scaleanchor="x", constrain="domain", showticklabels=False)
+    fig.update_xaxes(constrain="domain", showticklabels=False)
+    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0))
+    return fig
+
+
+def batch_figure(images: np.ndarray, labels, cols: int = 16, size: int = 46) -> go.Figure:
+    """The mini-batch's images with their labels."""
+    return digit_grid(images, [str(int(v)) for v in labels[:len(images)]], cols=cols, size=size)
+
+
+# --------------------------------------------------------------------------- small widgets
+def index_inputs(name: str, a, L: int, key: str) -> tuple[int, ...]:
+    """Number inputs for one cell of ``a``; they start on its largest |entry|."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return ()
+    flat = np.abs(np.nan_to_num(a.astype(np.float64), nan=np.inf))
+    default = np.unravel_index(int(np.argmax(flat)), a.shape)
+    x_title, y_title = axis_titles(name, L)
+    labels = [y_title or "row", x_title or "column"] if a.ndim == 2 else [x_title or "index"]
+    cols = st.columns(a.ndim)
+    return tuple(int(c.number_input(f"{labels[ax]}, 0–{n - 1}", 0, n - 1, int(default[ax]), step=1,
+                                    key=index_key(key, name, a.shape, ax)))
+                 for ax, (c, n) in enumerate(zip(cols, a.shape)))
+
+
+def index_key(key: str, name: str, shape, axis: int) -> str:
+    """The widget key of one index input of the zoom (the shape is part of it, so a network
+    of another size gets fresh inputs)."""
+    return f"{key}_{name}_{'x'.join(map(str, shape))}_{axis}"
+
+
+def parse_indices(text: str, n: int, limit: int = 1024) -> tuple[list[int], str]:
+    """``"0, 5, 10-20"`` → training-set positions; an error message (never echoing the text) when unusable."""
+    out: list[int] = []
+    for part in re.split(r"[,;\s]+", text.strip()):
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            return [], "Could not read the indices: use whole numbers and ranges, like 0, 5, 10-20."
+        a, b = int(m[1]), int(m[2] or m[1])
+        if b < a:
+            a, b = b, a
+        if b >= n:
+            return [], f"The training set holds positions 0 to {n - 1:,}; {b:,} is outside it."
+        out.extend(range(a, b + 1))
+        if len(out) > limit:
+            return [], f"At most {limit:,} images per mini-batch."
+    if not out:
+        return [], "Type at least one index, like 0, 5, 10-20."
+    return out, ""
