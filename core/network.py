@@ -217,6 +217,7 @@ class MLP:
         self._Z = tuple(f"Z{l}" for l in range(1, L + 1))
         self._A = ("X",) + tuple(f"A{l}" for l in range(1, L + 1))
         self._spec_cache: dict = {}
+        self._identity: np.ndarray | None = None  # the one-hot rows, made on first use
         # A mean cross-entropy 50× that of uniform guessing means some true digits got
         # probability e^-115: only exploding weights do that. Treated like NaN.
         self.max_loss = 50 * float(np.log(sizes[-1]))
@@ -306,11 +307,10 @@ class MLP:
             v[self._b[l]] = p[self._b[l]]
         v["y"] = y
         self.forward(X, p, v)
-        rows = np.arange(m)
         Aout = v[self._A[-1]]
         v["losses"] = losses = self.sample_losses(v, y)
         del v["logsumexp"]
-        v["loss"] = loss = losses.mean()
+        v["loss"] = loss = losses.sum() / m
         if not loss <= self.max_loss:  # also true for NaN
             chance = np.log(self.sizes[-1])
             what = "is not a finite number" if not np.isfinite(loss) else \
@@ -318,9 +318,7 @@ class MLP:
             raise DivergenceError(f"The loss {what}: the weights are blowing up.", Trace(v, self._specs(None)))
 
         # backward: softmax + cross-entropy fused, dZ_L = (A_L - Y) / m
-        Y = np.zeros_like(Aout)
-        Y[rows, y] = 1
-        v["Y"] = Y
+        v["Y"] = Y = self.one_hot(y)
         dZ = Aout - Y
         dZ *= self.dtype.type(1.0 / m)
         for l in range(L - 1, -1, -1):
@@ -333,6 +331,12 @@ class MLP:
                 v["d" + self._A[l]] = dA
                 dZ = self.act.backward(dA, v[self._Z[l - 1]], v[self._A[l]])
         return Trace(v, self._specs(None))
+
+    def one_hot(self, y: np.ndarray) -> np.ndarray:
+        """Y_ic = 1[y_i = c]: row y_i of the identity matrix, for every sample i."""
+        if self._identity is None or self._identity.dtype != self.dtype:
+            self._identity = np.eye(self.sizes[-1], dtype=self.dtype)
+        return self._identity.take(y, axis=0)
 
     def gradients(self, trace: Mapping) -> dict[str, np.ndarray]:
         return {name: trace["d" + name] for name in self.params}
