@@ -5,7 +5,6 @@ shares: the network and data settings, and the state of a training run.
 """
 from __future__ import annotations
 
-from dataclasses import replace
 
 import streamlit as st
 

@@ -429,7 +429,7 @@ def _validate_header(names: list[str], header: str, delim: str,
 
     def describe(i: int) -> str:
         got = pix[i]
-        return f"has no name" if not got else f"is named {got!r}"
+        return "has no name" if not got else f"is named {got!r}"
 
     if len(pix) != N_PIXELS:
         msg = (

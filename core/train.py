@@ -14,11 +14,10 @@ import json
 import sys
 import time
 
-import numpy as np
 
 from core import checkpoint
 from core.blas import set_blas_threads
-from core.data import DataError, digits_from_csv, load_csv, load_mnist, make_split, SEED_VAL
+from core.data import digits_from_csv, load_csv, load_mnist, make_split, SEED_VAL
 from core.network import ACTIVATIONS, INITS, MLP
 from core.optim import OPTIMIZERS, make_optimizer
 from core.trainer import Trainer, evaluate

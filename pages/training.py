@@ -14,21 +14,16 @@ from core.runner import DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, RUNNING, 
 from core.trainer import dead_layers
 from ui import training_plots as tp
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
+from ui.text import plain
 
 LIVE_EVERY = 1.0        # seconds between redraws of the live panel while a run goes on
 TELEMETRY_EVERY = 5.0   # … and of the heavier telemetry figures
 MAX_EPOCHS = 10_000
 STATUS_WORDS = {IDLE: "not started", RUNNING: "running", PAUSING: "pausing…", PAUSED: "paused",
                 DONE: "finished", STOPPED: "stopped", DIVERGED: "diverged", FAILED: "failed"}
-MD_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$&")
 
 
 # --------------------------------------------------------------------------- small helpers
-def md_escape(text: str) -> str:
-    """User-supplied text (a file name) shown inside markdown, as plain characters."""
-    return "".join("\\" + c if c in MD_SPECIAL else c for c in str(text))
-
-
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -61,7 +56,7 @@ def load_checkpoint_file(ws, uploaded) -> bool:
     if st.session_state.get("training_ckpt_token") == token:
         return False
     st.session_state["training_ckpt_token"] = token
-    name = md_escape(uploaded.name)
+    name = plain(uploaded.name)
     if ws.busy:
         st.session_state["training_ckpt_result"] = (
             "error", "Pause or stop the training run before loading a checkpoint: nothing was loaded.")
@@ -71,7 +66,7 @@ def load_checkpoint_file(ws, uploaded) -> bool:
         adopt_checkpoint(ws, ck, f"an uploaded checkpoint (epoch {ck.trainer_state['epoch']})")
     except ValueError as err:   # CheckpointError, or a checkpoint whose trainer cannot be rebuilt
         st.session_state["training_ckpt_result"] = (
-            "error", f"{name} was not loaded. {md_escape(err)} Your network, its history and the "
+            "error", f"{name} was not loaded. {plain(err)} Your network, its history and the "
                      f"settings are unchanged.")
         return False
     st.session_state["training_ckpt_result"] = (

@@ -121,14 +121,31 @@ def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str) -> b
 
 
 def snapshot_choice(ws: Workspace, key: str = "snapshot") -> tuple[str, dict]:
-    """A select box over "now" and the time-travel snapshots; returns (label, params)."""
-    snaps = ws.trainer.snapshots
-    options = ["now"] + [e for e in sorted(snaps) if e != ws.trainer.epoch or ws.trainer.step_in_epoch]
-    choice = st.selectbox("Network at", options, key=key,
-                          format_func=lambda e: f"now (epoch {ws.trainer.epoch})" if e == "now" else f"epoch {e}")
-    if choice == "now":
-        return f"epoch {ws.trainer.epoch}", ws.net.params
-    return f"epoch {choice}", snaps[choice]
+    """A select box over "now" and the time-travel snapshots; returns (label, params).
+
+    Keyed by the trainer, so opening another network starts again at "now"; the
+    options' text never changes while one trainer lives (a label that changed
+    under a kept selection would show stale text), so the epoch goes in a caption.
+    """
+    tr = ws.trainer
+    options = ["now"] + sorted(tr.snapshots)
+    choice = st.selectbox("Network at", options, key=f"{key}_{id(tr)}",
+                          format_func=lambda e: "now (the network as it is)" if e == "now" else f"epoch {e}")
+    if choice == "now" or choice not in tr.snapshots:
+        st.caption(f"Now: epoch {tr.epoch}" + (f", step {tr.step_in_epoch} of the next" if tr.step_in_epoch else ""))
+        return f"epoch {tr.epoch}", ws.net.params
+    return f"epoch {choice}", tr.snapshots[choice]
+
+
+def offer_pretrained(ws: Workspace, why: str, key: str) -> None:
+    """On pages that need a trained network: say so, and offer the shipped one."""
+    if ws.trainer.global_step:
+        return
+    st.info(why)
+    if pretrained() is not None and st.button("Open the pretrained network (1000 epochs)", disabled=ws.busy,
+                                              key=key):
+        open_pretrained(ws)
+        st.rerun()
 
 
 def as_float_images(X_u8: np.ndarray) -> np.ndarray:

@@ -1,0 +1,105 @@
+"""Draw a digit: your handwriting, made MNIST-like, through the network."""
+import numpy as np
+import streamlit as st
+
+from core.analysis import activations, logit_contributions
+from core.preprocess import gray_from_picture, gray_from_rgba, mnist_style
+from ui.inspect_plots import contributions, image_grid, probability_bars, vector_strip
+from ui.text import plain
+from ui.session import offer_pretrained, snapshot_choice, workspace
+
+try:  # a Streamlit component: needs a running server (it is not there in bare mode or AppTest)
+    from streamlit_drawable_canvas import st_canvas
+    CANVAS_PROBLEM = ""
+except Exception as err:  # noqa: BLE001 — any failure means: offer the upload instead
+    st_canvas, CANVAS_PROBLEM = None, f"{type(err).__name__}: {err}"
+
+CANVAS = 280
+STROKE = 18
+
+ws = workspace()
+net = ws.net
+L = net.n_layers
+
+st.title("Draw a digit")
+st.markdown("Write a digit with the mouse or a finger. It is turned into an MNIST image the way MNIST's own "
+            "digits were made (crop to the ink, scale the longer side to 20 pixels, centre the centre of "
+            "mass in a 28×28 field), then goes through the network.")
+offer_pretrained(ws, "This network has not been trained yet, so its answers are guesses.", key="draw_pretrained")
+label, params = snapshot_choice(ws, key="draw_snapshot")
+
+gray = None
+left, right = st.columns([1, 1.25])
+with left:
+    if st_canvas is not None:
+        st.space("medium")  # the canvas's toolbar floats above it
+        result = st_canvas(stroke_width=STROKE, stroke_color="#FFFFFF", background_color="#000000",
+                           height=CANVAS, width=CANVAS, drawing_mode="freedraw", return_image_data=True,
+                           key="digit_canvas")
+        if result is not None and result.image_data is not None:
+            gray = gray_from_rgba(result.image_data)
+        st.caption("Your digit, white on black: MNIST stores ink as bright (255) on a black (0) background. "
+                   "The toolbar above the canvas undoes a stroke or clears it all.")
+        with st.expander("…or upload a picture instead"):
+            upload = st.file_uploader("A picture of one digit", type=["png", "jpg", "jpeg"], key="digit_upload")
+    else:
+        st.warning("The drawing canvas cannot start here, so upload a picture of a digit instead "
+                   "(a photo of a digit on paper, or a PNG from any paint program).")
+        st.caption(f"(streamlit-drawable-canvas: {CANVAS_PROBLEM})")
+        upload = st.file_uploader("A picture of one digit", type=["png", "jpg", "jpeg"], key="digit_upload")
+    if upload is not None:
+        try:
+            gray = gray_from_picture(upload.getvalue())
+        except ValueError as err:
+            st.error(plain(str(err)))
+
+img = mnist_style(gray) if gray is not None else None
+if img is None:
+    st.session_state.pop("probe_image", None)
+    right.info("Draw a digit on the canvas" + (" (or upload one)." if st_canvas is not None else
+                                                ": upload a picture on the left."))
+    st.stop()
+
+st.session_state["probe_image"] = img  # the stepper may show it
+values = activations(net, img[None, :], params)  # the same forward pass the training step uses
+proba = values[f"A{L}"][0]
+pred = int(proba.argmax())
+with right:
+    a, b = st.columns([1, 1.6])
+    a.plotly_chart(image_grid(img[None] / 255, size=200, dark=True), key="draw_mnist",
+                   config={"displayModeBar": False})
+    a.caption("What the network sees: 28×28 grey levels, X = pixels / 255.")
+    b.markdown(f"### It reads a **{pred}**")
+    b.markdown(f"with probability **{proba[pred]:.1%}** (network at {label}).")
+    second = int(np.argsort(proba)[-2])
+    b.caption(f"Second guess: {second} ({proba[second]:.1%}).")
+    st.plotly_chart(probability_bars(proba, title=f"A{L} = softmax(Z{L})"), key="draw_proba",
+                    config={"displayModeBar": False})
+    st.page_link("pages/stepper.py", label="How the network learns: step through backprop", icon="👣",
+                 help="The stepper trains on mini-batches of MNIST. Your digit stays in this session "
+                      "(as its probe image) while you look.")
+
+st.subheader("Its forward pass, number by number")
+st.caption("Each quantity of the forward pass for this one image (one row of the matrices on the stepper page). "
+           "Hover for the values.")
+act = {"relu": r"\mathrm{ReLU}", "leaky_relu": r"\mathrm{leakyReLU}", "sigmoid": r"\sigma", "tanh": r"\tanh"}
+for l in range(1, L + 1):
+    z, a_ = values[f"Z{l}"][0], values[f"A{l}"][0]
+    c1, c2 = st.columns(2)
+    c1.latex(rf"Z_{l} = {'X' if l == 1 else f'A_{l - 1}'}\,W_{l} + b_{l}")
+    c1.plotly_chart(vector_strip(z, f"Z{l} (1 × {z.size})", f"Z{l}", signed=True), key=f"draw_Z{l}",
+                    config={"displayModeBar": False})
+    c2.latex(rf"A_{l} = \mathrm{{softmax}}(Z_{l})" if l == L else rf"A_{l} = {act.get(net.activation, 'f')}(Z_{l})")
+    c2.plotly_chart(vector_strip(a_, f"A{l} (1 × {a_.size})", f"A{l}"), key=f"draw_A{l}",
+                    config={"displayModeBar": False})
+
+last, W = f"A{L - 1}", f"W{L}"
+terms = logit_contributions(values[last][0], params[W], pred)
+bias = float(params[f"b{L}"][pred])
+e1, e2 = st.columns([1.3, 1])
+e1.plotly_chart(contributions(terms, 8, last, W, pred,
+                              f"why {pred}: the units of {last} that raised Z{L}[{pred}] (green) or lowered it (red)"),
+                key="draw_contrib", config={"displayModeBar": False})
+e2.latex(rf"Z_{L}[{pred}] = \sum_j A_{L - 1}[j]\,W_{L}[j,{pred}] + b_{L}[{pred}]")
+e2.latex(rf"= {terms[terms > 0].sum():.3f} {terms[terms < 0].sum():+.3f} {bias:+.3f} = {terms.sum() + bias:.3f}")
+e2.markdown(f"The forward pass computed Z{L}[{pred}] = **{float(values[f'Z{L}'][0, pred]):.3f}**.")

@@ -1,0 +1,161 @@
+"""Where it fails: accuracy, the confusion matrix, per-class precision and recall,
+a gallery of mistakes, and the curves of the run the network came from."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.analysis import Memo, confusion_matrix, mistakes, precision_recall, top_k
+from core.trainer import evaluate
+from ui.inspect_plots import confusion_figure, curves, image_grid, probability_bars
+from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
+
+ws = workspace()
+memo = st.session_state.setdefault("inspect_memo", Memo())
+net, split = ws.net, ws.split
+
+st.title("Where it fails")
+st.markdown("Run every held-out image through the network and count what it gets wrong: which digits it "
+            "confuses with which, how sure it was when it was wrong, and how the run got here.")
+offer_pretrained(ws, "This network has not been trained yet, so it guesses: expect about 10% accuracy.", key="eval_pretrained")
+
+label, params = snapshot_choice(ws, key="eval_snapshot")
+
+sets = {"validation": (split.source, split.val_idx)}
+if split.test is not None:
+    sets["test"] = (split.test, None)
+
+
+def images_of(name: str):
+    source, idx = sets[name]
+    return (source.X, source.y) if idx is None else (source.X[idx], source.y[idx])
+
+
+def result_of(name: str) -> dict:
+    def compute():
+        X, y = images_of(name)
+        return evaluate(net, X, y, params)
+    return memo.get(f"evaluate:{name}", (split, params), compute)
+
+
+results = {name: result_of(name) for name in sets}
+cols = st.columns(4)
+for col, name in zip(cols[:2], results):
+    r = results[name]
+    col.metric(f"{name.capitalize()} accuracy", f"{r['acc']:.2%}",
+               help=f"{len(r['pred']):,} {name} images, network at {label}")
+for col, name in zip(cols[2:], results):
+    col.metric(f"{name.capitalize()} loss", f"{results[name]['loss']:.4f}", help="mean cross-entropy")
+if "test" not in results:
+    st.caption("This split has no labelled test set (an uploaded train.csv): validation only.")
+
+which = st.radio("Look at", list(sets), horizontal=True, key="eval_set",
+                 format_func=lambda s: f"{s} images ({len(results[s]['pred']):,})")
+X, y = images_of(which)
+r = results[which]
+pred, proba = r["pred"], r["proba"]
+cm = confusion_matrix(y, pred)
+
+# --------------------------------------------------------------------------- confusion matrix
+st.subheader("Which digits it confuses")
+left, right = st.columns([3, 2])
+with left:
+    normalised = st.toggle("Row-normalised (share of each true digit)", key="cm_norm")
+    pick = (st.session_state.get("mis_true"), st.session_state.get("mis_pred"))
+    st.markdown(f"**{which.capitalize()}: {int(cm.sum()):,} images, {int(cm.sum() - np.trace(cm)):,} wrong** "
+                f"(network at {label})")
+    fig = confusion_figure(cm, normalised, pick=pick if None not in pick else None)
+    event = st.plotly_chart(fig, key="cm_chart", on_select="rerun", selection_mode="points",
+                            config={"displayModeBar": False})
+    st.caption("Rows: the true digit; columns: what the network said. The diagonal (green) is right, "
+               "everything else (red) is a mistake. Click a cell to see its images below.")
+with right:
+    pr = precision_recall(cm)
+    table = pd.DataFrame({"digit": np.arange(10), "images": pr["support"], "precision": pr["precision"],
+                          "recall": pr["recall"], "F1": pr["f1"]})
+    st.dataframe(table, hide_index=True, key="pr_table",
+                 column_config={k: st.column_config.NumberColumn(k, format="percent")
+                                for k in ("precision", "recall", "F1")})
+    worst = int(np.nanargmin(pr["recall"])) if np.isfinite(pr["recall"]).any() else None
+    st.markdown("**Precision** of digit *d*: of the images it *called* d, the share that are d.  \n"
+                "**Recall** of *d*: of the images that *are* d, the share it found."
+                + (f"  \nLowest recall: **{worst}** ({pr['recall'][worst]:.1%})." if worst is not None else ""))
+
+# a click on a cell sets the gallery's filters, once per new click
+points = event.selection.points if event is not None else []
+clicked = None
+for p in points:   # cells are points at x = predicted, y = true
+    if p.get("x") is not None and p.get("y") is not None:
+        clicked = (int(p["y"]), int(p["x"]))
+if clicked is not None and clicked != st.session_state.get("cm_last_click"):
+    st.session_state["cm_last_click"] = clicked
+    st.session_state["mis_true"], st.session_state["mis_pred"] = clicked
+    st.rerun()
+if clicked is None:
+    st.session_state.pop("cm_last_click", None)
+
+# --------------------------------------------------------------------------- mistakes
+st.subheader("Its mistakes")
+DIGIT_OPTIONS = [None] + list(range(10))
+fa, fb, fc, fd = st.columns([1, 1, 1.4, 1.4])
+true_c = fa.selectbox("True digit", DIGIT_OPTIONS, key="mis_true", format_func=lambda d: "any" if d is None else str(d))
+pred_c = fb.selectbox("Predicted", DIGIT_OPTIONS, key="mis_pred", format_func=lambda d: "any" if d is None else str(d))
+order = fc.radio("Order", ["most confident first", "least confident first"], key="mis_order", horizontal=True)
+n_show = fd.select_slider("Show", [12, 24, 48, 96], value=24, key="mis_n")
+wrong = mistakes(y, pred, proba, true_class=true_c, pred_class=pred_c,
+                 most_confident_first=order.startswith("most"))
+if true_c is not None and true_c == pred_c:
+    st.info("That is the diagonal: those images are right, not mistakes. Pick two different digits.")
+elif len(wrong) == 0:
+    st.success("No mistakes with these filters.")
+else:
+    shown = wrong[:n_show]
+    k_idx, k_p = top_k(proba[shown], 3)
+    captions = [f"{y[i]}→{pred[i]} {proba[i, pred[i]]:.0%}" for i in shown]
+    hover = [f"{which} image {i}: true {y[i]}<br>" + "<br>".join(f"{c}: {p:.1%}" for c, p in zip(kc, kp))
+             for i, kc, kp in zip(shown, k_idx, k_p)]
+    st.caption(f"{len(wrong):,} mistakes with these filters, showing {len(shown)}. Caption: true → predicted, "
+               f"with the probability it gave its wrong answer. Hover for the top 3; click one to look closer.")
+    gallery = st.plotly_chart(image_grid(X[shown] / 255, captions, hover, ids=shown, cols=12, size=92),
+                              key="mis_grid", on_select="rerun", selection_mode="points",
+                              config={"displayModeBar": False})
+    table = pd.DataFrame({"image": shown, "true": y[shown].astype(int), "predicted": pred[shown],
+                          "probability": proba[shown, pred[shown]],
+                          "top 3": [", ".join(f"{c} ({p:.0%})" for c, p in zip(kc, kp))
+                                    for kc, kp in zip(k_idx, k_p)]})
+    chosen = [int(p["customdata"]) for p in (gallery.selection.points if gallery is not None else [])
+              if p.get("customdata") is not None]
+    if chosen:
+        i = chosen[-1]
+        a, b = st.columns([1, 3])
+        a.plotly_chart(image_grid(X[i:i + 1] / 255, size=200), key="mis_one", config={"displayModeBar": False})
+        b.plotly_chart(probability_bars(proba[i], true=int(y[i]),
+                                        title=f"{which} image {i}: the true {y[i]} outlined, "
+                                              f"the prediction {pred[i]} in orange"),
+                       key="mis_one_p", config={"displayModeBar": False})
+    with st.expander("The same mistakes as a table"):
+        st.dataframe(table, hide_index=True, key="mis_table",
+                     column_config={"probability": st.column_config.NumberColumn(format="percent")})
+
+# --------------------------------------------------------------------------- curves
+st.subheader("How the run got here")
+h = ws.history
+if len(h) == 0:
+    st.info("No epoch finished yet: the curves appear after the first epoch of training.")
+else:
+    mark = None if label == f"epoch {ws.trainer.epoch}" else int(label.split()[-1])
+    st.plotly_chart(curves(h.column("epoch"), h.column("train_loss"), h.column("val_loss"),
+                           h.column("train_acc"), h.column("val_acc"), seed_acc=SEED_VAL_ACC,
+                           mark_epoch=mark), key="eval_curves")
+    st.caption(f"Training loss and accuracy are averaged over each epoch's mini-batches while the weights "
+               f"were changing; validation is measured at the end of the epoch. The dashed line is the seed "
+               f"notebook's final {SEED_VAL_ACC:.1%}." + (" The dotted line is the snapshot you picked."
+                                                          if mark is not None else ""))
+    val_loss = h.column("val_loss")
+    best = int(np.nanargmin(val_loss)) if np.isfinite(val_loss).any() else None
+    if best is not None and val_loss[-1] > 1.2 * val_loss[best]:
+        ep = h.column("epoch").astype(int)
+        st.markdown(f"The validation loss was lowest at epoch **{ep[best]}** ({val_loss[best]:.3f}) and is "
+                    f"{val_loss[-1]:.3f} now, while the training loss kept falling: the network grows ever "
+                    f"more sure of its answers on the images it trains on, and its few wrong answers on new "
+                    f"images become confidently wrong. Accuracy hardly moves: that is over-fitting, seen "
+                    f"in the loss first.")

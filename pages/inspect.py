@@ -1,0 +1,270 @@
+"""What it learned: the first layer's neurons as pictures, one image through the
+network, and the network's representation of the digits (PCA)."""
+import numpy as np
+import streamlit as st
+
+from core.analysis import (Memo, activations, by_class, extremes, firing_rate, logit_contributions,
+                           mistakes, neuron_order, pca)
+from ui.inspect_plots import (class_boxes, contributions, image_grid, layer_bars, pca_scatter,
+                              probability_bars, weight_image)
+from ui.session import offer_pretrained, snapshot_choice, workspace
+
+N_TRAIN_PROBE = 5000   # training images searched for what excites a neuron
+N_PCA = 2000           # validation images in the PCA pictures
+
+ws = workspace()
+memo = st.session_state.setdefault("inspect_memo", Memo())
+net, split = ws.net, ws.split
+L = net.n_layers
+HIDDEN = [f"A{l}" for l in range(1, L)]
+
+st.title("What it learned")
+st.markdown("The weights of a trained network are just numbers, but the first layer's can be *looked at*: "
+            "column *j* of `W1` holds hidden neuron *j*'s 784 weights, one per pixel, a 28×28 picture of "
+            "what makes it fire. Below: those pictures, one image on its way through the network, and how "
+            "the layers rearrange the digits.")
+offer_pretrained(ws, "This network has not been trained yet: its weights are still random noise.", key="inspect_pretrained")
+
+label, params = snapshot_choice(ws, key="inspect_snapshot")
+val_X = split.source.X[split.val_idx]
+val_y = split.source.y[split.val_idx]
+vals = memo.get("forward:validation", (split, params), lambda: activations(net, val_X, params))
+val_pred = vals[f"A{L}"].argmax(axis=1)
+
+
+def picked(event) -> list[int]:
+    """The ``customdata`` (an image or neuron number) of the points clicked or lassoed in a chart."""
+    out = []
+    for p in (event.selection.points if event is not None else []):
+        cd = p.get("customdata")
+        if cd is not None:
+            out.append(int(cd[0]) if isinstance(cd, (list, tuple)) else int(cd))
+    return out
+
+
+def apply_click(ids: list[int], chart_key: str, widget_key: str) -> None:
+    """A new click in a chart picks the item in the number box that follows it."""
+    last = st.session_state.get(chart_key + "_last")
+    now = ids[-1] if ids else None
+    if now is not None and now != last:
+        st.session_state[widget_key] = now
+    st.session_state[chart_key + "_last"] = now
+
+
+# --------------------------------------------------------------------------- neurons
+@st.fragment
+def neurons_section() -> None:
+    n_units = net.sizes[1]
+    W1, b1 = params["W1"], params["b1"]
+    rates = firing_rate(vals["Z1"])
+    norms = np.linalg.norm(W1.astype(np.float64), axis=0)
+    st.subheader(f"The {n_units} neurons of layer 1")
+    by = st.radio("Order", ["index", "norm", "firing"], horizontal=True, key="neuron_order",
+                  format_func={"index": "by number", "norm": "by weight norm ‖W1[:, j]‖",
+                               "firing": "by how often it fires"}.get)
+    order = neuron_order(W1, rates, by)
+    dead = (rates == 0) & (net.activation == "relu")  # a ReLU that never fires gets no gradient
+    captions = [f"{j}" + (" dead" if dead[j] else f" · {rates[j]:.0%}") for j in order]
+    hover = [f"neuron {j}<br>‖W1[:, {j}]‖ = {norms[j]:.3f}, b1[{j}] = {b1[j]:+.3f}<br>"
+             f"fires (Z1 > 0) on {rates[j]:.1%} of the {len(val_y):,} validation images" for j in order]
+    cols = 16 if n_units > 48 else 8
+    event = st.plotly_chart(
+        image_grid(W1.T[order], captions, hover, ids=order, cols=cols, signed=True, scale_each=True,
+                   size=64 if cols == 16 else 110),
+        key="neuron_grid", on_select="rerun", selection_mode="points", config={"displayModeBar": False})
+    st.caption(f"Each picture is one column of W1 at {label}, red where a bright pixel raises the neuron's Z1, "
+               f"blue where it lowers it, white for weights near zero; each picture is scaled to its own "
+               f"largest |weight|. Caption: neuron number · share of validation images on which it fires. "
+               + (f"{int(dead.sum())} of {n_units} never fire on them (dead). " if net.activation == "relu" else "")
+               + "Click a neuron to open it.")
+    apply_click(picked(event), "neuron_grid", "neuron")
+    if "neuron" not in st.session_state or not 0 <= st.session_state["neuron"] < n_units:
+        st.session_state["neuron"] = int(order[0])
+    j = int(st.number_input("Neuron", 0, n_units - 1, key="neuron"))
+
+    train_idx = split.train_idx[:N_TRAIN_PROBE]
+    Z1_train = memo.get("Z1:train", (split, params),
+                        lambda: activations(net, split.source.X[train_idx], params)["Z1"])
+    a, b, c = st.columns([1.1, 1.5, 1.4])
+    with a:
+        st.plotly_chart(weight_image(W1[:, j], f"W1[:, {j}] as a 28×28 picture"), key="neuron_w",
+                        config={"displayModeBar": False})
+        state = ("**dead**: Z1 is never positive on the validation images, so its gradient is always "
+                 "zero and it can no longer learn" if dead[j] else f"fires on **{rates[j]:.1%}** of the "
+                                                                   f"validation images")
+        st.markdown(f"Neuron **{j}**: ‖W1[:, {j}]‖ = {norms[j]:.3f}, b1[{j}] = {b1[j]:+.4f}; {state}.")
+    with b:
+        top, bottom = extremes(Z1_train[:, j], 8)
+        src = split.source
+        st.plotly_chart(image_grid(src.X[train_idx[top]] / 255, [f"{Z1_train[i, j]:.2f}" for i in top],
+                                   [f"training image {train_idx[i]} (label {src.y[train_idx[i]]}): "
+                                    f"Z1[{j}] = {Z1_train[i, j]:.3f}" for i in top], cols=8, size=70,
+                                   title="excite it most (largest Z1)"),
+                        key="neuron_top", config={"displayModeBar": False})
+        st.plotly_chart(image_grid(src.X[train_idx[bottom]] / 255, [f"{Z1_train[i, j]:.2f}" for i in bottom],
+                                   [f"training image {train_idx[i]} (label {src.y[train_idx[i]]}): "
+                                    f"Z1[{j}] = {Z1_train[i, j]:.3f}" for i in bottom], cols=8, size=70,
+                                   title="silence it most (most negative Z1)"),
+                        key="neuron_bottom", config={"displayModeBar": False})
+        st.caption(f"Among the first {len(train_idx):,} training images. A1 = ReLU(Z1) is 0 for all of "
+                   f"the bottom ones, so they are ranked by Z1." if net.activation == "relu" else
+                   f"Among the first {len(train_idx):,} training images, ranked by Z1.")
+    with c:
+        A1 = vals["A1"]
+        st.plotly_chart(class_boxes(by_class(A1[:, j], val_y), f"A1[:, {j}] by digit (validation)",
+                                    f"A1[{j}]"), key="neuron_boxes", config={"displayModeBar": False})
+        means = np.array([A1[val_y == d, j].mean() if (val_y == d).any() else np.nan for d in range(10)])
+        if np.isfinite(means).any() and np.nanmax(means) > 0:
+            st.caption(f"It responds most to **{int(np.nanargmax(means))}**s on average "
+                       f"(mean A1 {np.nanmax(means):.2f}).")
+
+
+# --------------------------------------------------------------------------- one image
+@st.fragment
+def one_image_section() -> None:
+    st.subheader("One image through the network")
+    how = st.radio("Pick an image", ["by number", "by digit", "at random", "a mistake"], horizontal=True,
+                   key="probe_how")
+    n = len(val_y)
+    wrong = mistakes(val_y, val_pred, vals[f"A{L}"])
+    if how == "by number":
+        if not 0 <= st.session_state.get("probe_index", 0) < n:   # another network, fewer images
+            st.session_state["probe_index"] = 0
+        i = int(st.number_input(f"Validation image (0–{n - 1})", 0, n - 1, key="probe_index"))
+    elif how == "by digit":
+        d1, d2 = st.columns(2)
+        digit = d1.selectbox("Digit", list(range(10)), key="probe_digit")
+        of_digit = np.flatnonzero(val_y == digit)
+        if len(of_digit) == 0:
+            st.warning(f"No {digit} among the validation images.")
+            return
+        if not 1 <= st.session_state.get("probe_digit_k", 1) <= len(of_digit):
+            st.session_state["probe_digit_k"] = 1
+        k = int(d2.number_input(f"Which one ({len(of_digit)} of them)", 1, len(of_digit), key="probe_digit_k"))
+        i = int(of_digit[k - 1])
+    elif how == "at random":
+        if st.button("Another one", key="probe_random_btn") or "probe_random" not in st.session_state:
+            st.session_state["probe_random"] = int(np.random.default_rng().integers(n))
+        i = min(st.session_state["probe_random"], n - 1)
+    else:
+        if len(wrong) == 0:
+            st.success("No validation image is misclassified.")
+            return
+        p = vals[f"A{L}"]
+        i = int(st.selectbox(f"Misclassified validation images ({len(wrong)}, most confident first)", wrong,
+                             key="probe_mistake",
+                             format_func=lambda k: f"image {k}: a {val_y[k]} taken for a {val_pred[k]} "
+                                                   f"({p[k, val_pred[k]]:.0%})"))
+    one = activations(net, val_X[i:i + 1], params)   # the same forward pass, on one row
+    A_out = one[f"A{L}"][0]
+    pred = int(A_out.argmax())
+    a, b = st.columns([1, 2.2])
+    with a:
+        st.plotly_chart(image_grid(val_X[i:i + 1] / 255, size=230), key="probe_img",
+                        config={"displayModeBar": False})
+        verdict = "right" if pred == val_y[i] else "**wrong**"
+        st.markdown(f"Validation image **{i}**, a **{val_y[i]}**. The network says **{pred}** "
+                    f"({A_out[pred]:.1%}): {verdict}.")
+    with b:
+        st.plotly_chart(probability_bars(A_out, true=int(val_y[i]),
+                                         title=f"A{L} = softmax(Z{L}): the true digit outlined"),
+                        key="probe_proba", config={"displayModeBar": False})
+    hidden_cols = st.columns(len(HIDDEN))
+    for col, name in zip(hidden_cols, HIDDEN):
+        v = one[name][0]
+        col.plotly_chart(layer_bars(v, f"{name}: {int((v > 0).sum())} of {len(v)} units active", name),
+                         key=f"probe_{name}", config={"displayModeBar": False})
+
+    last = HIDDEN[-1]
+    W, bname = f"W{L}", f"b{L}"
+    c = st.selectbox("Explain the score of digit", list(range(net.sizes[-1])), index=pred,
+                     key=f"probe_c_{i}_{pred}_{id(ws.trainer)}",  # a new image or answer starts at the answer
+                     format_func=lambda d: f"{d} (the prediction)" if d == pred else str(d))
+    terms = logit_contributions(one[last][0], params[W], c)
+    z = float(one[f"Z{L}"][0, c])
+    bias = float(params[bname][c])
+    e1, e2 = st.columns([1.3, 1])
+    with e1:
+        st.plotly_chart(contributions(terms, 8, last, W, c,
+                                      f"which units of {last} pushed Z{L}[{c}] up (green) or down (red)"),
+                        key="probe_contrib", config={"displayModeBar": False})
+    with e2:
+        st.latex(rf"Z_{L}[{c}] = \sum_j {last[0]}_{L - 1}[j]\,W_{L}[j,{c}] + b_{L}[{c}]")
+        pos, neg = terms[terms > 0].sum(), terms[terms < 0].sum()
+        st.latex(rf"= {pos:.3f} {neg:+.3f} {bias:+.3f} = {terms.sum() + bias:.3f}")
+        active = int((terms != 0).sum())
+        st.markdown(f"The network computed Z{L}[{c}] = **{z:.3f}**. Positive terms come from units that are "
+                    f"active *and* connected to {c} with a positive weight."
+                    + (f" Only the {active} active units of {last} contribute at all; the other "
+                       f"{len(terms) - active} are zero." if active < len(terms) else ""))
+
+
+# --------------------------------------------------------------------------- representation
+def layer_pca(name: str, p: dict, key: str):
+    n = min(N_PCA, len(val_y))
+    if name == "X":   # the pixels do not depend on the network
+        return memo.get("pca:X", (split,), lambda: pca(val_X[:n].astype(np.float32) / 255))
+    v = vals if p is params else memo.get(f"forward:validation:{key}", (split, p),
+                                         lambda: activations(net, val_X[:n], p))
+    return memo.get(f"pca:{name}:{key}", (split, p), lambda: pca(v[name][:n]))
+
+
+@st.fragment
+def representation_section() -> None:
+    st.subheader("How the layers rearrange the digits")
+    n = min(N_PCA, len(val_y))
+    st.markdown(f"Each of {n:,} validation images is a point: its pixels `X` (784 numbers), its `A1`, its "
+                f"`A2`, … projected on the two directions along which those numbers vary most "
+                f"(principal component analysis, by the SVD of the centred matrix). Colour = true digit, "
+                f"a cross = misclassified. Lasso or box-select points (toolbar above the chart) to see their images.")
+    names = ["X"] + HIDDEN
+    cols = st.columns(len(names))
+    events = []
+    for col, name in zip(cols, names):
+        fit = layer_pca(name, params, "now")
+        with col:
+            events.append(st.plotly_chart(
+                pca_scatter(fit.coords, val_y[:n], val_pred[:n], title=f"{name} ({fit.mean.size} numbers)",
+                            explained=fit.explained, show_legend=name == names[-1], height=380),
+                key=f"pca_{name}", on_select="rerun", selection_mode=("points", "box", "lasso")))
+    chosen = sorted({i for e in events for i in picked(e)})
+    if chosen:
+        show = chosen[:40]
+        st.plotly_chart(image_grid(val_X[show] / 255, [f"{val_y[i]}→{val_pred[i]}" for i in show],
+                                   [f"validation image {i}" for i in show], cols=20, size=60),
+                        key="pca_picked", config={"displayModeBar": False})
+        st.caption(f"{len(chosen)} images selected" + (", showing 40" if len(chosen) > 40 else "") +
+                   " (caption: true → predicted).")
+
+    snaps = ws.trainer.snapshots
+    epochs = [e for e in sorted(snaps) if e != ws.trainer.epoch or ws.trainer.step_in_epoch]
+    if not epochs:
+        return
+    st.markdown("**The same, during training.** Snapshots of the network taken while it trained, each "
+                "projected on its own principal directions: the classes start as one cloud and pull apart.")
+    s1, s2 = st.columns([1, 3])
+    tag = id(ws.trainer)  # another network has other layers and snapshots
+    layer = s1.selectbox("Layer", HIDDEN, index=len(HIDDEN) - 1, key=f"pca_snap_layer_{tag}")
+    default = [e for e in epochs if e in (0, 1, 10, 100)]
+    if len(default) < 2:
+        default = epochs if len(epochs) <= 3 else [epochs[0], epochs[len(epochs) // 3], epochs[2 * len(epochs) // 3]]
+    picked_epochs = s2.multiselect("Snapshot epochs (plus the network now)", epochs, default=default,
+                                   key=f"pca_snap_epochs_{tag}", max_selections=5)
+    panels = [(f"epoch {e}", snaps[e], f"e{e}") for e in sorted(picked_epochs)]
+    panels.append((f"now (epoch {ws.trainer.epoch})", ws.net.params, "live"))
+    cols = st.columns(len(panels))
+    for col, (title, p, key) in zip(cols, panels):
+        fit = layer_pca(layer, p, key)
+        pred = (vals if p is params else memo.get(f"forward:validation:{key}", (split, p),
+                                                   lambda: activations(net, val_X[:n], p)))[f"A{L}"][:n].argmax(1)
+        acc = float((pred == val_y[:n]).mean())
+        col.plotly_chart(pca_scatter(fit.coords, val_y[:n], pred, title=f"{title}: {acc:.0%} right",
+                                     show_legend=False, height=260, marker_size=4),
+                         key=f"pca_snap_{key}", config={"displayModeBar": False})
+
+
+neurons_section()
+st.divider()
+one_image_section()
+st.divider()
+representation_section()

@@ -1,0 +1,76 @@
+"""Kaggle submission: predict every image of Kaggle's test.csv, download submission.csv."""
+import numpy as np
+import streamlit as st
+
+from core.analysis import Memo, submission_csv
+from core.data import DataError, load_csv
+from core.trainer import evaluate
+from ui.inspect_plots import image_grid, prediction_counts
+from ui.text import plain
+from ui.session import offer_pretrained, snapshot_choice, workspace
+
+ws = workspace()
+memo = st.session_state.setdefault("inspect_memo", Memo())
+net = ws.net
+
+st.title("Kaggle submission")
+st.markdown("Kaggle's *Digit Recognizer* competition gives a `test.csv` of 28,000 unlabelled images "
+            "(`pixel0,…,pixel783`, one row per image). Upload it: the network predicts every row and you "
+            "download `submission.csv` (`ImageId,Label`, ImageId counted from 1) to submit.")
+offer_pretrained(ws, "This network has not been trained yet: its submission would score about 10%.", key="kaggle_pretrained")
+label, params = snapshot_choice(ws, key="kaggle_snapshot")
+
+up = st.file_uploader("Kaggle test.csv (a train.csv with labels works too)", type=["csv", "gz"],
+                      key="kaggle_upload")
+if up is not None:
+    token = (up.file_id, up.name, up.size)
+    if st.session_state.get("kaggle_token") != token:
+        st.session_state["kaggle_token"] = token
+        st.session_state.pop("kaggle_csv", None)
+        st.session_state.pop("kaggle_error", None)
+        try:
+            with st.spinner(f"Reading {up.size / 1e6:.1f} MB…"):
+                st.session_state["kaggle_csv"] = load_csv(up, require_labels=None)
+                st.session_state["kaggle_name"] = up.name
+        except DataError as err:
+            st.session_state["kaggle_error"] = str(err)
+
+if st.session_state.get("kaggle_error"):
+    st.error(plain(st.session_state["kaggle_error"]))   # escaped: the file's text never becomes markup
+csv = st.session_state.get("kaggle_csv")
+if csv is None:
+    st.stop()
+
+name = st.session_state.get("kaggle_name", "the upload")
+result = memo.get("kaggle", (csv, params), lambda: evaluate(net, csv.X, csv.y, params))
+pred = result["pred"]
+submission = submission_csv(pred)
+st.session_state["kaggle_submission"] = submission   # exactly the bytes the button serves
+
+st.success(f"Predicted {len(pred):,} images with the network at {label}.")
+st.text(f"File: {name}" + ("" if not csv.notes else "  ·  " + "; ".join(csv.notes)))
+if csv.y is not None:
+    st.metric("Accuracy on this labelled file", f"{result['acc']:.2%}",
+              help="The file has a label column, so the predictions can be scored.")
+d1, d2 = st.columns([1, 2])
+d1.download_button("Download submission.csv", submission, file_name="submission.csv", mime="text/csv",
+                   type="primary", on_click="ignore", key="kaggle_download", icon=":material/download:")
+d1.caption(f"{len(pred):,} rows plus the header, {len(submission) / 1e3:,.0f} kB.")
+d2.code("\n".join(submission.decode().splitlines()[:5]) + "\n…", language="text")
+
+left, right = st.columns([2, 1])
+with left:
+    n = min(30, len(pred))
+    conf = result["proba"][np.arange(n), pred[:n]]
+    caps = [f"#{i + 1}: {pred[i]}" for i in range(n)]
+    if csv.y is not None:
+        caps = [c + ("" if pred[i] == csv.y[i] else f" (is {csv.y[i]})") for i, c in enumerate(caps)]
+    st.plotly_chart(image_grid(csv.X[:n] / 255, caps, [f"ImageId {i + 1}: {pred[i]} ({conf[i]:.1%})"
+                                                       for i in range(n)], cols=10, size=88,
+                               title=f"The first {n} images and their predicted labels"),
+                    key="kaggle_grid", config={"displayModeBar": False})
+with right:
+    st.plotly_chart(prediction_counts(pred, "How many of each digit it predicts"), key="kaggle_counts",
+                    config={"displayModeBar": False})
+    unsure = np.argsort(result["proba"].max(axis=1))[:5]
+    st.caption("Least sure: " + ", ".join(f"ImageId {i + 1} ({result['proba'][i].max():.0%})" for i in unsure))
