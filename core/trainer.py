@@ -228,16 +228,20 @@ class Trainer:
         return self.epoch_order(self.epoch)[s:s + self.batch_size]
 
     # -- one step ---------------------------------------------------------------
-    def train_step(self, idx: np.ndarray | None = None) -> Trace:
-        """Train on the next mini-batch (or on the source images ``idx``); return its trace.
+    def train_step(self, idx: np.ndarray | None = None, images: tuple | None = None) -> Trace:
+        """Train on the next mini-batch (or on the source images ``idx``, or on
+        ``images = (X_u8, y)`` from elsewhere, e.g. a digit the user drew); return its trace.
 
-        A batch chosen by ``idx`` still counts as this position's step, so the
-        epoch advances as usual. On a non-finite loss raises ``DivergenceError``
-        with the parameters untouched.
+        A batch chosen by ``idx`` or ``images`` still counts as this position's
+        step, so the epoch advances as usual. On a non-finite loss raises
+        ``DivergenceError`` with the parameters untouched.
         """
-        if idx is None:
-            idx = self.next_indices()
-        X, y = self.split.images(idx, self.net.dtype)
+        if images is not None:
+            X, y = to_float(images[0], self.net.dtype), np.asarray(images[1])
+        else:
+            if idx is None:
+                idx = self.next_indices()
+            X, y = self.split.images(idx, self.net.dtype)
         trace = self.net.step(X, y, self.optimizer)
         acc, v, L = self._acc, trace.values, self.net.n_layers
         loss = float(v["loss"])

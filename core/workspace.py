@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from core.data import Digits, Split, make_split
+from core.data import Digits, Split, make_split, to_float
 from core.network import ACTIVATIONS, INITS, MLP, DivergenceError, Trace
 from core.optim import OPTIMIZERS, make_optimizer, snapshot as snapshot_optimizer
 from core.runner import RunController
@@ -125,7 +125,8 @@ class StepRecord:
     idx: np.ndarray          # the source images of its mini-batch
     params_before: dict      # by reference: updates never write into arrays
     optimizer_before: object  # a snapshot (state arrays by reference)
-    how: str                 # "next", "random" or "chosen"
+    how: str                 # "next", "random", "chosen" or "drawn"
+    images: tuple | None = None  # (X_u8, y) when the batch is not from the data set (a drawn digit)
 
 
 class Workspace:
@@ -184,8 +185,9 @@ class Workspace:
         self._attach(trainer, origin)
 
     # -- stepping -----------------------------------------------------------------------------
-    def step(self, idx: np.ndarray | None = None, how: str = "next") -> Trace:
-        """One mini-batch through the same ``train_step`` the full run uses.
+    def step(self, idx: np.ndarray | None = None, how: str = "next", images: tuple | None = None) -> Trace:
+        """One mini-batch through the same ``train_step`` the full run uses
+        (``images = (X_u8, y)``: a batch from outside the data set, e.g. a drawn digit).
 
         On divergence the network keeps its parameters, ``error`` says what to
         try, and the partial trace (up to the loss) is returned in the error.
@@ -193,12 +195,15 @@ class Workspace:
         if self.busy:
             raise RuntimeError("A training run is going on: pause it before stepping.")
         tr = self.trainer
-        if idx is None:
+        if images is not None:
+            images = (np.asarray(images[0], np.uint8).reshape(-1, 784), np.asarray(images[1], np.int64).ravel())
+            idx = np.zeros(0, np.int64)
+        elif idx is None:
             idx = tr.next_indices()
         record = StepRecord(tr.global_step + 1, tr.epoch + 1, tr.step_in_epoch + 1, np.asarray(idx),
-                            tr.net.params, snapshot_optimizer(tr.optimizer), how)
+                            tr.net.params, snapshot_optimizer(tr.optimizer), how, images)
         try:
-            trace = tr.train_step(record.idx)
+            trace = tr.train_step(record.idx, images=images)
         except DivergenceError as err:
             self.error = divergence_message(err, record.epoch, record.step_in_epoch, tr.optimizer, tr.net)
             raise
@@ -211,7 +216,10 @@ class Workspace:
         """Recompute a past step's trace: same parameters, optimizer state and batch."""
         if self.steps and record is self.steps[-1] and self.current is not None:
             return self.current
-        X, y = self.split.images(record.idx, self.net.dtype)
+        if record.images is not None:
+            X, y = to_float(record.images[0], self.net.dtype), record.images[1]
+        else:
+            X, y = self.split.images(record.idx, self.net.dtype)
         net = self.net.with_params(record.params_before)
         return net.step(X, y, snapshot_optimizer(record.optimizer_before))
 

@@ -75,9 +75,9 @@ with right:
     b.caption(f"Second guess: {second} ({proba[second]:.1%}).")
     st.plotly_chart(probability_bars(proba, title=f"A{L} = softmax(Z{L})"), key="draw_proba",
                     config={"displayModeBar": False})
-    st.page_link("pages/stepper.py", label="How the network learns: step through backprop", icon="👣",
-                 help="The stepper trains on mini-batches of MNIST. Your digit stays in this session "
-                      "(as its probe image) while you look.")
+    st.page_link("pages/stepper.py", label="Step your digit through backprop", icon=":material/footprint:",
+                 help="On the stepper, choose 'the digit I drew' and say which digit it is: one training "
+                      "step on your image, every matrix on screen.")
 
 st.subheader("Its forward pass, number by number")
 st.caption("Each quantity of the forward pass for this one image (one row of the matrices on the stepper page). "

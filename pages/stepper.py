@@ -20,7 +20,8 @@ from ui.session import workspace
 from ui.text import plain
 
 MAX_REPLAY = 2000          # steps a shared link may replay (≈ 3 epochs at the default sizes)
-HOW = {"next": "the trainer's next mini-batch", "random": "a random mini-batch", "chosen": "images I choose"}
+HOW = {"next": "the trainer's next mini-batch", "random": "a random mini-batch", "chosen": "images I choose",
+       "drawn": "the digit I drew"}
 DIVERGED = "diverged"
 
 ws = workspace()
@@ -40,7 +41,15 @@ def batch_indices(ws, how: str) -> tuple[np.ndarray | None, str]:
     if how == "chosen":
         pos, problem = views.parse_indices(st.session_state.get("stepper_chosen", ""), ws.split.n_train)
         return (ws.split.train_idx[pos] if pos else None), problem
+    if how == "drawn":
+        return None, "" if "probe_image" in st.session_state else "Draw a digit on the Draw page first."
     return tr.next_indices(), ""
+
+
+def drawn_batch() -> tuple[np.ndarray, np.ndarray]:
+    """The digit drawn on the Draw page, with the label the student says it is."""
+    return (st.session_state["probe_image"][None, :],
+            np.array([int(st.session_state.get("stepper_drawn_label", 0))]))
 
 
 def take_step() -> None:
@@ -53,7 +62,10 @@ def take_step() -> None:
         return
     number = ws.trainer.global_step + 1
     try:
-        ws.step(None if how == "next" else idx, how)
+        if how == "drawn":
+            ws.step(how=how, images=drawn_batch())
+        else:
+            ws.step(None if how == "next" else idx, how)
     except DivergenceError as err:
         S["diverged"] = {"trace": err.trace, "message": ws.error, "number": number, "idx": idx}
         S["stop"] = "X"
@@ -222,11 +234,17 @@ if ws.busy:
     st.warning("A training run is going on in the background, on this same network. Stepping is disabled so "
                "the two do not fight over it: pause the run on the training page, then step on from where it "
                "stopped. You can still look at the steps shown here.")
-    st.page_link("pages/training.py", label="Go to the training page", icon="🏋️")
+    st.page_link("pages/training.py", label="Go to the training page", icon=":material/model_training:")
 
 with st.expander("**1 · Choose the next mini-batch**", expanded=not ws.steps and not S["diverged"]):
     c1, c2 = st.columns([1, 2])
-    how = c1.radio("Train on", list(HOW), format_func=HOW.get, key="stepper_how")
+    hows = [h for h in HOW if h != "drawn" or "probe_image" in st.session_state]
+    if st.session_state.get("stepper_how") not in hows:
+        st.session_state["stepper_how"] = "next"
+    how = c1.radio("Train on", hows, format_func=HOW.get, key="stepper_how")
+    if how == "drawn":
+        c1.number_input("It is a", 0, 9, key="stepper_drawn_label",
+                        help="The true digit: the loss and every gradient are measured against it.")
     if how == "random":
         c1.button("Draw another", on_click=lambda: S.update(random_draw=S["random_draw"] + 1))
     if how == "chosen":
@@ -237,10 +255,11 @@ with st.expander("**1 · Choose the next mini-batch**", expanded=not ws.steps an
         if problem:
             st.error(problem)
         else:
-            X, y = ws.split.source.X[idx], ws.split.source.y[idx]
+            X, y = drawn_batch() if how == "drawn" else (ws.split.source.X[idx], ws.split.source.y[idx])
             where = (f"epoch {tr.epoch + 1}, batch {tr.step_in_epoch + 1} of {tr.steps_per_epoch} of the "
-                     "shuffled training set" if how == "next" else f"{len(idx)} images")
-            st.caption(f"The next step trains on {where}" + (" (first 64 shown)" if len(idx) > 64 else "") +
+                     "shuffled training set" if how == "next" else "your drawn digit" if how == "drawn"
+                     else f"{len(idx)} images")
+            st.caption(f"The next step trains on {where}" + (" (first 64 shown)" if len(y) > 64 else "") +
                        ". Labels above the images.")
             st.plotly_chart(views.batch_figure(X[:64] / 255, y[:64]),
                             key="batch_preview", config={"displayModeBar": False})

@@ -131,7 +131,7 @@ def messages(ws) -> None:
     r = ws.runner
     if r.status == DIVERGED:
         st.error(f"**The run diverged.** {r.message}  \nEverything up to the last good step is kept: "
-                 f"lower the learning rate in the sidebar, then press *Continue training*.", icon="💥")
+                 f"lower the learning rate in the sidebar, then press *Continue training*.", icon=":material/warning:")
     elif r.status == FAILED:
         st.error("The run stopped on an error in the program (not in your settings). The network keeps "
                  "the parameters of its last completed step.")

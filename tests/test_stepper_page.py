@@ -295,3 +295,34 @@ def test_the_step_shown_says_when_the_network_trained_on_since():
     assert any("trained on since" in i.value for i in at.info)
     click(at, "stepper_again")
     assert ws.trainer.global_step == 3 and ws.steps[-1].number == 3
+
+
+def test_a_drawn_digit_can_be_stepped_through_backprop():
+    """The Draw page leaves the digit in the session; the stepper trains one real step on it."""
+    import numpy as _np
+    from core.data import load_mnist
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=120)
+    at.query_params["pool"] = "3000"
+    at.query_params["val"] = "500"
+    at.run()
+    digit = load_mnist()["test"].X[0]                 # a 7
+    at.session_state["probe_image"] = digit
+    at.switch_page("pages/stepper.py")
+    at.run()
+    at.radio(key="stepper_how").set_value("drawn")
+    at.run()
+    at.number_input(key="stepper_drawn_label").set_value(7)
+    at.run()
+    [b for b in at.button if b.key == "stepper_step"][0].click()
+    at.run()
+    assert not at.exception
+    ws = at.session_state["ws"]
+    t = ws.current
+    assert t["X"].shape == (1, 784) and int(t["y"][0]) == 7
+    _np.testing.assert_array_equal(t["X"][0], digit / _np.float32(255))
+    rec = ws.steps[-1]
+    assert rec.how == "drawn" and ws.trainer.global_step == 1
+    again = ws.trace_of(rec) if rec is not ws.steps[-1] else ws.net.with_params(rec.params_before).forward_backward(
+        t["X"], t["y"])
+    _np.testing.assert_allclose(again["dW1"], t["dW1"])
