@@ -18,16 +18,17 @@ st.markdown(
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def class_summary(_X, _y, key):
-    """Images per class and the average image of each digit (cached per data set)."""
-    counts = np.bincount(_y, minlength=10)
-    means = np.stack([_X[_y == d].mean(axis=0) / 255 if counts[d] else np.zeros(784) for d in range(10)])
-    hist = np.bincount(_X.ravel(), minlength=256)
+def class_summary(_split, key):
+    """Images per class, the average image of each digit and the pixel histogram of the
+    training set (cached per split: the images are indexed only on a cache miss)."""
+    X, y = _split.source.X[_split.train_idx], _split.source.y[_split.train_idx]
+    counts = np.bincount(y, minlength=10)
+    means = np.stack([X[y == d].mean(axis=0) / 255 if counts[d] else np.zeros(784) for d in range(10)])
+    hist = np.bincount(X.ravel(), minlength=256)
     return counts, means, hist
 
 
-train_X, train_y = src.X[split.train_idx], src.y[split.train_idx]
-counts, means, hist = class_summary(train_X, train_y, (src.name, len(src), split.seed, split.n_train))
+counts, means, hist = class_summary(split, (src.name, len(src), split.seed, split.n_train, split.n_val))
 
 st.subheader("Sample images")
 seed = st.columns([1, 3])[0].number_input("Show other samples (seed)", 0, 10_000, 0)
