@@ -17,18 +17,28 @@ st.markdown(
     "784 numbers and divided by 255, so a mini-batch of *m* images is a matrix `X` of shape (m, 784).")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def class_summary(_split, key):
-    """Images per class, the average image of each digit and the pixel histogram of the
-    training set (cached per split: the images are indexed only on a cache miss)."""
-    X, y = _split.source.X[_split.train_idx], _split.source.y[_split.train_idx]
+def summarise(split):
+    """Images per class, the average image of each digit and the pixel histogram of the training set."""
+    X, y = split.source.X[split.train_idx], split.source.y[split.train_idx]
     counts = np.bincount(y, minlength=10)
     means = np.stack([X[y == d].mean(axis=0) / 255 if counts[d] else np.zeros(784) for d in range(10)])
     hist = np.bincount(X.ravel(), minlength=256)
     return counts, means, hist
 
 
-counts, means, hist = class_summary(split, (src.name, len(src), split.seed, split.n_train, split.n_val))
+@st.cache_data(show_spinner=False, max_entries=8)
+def mnist_summary(_split, key):
+    """The shipped MNIST's summary, shared by every session (cached per split)."""
+    return summarise(_split)
+
+
+if ws.settings.dataset == "mnist":
+    counts, means, hist = mnist_summary(split, (len(src), split.seed, split.n_train, split.n_val))
+else:  # a user's own upload: summarised for this session only, never in the shared cache
+    memo = st.session_state.get("data_summary")
+    if memo is None or memo[0] is not split:
+        memo = st.session_state["data_summary"] = (split, summarise(split))
+    counts, means, hist = memo[1]
 
 st.subheader("Sample images")
 seed = st.columns([1, 3])[0].number_input("Show other samples (seed)", 0, 10_000, 0)
