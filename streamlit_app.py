@@ -9,10 +9,11 @@ from __future__ import annotations
 import streamlit as st
 
 from core.blas import set_blas_threads
-from core.data import DataError, digits_from_csv, load_csv
+from core.data import digits_from_csv
 from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS
 from core.workspace import Settings
+from ui import uploads
 from ui.session import new_workspace, workspace
 from ui.text import plain
 
@@ -36,23 +37,24 @@ OPT_NAMES = {"sgd": "SGD (the seed's)", "momentum": "SGD + momentum", "adam": "A
 
 
 def upload_box(ws) -> None:
-    up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key="train_csv",
+    up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key=uploads.uploader_key("train_csv"),
                           help="Kaggle's Digit Recognizer train.csv: label,pixel0,…,pixel783. "
-                               "It replaces the shipped MNIST when you pick it below.")
+                               "It replaces the shipped MNIST when you choose it under Data above and apply.")
     if up is None:
+        st.session_state.pop("upload_error", None)   # the file is gone, and so is what was wrong with it
+    if not uploads.is_new(up, "upload"):
         return
-    token = (up.name, up.size)
-    if st.session_state.get("upload_token") == token:
-        return
-    st.session_state["upload_token"] = token
-    try:
-        csv = load_csv(up, require_labels=True)
-    except DataError as err:
-        st.session_state["upload_error"] = f"{plain(up.name)}: {plain(err)}"
+    got = uploads.read_csv(up, require_labels=True)
+    if not got.ok:   # whatever was loaded before stays, and stays in use
+        kept = st.session_state.get("upload")
+        st.session_state["upload_error"] = got.error(
+            uploads.UNCHANGED + (f" The images of {plain(kept.name)} are still the upload." if kept else ""))
         return
     st.session_state.pop("upload_error", None)
-    st.session_state["upload"] = digits_from_csv(csv, up.name)
-    st.session_state["upload_notes"] = list(csv.notes)
+    st.session_state["upload"] = digits_from_csv(got.value, up.name)
+    st.session_state["upload_notes"] = list(got.notes)
+    uploads.done(up, "train_csv")   # the images are kept: free the file, show an empty uploader
+    st.rerun()   # the settings form above was drawn before the upload: redraw it with the choice enabled
 
 
 def settings_form(ws) -> Settings | None:
@@ -88,7 +90,9 @@ def settings_form(ws) -> Settings | None:
         n_source = len(st.session_state["upload"]) if dataset == "upload" and have_upload else 60_000
         pool = int(st.number_input("Image pool (train + validation)", 2, n_source, min(int(s.pool), n_source),
                                    help="The seed uses the first 42,000 images; 5,000 is good for quick demos."))
-        val = int(st.number_input("Held out for validation", 1, max(1, n_source - 1), int(s.val)))
+        # a small uploaded file may hold fewer images than the current validation set: hold out a tenth
+        val_default = int(s.val) if s.val < n_source else max(1, n_source // 10)
+        val = int(st.number_input("Held out for validation", 1, max(1, n_source - 1), val_default))
         applied = st.form_submit_button("Apply settings", type="primary", use_container_width=True)
     if not applied:
         return None
@@ -145,7 +149,8 @@ def run_status() -> None:
     """Tells the run a tab is still watching, and shows where it is from every page."""
     ws = workspace()
     st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
-               f"{ws.trainer.epoch} epochs, {ws.trainer.global_step:,} steps")
+               f"{ws.trainer.epoch} epoch{'' if ws.trainer.epoch == 1 else 's'}, "
+               f"{ws.trainer.global_step:,} step{'' if ws.trainer.global_step == 1 else 's'}")
     if not ws.busy and ws.runner.status in ("idle",):
         return
     ws.runner.heartbeat()
@@ -168,10 +173,12 @@ def sidebar() -> None:
         for key in ("settings_error", "upload_error"):
             if st.session_state.get(key):
                 st.error(st.session_state[key])
-        if st.session_state.get("upload_notes") and "upload" in st.session_state:
+        if "upload" in st.session_state:   # say so even when the file needed no notes
             up = st.session_state["upload"]
+            hint = "" if workspace().settings.dataset == "upload" else \
+                " To train on it, choose *My uploaded train.csv* under Data in the settings and apply."
             st.caption(f"Loaded {len(up):,} labelled images from {plain(up.name)}. "
-                       + plain(" ".join(st.session_state["upload_notes"])))
+                       + plain(" ".join(st.session_state.get("upload_notes", []))) + hint)
         for note in st.session_state.get("link_notes", []):
             st.caption(plain(note))
 

@@ -16,6 +16,7 @@ def set_blas_threads(n: int | None = 1) -> None:
     """Limit BLAS to ``n`` threads for the rest of the process (None: leave as is)."""
     if n is None:
         return
+    import numpy  # noqa: F401 — threadpoolctl only limits libraries already loaded: load NumPy's OpenBLAS first
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=int(n), user_api="blas")
 

@@ -8,9 +8,12 @@ that step, so a paused-and-resumed run equals an uninterrupted one.
 Abandoned runs: the page calls :meth:`heartbeat` every few seconds while a
 browser tab shows it. When no heartbeat has come for ``orphan_after`` seconds
 (the tab was closed), the run pauses itself instead of using the CPU forever.
+``orphan_after`` is 90 s unless the environment variable ``BACKPROP_ORPHAN_AFTER``
+says otherwise (the browser test of a closed tab uses a few seconds).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -21,10 +24,20 @@ IDLE, RUNNING, PAUSING, PAUSED, DONE, STOPPED, DIVERGED, FAILED = (
     "idle", "running", "pausing", "paused", "done", "stopped", "diverged", "failed")
 
 
+ORPHAN_AFTER = 90.0     # seconds without a heartbeat before a run pauses itself
+
+
+def default_orphan_after() -> float:
+    try:
+        return float(os.environ.get("BACKPROP_ORPHAN_AFTER", ORPHAN_AFTER))
+    except ValueError:
+        return ORPHAN_AFTER
+
+
 class RunController:
-    def __init__(self, trainer: Trainer, *, orphan_after: float = 90.0):
+    def __init__(self, trainer: Trainer, *, orphan_after: float | None = None):
         self.trainer = trainer
-        self.orphan_after = orphan_after
+        self.orphan_after = default_orphan_after() if orphan_after is None else orphan_after
         self.status = IDLE
         self.message = ""
         self.target_epochs = 0

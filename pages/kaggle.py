@@ -3,8 +3,8 @@ import numpy as np
 import streamlit as st
 
 from core.analysis import Memo, submission_csv
-from core.data import DataError, load_csv
 from core.trainer import evaluate
+from ui import uploads
 from ui.inspect_plots import image_grid, prediction_counts
 from ui.text import plain
 from ui.session import offer_pretrained, snapshot_choice, workspace
@@ -21,22 +21,25 @@ offer_pretrained(ws, "This network has not been trained yet: its submission woul
 label, params = snapshot_choice(ws, key="kaggle_snapshot")
 
 up = st.file_uploader("Kaggle test.csv (a train.csv with labels works too)", type=["csv", "gz"],
-                      key="kaggle_upload")
-if up is not None:
-    token = (up.file_id, up.name, up.size)
-    if st.session_state.get("kaggle_token") != token:
-        st.session_state["kaggle_token"] = token
-        st.session_state.pop("kaggle_csv", None)
+                      key=uploads.uploader_key("kaggle_upload"))
+if uploads.is_new(up, "kaggle"):
+    with st.spinner(f"Reading {up.size / 1e6:.1f} MB…"):
+        got = uploads.read_csv(up, require_labels=None)
+    if got.ok:
         st.session_state.pop("kaggle_error", None)
-        try:
-            with st.spinner(f"Reading {up.size / 1e6:.1f} MB…"):
-                st.session_state["kaggle_csv"] = load_csv(up, require_labels=None)
-                st.session_state["kaggle_name"] = up.name
-        except DataError as err:
-            st.session_state["kaggle_error"] = str(err)
+        st.session_state["kaggle_csv"] = got.value
+        st.session_state["kaggle_name"] = up.name
+        uploads.done(up, "kaggle_upload")     # the images are kept: free the file, show an empty uploader
+        st.rerun()
+    else:   # the predictions of an earlier file, if any, stay on screen
+        kept = st.session_state.get("kaggle_name", "the earlier file") if "kaggle_csv" in st.session_state else None
+        st.session_state["kaggle_error"] = got.error(
+            f"The predictions below are still those for {plain(kept)}." if kept else "")
+elif up is None:
+    st.session_state.pop("kaggle_error", None)
 
 if st.session_state.get("kaggle_error"):
-    st.error(plain(st.session_state["kaggle_error"]))   # escaped: the file's text never becomes markup
+    st.error(st.session_state["kaggle_error"])   # escaped by uploads: the file's text never becomes markup
 csv = st.session_state.get("kaggle_csv")
 if csv is None:
     st.stop()

@@ -12,7 +12,7 @@ import streamlit as st
 from core import checkpoint
 from core.runner import DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, RUNNING, STOPPED
 from core.trainer import dead_layers
-from ui import training_plots as tp
+from ui import training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
 from ui.text import plain
 
@@ -39,6 +39,12 @@ def mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
+def loss_text(v: float) -> str:
+    """A loss to four decimals, or in scientific notation once it is below 0.001
+    (the seed's run ends near 1e-5, which four decimals would show as 0.0000)."""
+    return f"{v:.4f}" if not 0 < abs(v) < 1e-3 else f"{v:.2e}"
+
+
 def default_target(ws) -> int:
     """The settings' epoch count, or — when the network has already got there —
     another stretch of the same length (at most 100 epochs)."""
@@ -52,25 +58,24 @@ def default_target(ws) -> int:
 def load_checkpoint_file(ws, uploaded) -> bool:
     """Adopt an uploaded checkpoint; True when it was. A rejected file changes nothing
     and says why. Each upload is handled once (the uploader keeps its file across reruns)."""
-    token = getattr(uploaded, "file_id", None) or (uploaded.name, uploaded.size)
-    if st.session_state.get("training_ckpt_token") == token:
+    if not uploads.is_new(uploaded, "training_ckpt"):
         return False
-    st.session_state["training_ckpt_token"] = token
-    name = plain(uploaded.name)
     if ws.busy:
         st.session_state["training_ckpt_result"] = (
             "error", "Pause or stop the training run before loading a checkpoint: nothing was loaded.")
         return False
-    try:
-        ck = checkpoint.load(uploaded)
-        adopt_checkpoint(ws, ck, f"an uploaded checkpoint (epoch {ck.trainer_state['epoch']})")
-    except ValueError as err:   # CheckpointError, or a checkpoint whose trainer cannot be rebuilt
-        st.session_state["training_ckpt_result"] = (
-            "error", f"{name} was not loaded. {plain(err)} Your network, its history and the "
-                     f"settings are unchanged.")
+    got = uploads.read_checkpoint(uploaded)
+    if got.ok:
+        try:
+            ck = got.value
+            adopt_checkpoint(ws, ck, f"an uploaded checkpoint (epoch {ck.trainer_state['epoch']})")
+        except ValueError as err:   # a valid file whose trainer cannot be rebuilt here (adopts nothing)
+            got = uploads.Upload(got.name, problem=str(err))
+    if not got.ok:
+        st.session_state["training_ckpt_result"] = ("error", got.error())
         return False
     st.session_state["training_ckpt_result"] = (
-        "ok", f"Loaded {name}: {ws.trainer.epoch} epochs, {ws.trainer.global_step:,} steps, "
+        "ok", f"Loaded {plain(got.name)}: {ws.trainer.epoch} epochs, {ws.trainer.global_step:,} steps, "
               f"{len(ws.trainer.snapshots)} snapshots. Press *Continue training* to train it further.")
     return True
 
@@ -167,7 +172,7 @@ def progress_block(ws, p: dict, h: dict) -> None:
         c[1].metric("Validation accuracy", f"{h['val_acc'][-1]:.2%}",
                     delta=None if prev is None else f"{(h['val_acc'][-1] - prev) * 100:+.2f} pp")
         prev = h["train_loss"][-2] if n > 1 else None
-        c[2].metric("Training loss (epoch)", f"{h['train_loss'][-1]:.4f}",
+        c[2].metric("Training loss (epoch)", loss_text(h['train_loss'][-1]),
                     delta=None if prev is None else f"{h['train_loss'][-1] - prev:+.2g}", delta_color="inverse")
     else:
         c[1].metric("Validation accuracy", "—")
@@ -234,9 +239,10 @@ def snapshots_section(ws, h: dict) -> None:
     by_epoch = {int(e): i for i, e in enumerate(h["epoch"])}
     rows = [{"epoch": e,
              "validation accuracy": f"{h['val_acc'][by_epoch[e]]:.2%}" if e in by_epoch else "",
-             "training loss": f"{h['train_loss'][by_epoch[e]]:.4f}" if e in by_epoch else "",
-             "": "the initial weights" if e == 0 else ""} for e in snaps]
-    st.dataframe(rows, hide_index=True, width="content")
+             "training loss": loss_text(h['train_loss'][by_epoch[e]]) if e in by_epoch else "",
+             "note": "the initial weights" if e == 0 else ""} for e in snaps]
+    st.dataframe(rows, hide_index=True, width="content",
+                 column_config={"note": st.column_config.TextColumn(width="medium")})
     st.caption("The parameters are kept at epochs 0, 1, 2, 5, 10, 20, 50, 100, 200, 500 and 1000 (references, "
                "not copies: updates never overwrite an array). Choose one with *Network at* on these pages:")
     c = st.columns(2)
@@ -262,7 +268,9 @@ def save_load_section(ws) -> None:
     with b:
         up = st.file_uploader("Load a checkpoint", type=["npz"], disabled=busy, key="training_upload",
                               help="A .npz saved by this app. It is checked entry by entry and never unpickled.")
-        if up is not None and load_checkpoint_file(ws, up):
+        st.caption("Loading a checkpoint replaces this session's network, its history and settings (download the "
+                   "current one first to keep it). A file that is refused changes nothing.")
+        if load_checkpoint_file(ws, up):
             st.rerun()      # the sidebar shows the loaded network's settings too
         result = st.session_state.get("training_ckpt_result")
         if result and up is not None:

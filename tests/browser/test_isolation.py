@@ -1,0 +1,126 @@
+"""Many users on one server, in real browsers: one session's training run is its own,
+and a run whose tab is closed stops using the CPU.
+
+Each browser context is a separate user (its own cookies, its own websocket, so its
+own Streamlit session and Workspace).
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import psutil
+import pytest
+
+from tests.browser.conftest import start_server
+from tests.browser.helpers import assert_no_errors, open_page, settle
+
+MAIN = '[data-testid="stMain"]'
+SIDEBAR = '[data-testid="stSidebar"]'
+PROGRESS = f'{MAIN} [data-testid="stProgress"]'
+ORPHAN_AFTER = 3          # seconds without a heartbeat before a run pauses itself (90 s in production)
+
+
+def new_user(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    return ctx, page
+
+
+def start_training(page) -> None:
+    """Press *Start training* and wait for the run's progress bar (no settle: the live
+    panel reruns every second while a run goes on)."""
+    page.get_by_role("button", name="Start training").first.click()
+    page.locator(PROGRESS).first.wait_for()
+
+
+def epoch_shown(page) -> int:
+    text = page.locator(PROGRESS).first.inner_text()
+    return int(re.match(r"Epoch ([\d,]+) of", text).group(1).replace(",", ""))
+
+
+def text(page, where: str = MAIN) -> str:
+    return page.locator(where).inner_text()
+
+
+def test_a_run_in_one_session_shows_only_there(server, browser):
+    query = "pool=3000&val=500&epochs=5000"       # 40 steps per epoch: a run that lasts minutes
+    ctx_a, a = new_user(browser)
+    ctx_b, b = new_user(browser)
+    try:
+        open_page(a, server, "training", query)
+        start_training(a)
+        first = epoch_shown(a)
+
+        open_page(b, server, "training", query)           # another user, while A trains
+        assert_no_errors(b)
+        main_b = text(b)
+        assert "Status: not started" in main_b and "Not trained yet: press Start training." in main_b
+        assert b.locator(PROGRESS).count() == 0 and b.locator(f"{SIDEBAR} [data-testid='stProgress']").count() == 0
+        assert "a new network (seed 0) · 784 → 64 → 64 → 10 · 0 epochs, 0 steps" in text(b, SIDEBAR)
+        assert b.get_by_role("button", name="Start training").first.is_enabled()
+
+        deadline = time.monotonic() + 30                  # A's run goes on, and A sees it
+        while epoch_shown(a) <= first and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert epoch_shown(a) > first
+        assert "Status: running" in text(a)
+
+        b.get_by_text("Logarithmic epoch axis").click()   # B reruns its page: still nothing of A's
+        settle(b)
+        assert "Status: not started" in text(b) and b.locator(PROGRESS).count() == 0
+        assert "0 epochs, 0 steps" in text(b, SIDEBAR)
+
+        a.get_by_role("button", name="Stop").first.click()
+        a.get_by_text("Status: stopped").first.wait_for()
+        settle(a)
+        assert_no_errors(a)
+        steps = int(re.search(r"· ([\d,]+) epochs?, ([\d,]+) steps?", text(a, SIDEBAR)).group(2).replace(",", ""))
+        assert steps > first * 40
+        assert "0 epochs, 0 steps" in text(b, SIDEBAR)
+    finally:
+        ctx_a.close()
+        ctx_b.close()
+
+
+def cpu_use(proc: psutil.Process, seconds: float) -> float:
+    """Cores the server used over the next ``seconds`` (1.0 = one core flat out)."""
+    t0, w0 = sum(proc.cpu_times()[:2]), time.monotonic()
+    time.sleep(seconds)
+    return (sum(proc.cpu_times()[:2]) - t0) / (time.monotonic() - w0)
+
+
+@pytest.fixture(scope="module")
+def impatient_server():
+    """A server of its own whose runs pause after ORPHAN_AFTER s without a watching tab,
+    so that nobody else's run shares its CPU count."""
+    proc, url = start_server(extra_env={"BACKPROP_ORPHAN_AFTER": str(ORPHAN_AFTER)})
+    yield proc, url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_closing_the_tab_mid_run_pauses_the_run_and_frees_the_cpu(impatient_server, browser):
+    proc, url = impatient_server
+    server = psutil.Process(proc.pid)
+    ctx, page = new_user(browser)
+    try:
+        open_page(page, url, "training", "pool=12000&val=1000")    # 172 steps per epoch, 1000 epochs
+        start_training(page)
+        busy = cpu_use(server, 2.0)
+        assert busy > 0.25, f"the run does not seem to train: {busy:.2f} cores"
+    finally:
+        ctx.close()
+    closed = time.monotonic()
+    # no more heartbeats: the run trains on until ORPHAN_AFTER s have passed, then pauses itself
+    just_after = cpu_use(server, 1.0)
+    idle_since = None
+    while time.monotonic() - closed < ORPHAN_AFTER + 20:
+        if cpu_use(server, 1.0) < 0.05:
+            idle_since = time.monotonic() - closed
+            break
+    assert idle_since is not None, "the server kept computing after the tab was closed"
+    assert just_after > 0.1, f"the run stopped at once ({just_after:.2f} cores), not after the orphan time"
+    assert idle_since >= ORPHAN_AFTER - 1.5       # the last heartbeat came at most ~1 s before closing
+    assert cpu_use(server, 3.0) < 0.05           # and it stays quiet

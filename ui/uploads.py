@@ -1,0 +1,126 @@
+"""Every file a user uploads comes in here: a Kaggle train.csv (sidebar), a
+checkpoint .npz (training page), a Kaggle test.csv (Kaggle page).
+
+Each reader hands the uploaded bytes to the engine's own loader
+(:func:`core.csv_data.load_csv`, :func:`core.checkpoint.load`), which checks
+everything before anything is built, and returns an :class:`Upload`: the loaded
+value, or the loader's message saying what is wrong and where. Nothing here
+touches the session's network, history or settings, so a rejected file cannot
+disturb them; the page decides what a loaded one replaces. Once a page has
+parsed a file it keeps, :func:`done` frees the file's bytes (Streamlit would
+otherwise hold them in server memory for as long as the uploader shows it).
+
+The file's name and every piece of its text inside a message are the user's:
+:meth:`Upload.error` escapes them with :func:`ui.text.plain`, so they are shown
+literally and never rendered as markdown, LaTeX or HTML.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from core import checkpoint, csv_data
+from core.checkpoint import CheckpointError
+from core.csv_data import DataError
+from ui.text import plain
+
+UNCHANGED = "Your network, its history and the settings are unchanged."
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What came of one uploaded file."""
+
+    name: str                    # the user's file name, as given (raw text: escape before showing)
+    value: object = None         # a CsvDigits or a Checkpoint when the file was accepted
+    problem: str = ""            # the loader's message when it was not (raw text)
+    notes: tuple[str, ...] = field(default_factory=tuple)   # what was accepted or converted
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+    def error(self, consequence: str = UNCHANGED) -> str:
+        """Markdown for st.error: which file, what is wrong and where, and what did not change."""
+        return f"{plain(self.name)} was not loaded. {plain(self.problem)} {consequence}".rstrip()
+
+
+def is_new(up, key: str) -> bool:
+    """True the first time this uploaded file is seen under ``key``.
+
+    The uploader keeps its file across reruns; each file is read once. Streamlit
+    gives every upload its own ``file_id``, so the same name uploaded again (a
+    corrected file) counts as new. An emptied uploader forgets, so uploading the
+    same file once more is handled again.
+    """
+    token_key = f"{key}_token"
+    if up is None:
+        st.session_state.pop(token_key, None)
+        return False
+    token = getattr(up, "file_id", None) or (up.name, up.size)
+    if st.session_state.get(token_key) == token:
+        return False
+    st.session_state[token_key] = token
+    return True
+
+
+def release(up) -> None:
+    """Drop an uploaded file's bytes from Streamlit's upload store once they are parsed.
+
+    Streamlit keeps every uploaded file in server memory, for as long as its
+    uploader shows it. For a Kaggle train.csv that is 73 MB per student on top
+    of the 33 MB of images parsed from it, so a page that has what it needs
+    releases the file and shows a fresh, empty uploader (a new widget key).
+    Streamlit's own ``st.chat_input`` frees its files the same way.
+    """
+    file_id = getattr(up, "file_id", None)
+    try:
+        from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:      # another Streamlit: the file stays until the session ends
+        return
+    ctx = get_script_run_ctx()
+    if file_id and ctx is not None and isinstance(ctx.uploaded_file_mgr, MemoryUploadedFileManager):
+        ctx.uploaded_file_mgr.remove_file(session_id=ctx.session_id, file_id=file_id)
+
+
+def uploader_key(name: str) -> str:
+    """The key of the uploader called ``name``: it changes after :func:`done`."""
+    return f"{name}_{st.session_state.get(f'{name}_round', 0)}"
+
+
+def done(up, name: str) -> None:
+    """The page has parsed ``up`` and keeps what it needs: free the file's bytes and
+    give the uploader ``name`` a new key, so it shows empty on the next run."""
+    release(up)
+    st.session_state[f"{name}_round"] = st.session_state.get(f"{name}_round", 0) + 1
+
+
+def _name(up) -> str:
+    return str(getattr(up, "name", "") or "the file")
+
+
+def read_csv(up, *, require_labels: bool | None, max_bytes: int | None = None) -> Upload:
+    """A Kaggle digits CSV (plain or gzip) through :func:`core.csv_data.load_csv`."""
+    limit = csv_data.MAX_CSV_BYTES if max_bytes is None else max_bytes
+    try:
+        csv = csv_data.load_csv(up, require_labels=require_labels, max_bytes=limit)
+    except DataError as err:
+        return Upload(_name(up), problem=str(err))
+    except MemoryError:
+        return Upload(_name(up), problem="The server ran out of memory reading it; try a smaller file.")
+    return Upload(_name(up), value=csv, notes=tuple(csv.notes))
+
+
+def read_checkpoint(up, *, max_bytes: int | None = None) -> Upload:
+    """A checkpoint .npz through :func:`core.checkpoint.load` (never unpickled)."""
+    limit = checkpoint.MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes
+    try:
+        data = up.getvalue() if hasattr(up, "getvalue") else up.read()
+        ck = checkpoint.load(data, max_bytes=limit)
+    except CheckpointError as err:
+        return Upload(_name(up), problem=str(err))
+    except MemoryError:
+        return Upload(_name(up), problem="The server ran out of memory reading it; try a smaller file.")
+    return Upload(_name(up), value=ck)
