@@ -14,7 +14,7 @@ from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS
 from core.workspace import Settings
 from ui import uploads
-from ui.session import new_workspace, workspace
+from ui.session import foreground, new_workspace, workspace
 from ui.text import plain
 
 set_blas_threads(1)  # see core/blas.py: many small products, several sessions, 2 cores
@@ -185,9 +185,10 @@ def sidebar() -> None:
 
 def main() -> None:
     page = st.navigation(PAGES)
-    sidebar()
-    confirm_pending(workspace())
-    page.run()
+    with foreground().busy():  # background runs give way while this page is drawn (core/runner.py)
+        sidebar()
+        confirm_pending(workspace())
+        page.run()
 
 
 main()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 import time
 import traceback
 
@@ -34,9 +35,48 @@ def default_orphan_after() -> float:
         return ORPHAN_AFTER
 
 
+class Foreground:
+    """Interactive work going on in this process: pages being drawn for someone.
+
+    Every session's run is a thread of the same Python process as the pages, so a
+    page drawn while two runs train gets a third of the interpreter (the GIL) and
+    a click took 4.5 s instead of 1 s. Runs therefore give way: between two steps
+    a run waits while any page is being drawn, at most ``max_wait`` seconds at a
+    time, so training can slow the pages down only by a step, and the pages can
+    slow training down only by the time they take to draw. One object per server
+    (the app keeps it in ``st.cache_resource``); it holds no one's data.
+    """
+
+    def __init__(self, max_wait: float = 2.0):
+        self.max_wait = max_wait
+        self._count = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+
+    @contextmanager
+    def busy(self):
+        with self._lock:
+            self._count += 1
+            self._idle.clear()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+                if self._count == 0:
+                    self._idle.set()
+
+    def give_way(self) -> None:
+        if not self._idle.is_set():
+            self._idle.wait(self.max_wait)
+
+
 class RunController:
-    def __init__(self, trainer: Trainer, *, orphan_after: float | None = None):
+    def __init__(self, trainer: Trainer, *, orphan_after: float | None = None,
+                 foreground: Foreground | None = None):
         self.trainer = trainer
+        self.foreground = foreground
         self.orphan_after = default_orphan_after() if orphan_after is None else orphan_after
         self.status = IDLE
         self.message = ""
@@ -121,6 +161,8 @@ class RunController:
 
     # -- the worker ----------------------------------------------------------------------
     def _should_stop(self) -> bool:
+        if self.foreground is not None:
+            self.foreground.give_way()
         if self._stop.is_set():
             return True
         if time.monotonic() - self._last_beat > self.orphan_after:

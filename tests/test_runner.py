@@ -248,3 +248,24 @@ def test_a_full_1000_epoch_run_costs_one_session_at_most_50_mb(mnist):
     assert m["history"] >= 641_000 * 4 + 1000 * 3 * 40 * 2 * 4    # the step losses and the histograms
     assert m["params_and_snapshots"] >= 12 * 50_890 * 4            # now + 11 snapshots of 50,890 float32
     assert m["total"] <= 50e6, m
+
+
+def test_a_run_gives_way_while_a_page_is_drawn_and_carries_on_after(small):
+    """Pages and runs share one interpreter: while any page is drawn, runs wait
+    between two steps, then carry on."""
+    from core.runner import Foreground
+
+    fg = Foreground(max_wait=30)
+    ctrl = RunController(make_trainer(small), foreground=fg)
+    ctrl.start(10_000)
+    time.sleep(0.3)
+    with fg.busy():                      # a page is being drawn
+        time.sleep(0.2)                  # the run reaches its next step boundary and waits
+        held = ctrl.trainer.global_step
+        time.sleep(0.5)
+        assert ctrl.trainer.global_step == held and ctrl.active
+    time.sleep(0.5)
+    assert ctrl.trainer.global_step > held + 10   # and goes on once the page is drawn
+    ctrl.stop()
+    ctrl.join(10)
+    assert ctrl.status == STOPPED
