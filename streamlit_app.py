@@ -5,6 +5,7 @@ shares: the network and data settings, and the state of a training run.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 
 import streamlit as st
 
@@ -87,12 +88,13 @@ def settings_form(ws) -> Settings | None:
         dataset = st.radio("Images", ["mnist", "upload"], index=int(s.dataset == "upload" and have_upload),
                            format_func=lambda d: "Shipped MNIST" if d == "mnist" else "My uploaded train.csv",
                            disabled=not have_upload, horizontal=True)
-        n_source = len(st.session_state["upload"]) if dataset == "upload" and have_upload else 60_000
-        pool = int(st.number_input("Image pool (train + validation)", 2, n_source, min(int(s.pool), n_source),
-                                   help="The seed uses the first 42,000 images; 5,000 is good for quick demos."))
-        # a small uploaded file may hold fewer images than the current validation set: hold out a tenth
-        val_default = int(s.val) if s.val < n_source else max(1, n_source // 10)
-        val = int(st.number_input("Held out for validation", 1, max(1, n_source - 1), val_default))
+        # no maximum that depends on the images chosen above: inside a form that choice only
+        # counts on submit, and a widget whose limits change is reset by Streamlit
+        # (apply_settings checks the sizes against the images and says what is wrong)
+        pool = int(st.number_input("Image pool (train + validation)", 2, None, int(s.pool),
+                                   help="The seed uses the first 42,000 images; 5,000 is good for quick demos. "
+                                        "At most 60,000 for MNIST, or the rows of your upload."))
+        val = int(st.number_input("Held out for validation", 1, None, int(s.val)))
         applied = st.form_submit_button("Apply settings", type="primary", use_container_width=True)
     if not applied:
         return None
@@ -104,6 +106,9 @@ def settings_form(ws) -> Settings | None:
 def apply_settings(ws, new: Settings) -> None:
     n_source = len(st.session_state["upload"]) if new.dataset == "upload" and "upload" in st.session_state \
         else 60_000
+    if (new.pool, new.val) == (ws.settings.pool, ws.settings.val) and new.pool > n_source:
+        # sizes left as they were, for images that hold fewer: use all of them, a tenth to validate
+        new = replace(new, pool=n_source, val=min(new.val, max(1, n_source // 10)))
     problems = new.problems(n_source)
     if problems:
         st.session_state["settings_error"] = " ".join(problems)
