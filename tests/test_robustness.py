@@ -486,9 +486,10 @@ def reference_after(settings: Settings, mnist, steps: int) -> dict:
     return ws.net.params
 
 
-EXPLODING = {  # settings → the step whose loss blows up first
+EXPLODING = {  # settings → the step whose loss blows up first (above 10 × ln 10 ≈ 23)
     "Adam, learning rate 1": ({"optimizer": "adam", "lr": "1"}, 2),
-    "SGD, learning rate 10, He init": ({"lr": "10", "init": "he"}, 3),
+    "SGD, learning rate 10, He init": ({"lr": "10", "init": "he"}, 2),
+    "SGD, learning rate 10, the seed's init": ({"lr": "10"}, 10),
 }
 
 
@@ -513,17 +514,15 @@ def test_an_exploding_run_stops_at_the_first_bad_loss_with_the_last_good_paramet
     assert not at.button(key="training_start").disabled        # lower η in the sidebar, then continue
 
 
-def test_the_seeds_init_at_learning_rate_10_kills_every_relu_and_the_page_says_so():
-    """It does not blow up (the loss spikes to ~40, under the guard's 115): every hidden unit
-    dies instead, the loss sits at 2.30, and the page names the dead layers."""
-    at = open_app({"lr": "10", "epochs": 1}, page="pages/training.py")
+def test_a_network_whose_relus_all_died_gets_a_warning_on_the_training_page():
+    """A layer none of whose units fires passes no gradient: the page names it."""
+    at = open_app({"epochs": 1}, page="pages/training.py")
     ws = at.session_state["ws"]
     click(at, "training_start")
     poll(at, lambda: not ws.busy)
+    ws.history.rows["dead_frac"][-1] = np.array([0.3, 1.0, np.nan])   # as after a too-large step
     rerun(at)
-    assert ws.runner.status == DONE
-    np.testing.assert_array_equal(ws.history.column("dead_frac")[-1][:2], [1.0, 1.0])
-    assert any("Every unit of hidden layer A1 and A2 is dead" in w.value for w in at.warning)
+    assert any("Every unit of hidden layer A2 is dead" in w.value for w in at.warning)
 
 
 @pytest.mark.parametrize("case", list(EXPLODING))
