@@ -227,7 +227,8 @@ st.markdown("One mini-batch through the network, one phase at a time: the **forw
 apply_link()
 tr = ws.trainer
 st.caption(f"Your network: {plain(ws.origin)}, {' → '.join(map(str, ws.net.sizes))}, {ws.optimizer.name} "
-           f"with η = {getattr(ws.optimizer, 'lr', float('nan')):g}; {tr.global_step:,} steps taken "
+           f"with η = {getattr(ws.optimizer, 'lr', float('nan')):g}; "
+           f"{tr.global_step:,} step{'' if tr.global_step == 1 else 's'} taken "
            f"(epoch {tr.epoch + 1}, batch {tr.step_in_epoch + 1} of {tr.steps_per_epoch} comes next). "
            "Stepping continues from wherever the network is.")
 if ws.busy:

@@ -379,7 +379,8 @@ def row_columns(trace: Trace, figures: list[str], outputs=()) -> list[float]:
     for n in figures:
         a = np.asarray(trace[n])
         w = min(1.6, max(1.0, a.shape[1] / 64)) if a.ndim == 2 else 0.55 if n in PER_SAMPLE else 0.9
-        widths.append(w * (1.8 if n in outputs and a.ndim == 2 else 1.0))
+        # an input matrix gets at least 1.35: narrower, its colour bar's tick labels (−0.5e−4) are cut off
+        widths.append(w * 1.8 if n in outputs and a.ndim == 2 else max(w, 1.35) if a.ndim == 2 else w)
     return widths
 
 

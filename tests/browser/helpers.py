@@ -1,7 +1,11 @@
 """What every browser test does: open a page, let Streamlit settle, look for errors."""
 from __future__ import annotations
 
+import functools
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 APP = '[data-testid="stApp"]'
 RUNNING = '[data-testid="stStatusWidget"]'
@@ -44,3 +48,76 @@ def assert_no_errors(page) -> None:
 def click_button(page, label: str) -> None:
     page.get_by_role("button", name=label).first.click()
     settle(page)
+
+
+# --------------------------------------------------------------------------- moving around in one session
+NAV_TITLES = {"Start here": "Backprop, step by step"}   # link text → the page's title, where they differ
+
+
+def go_to(page, link: str) -> None:
+    """Follow the sidebar's navigation link to a page, in the same session (a fresh
+    ``page.goto`` would start a new session and lose this one's network)."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(link, exact=True).click()
+    title = NAV_TITLES.get(link, link)
+    page.wait_for_selector(f'[data-testid="stMain"] h1:has-text("{title}")', timeout=60_000)
+    settle(page)
+
+
+def open_pretrained(page, url: str) -> None:
+    """Home page → "Open the pretrained network": this session now holds the shipped network."""
+    open_page(page, url)
+    click_button(page, "Open the pretrained network (1000 epochs, seed protocol)")
+    page.wait_for_selector('[data-testid="stSidebar"] :text("the pretrained network")')
+
+
+def main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def sidebar_text(page) -> str:
+    return page.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def metric(page, label: str) -> str:
+    """The value shown by the ``st.metric`` with this label."""
+    box = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def chart_traces(page, key: str) -> list[dict]:
+    """What plotly drew in the chart with Streamlit key ``key``: per trace its name,
+    its number of points and (for heatmaps) its z values, as the browser holds them."""
+    return page.evaluate("""(key) => {
+        const el = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+        if (!el || !el._fullData) return [];
+        return el._fullData.map(t => ({name: t.name, type: t.type, n: t._length ?? null,
+            z: t.type === 'heatmap' && t.z ? Array.from(t.z, r => Array.from(r)) : null}));
+    }""", key)
+
+
+def progress_values(page) -> list[int]:
+    """Every progress bar's value (0–100), the main area's first, then the sidebar's."""
+    return page.evaluate("""() => ['stMain', 'stSidebar'].flatMap(id => Array.from(
+        document.querySelectorAll(`[data-testid="${id}"] [data-testid="stProgress"] [role="progressbar"]`),
+        e => Number(e.getAttribute('aria-valuenow'))))""")
+
+
+# --------------------------------------------------------------------------- the engine's own numbers
+@functools.cache
+def engine_mnist():
+    """The shipped MNIST, as core loads it (to compute what the page should show)."""
+    from core.data import load_mnist
+    return load_mnist()
+
+
+@functools.cache
+def engine_pretrained():
+    """The shipped pretrained network and the split it was trained on, as core loads them."""
+    from core import checkpoint
+    from core.data import make_split
+    ck = checkpoint.load(ROOT / "data" / "pretrained.npz")
+    m = engine_mnist()
+    s = ck.split
+    split = make_split(m["train"], pool=int(s["pool"]), val=int(s["val"]), seed=int(s["seed"]), test=m["test"])
+    return ck, split

@@ -1,12 +1,29 @@
-"""Every page loads in a real browser, settles, and shows what a user comes for."""
+"""Every page loads in a real browser, settles, and shows what a user comes for.
+
+Where a page shows a number the engine computes, the test computes it too, with
+``core`` on the same data and the same seed, and compares the two.
+"""
+import math
+import re
+
+import numpy as np
 import pytest
 
-from tests.browser.helpers import assert_no_errors, open_page
+from tests.browser.helpers import (assert_no_errors, chart_traces, click_button, engine_mnist, engine_pretrained,
+                                   go_to, main_text, metric, open_page, open_pretrained, settle)
 
-PAGES = {  # url path → text a user must see there
+PAGES = {  # url path → text a user must see there, in a new session (a new, untrained network)
     "": "Backprop, step by step",
     "data": "The average image of each digit",
+    "stepper": "to send the first mini-batch through the network",
+    "training": "Not trained yet: press",
+    "inspect": "The 64 neurons of layer 1",
+    "evaluate": "Which digits it confuses",
+    "draw": "Draw a digit on the canvas",
+    "kaggle": "Kaggle test.csv (a train.csv with labels works too)",
 }
+NAV = ["Start here", "The data", "Step through backprop", "Train 1000 epochs", "What it learned", "Where it fails",
+       "Draw a digit", "Kaggle submission"]
 
 
 @pytest.mark.parametrize("path, text", PAGES.items())
@@ -14,12 +31,131 @@ def test_page_loads_without_errors(server, page, path, text):
     open_page(page, server, path)
     assert_no_errors(page)
     assert page.get_by_text(text).first.is_visible()
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert all(title in nav for title in NAV), nav
 
 
-def test_data_page_draws_its_figures(server, page):
+def test_home_page_quotes_what_the_pretrained_network_really_scores(server, page):
+    from core.trainer import evaluate
+    ck, split = engine_pretrained()
+    val = evaluate(ck.net, split.source.X[split.val_idx], split.source.y[split.val_idx])
+    test = evaluate(ck.net, split.test.X, split.test.y)
+    open_page(page, server)
+    text = main_text(page)
+    assert f"Our engine, same protocol: {val['acc']:.1%} validation accuracy after 1000 epochs" in text
+    assert f"{test['acc']:.2%} on the 10,000 official MNIST test images" in text
+
+
+def test_data_page_draws_its_figures_from_the_split(server, page):
+    from core.data import make_split
+    split = make_split(engine_mnist()["train"])          # the default: first 42,000, 1,000 held out, seed 0
+    counts = np.bincount(split.source.y[split.train_idx], minlength=10)
     open_page(page, server, "data")
     assert page.locator(".js-plotly-plot").count() >= 4
-    assert page.get_by_text("41,000 training and 1,000 validation images").first.is_visible()
+    text = main_text(page)
+    assert "41,000 training and 1,000 validation images" in text
+    assert (f"Fewest: digit {counts.argmin()} ({counts.min():,}); most: digit {counts.argmax()} "
+            f"({counts.max():,})") in text
+    bars = chart_traces(page, "counts")
+    assert bars and bars[0]["n"] == 10
+
+
+def test_stepper_shows_the_engines_first_step(server, page):
+    """Seed 0, the default settings: the loss on screen is the one core computes for the same batch."""
+    from core.workspace import Settings, Workspace
+    m = engine_mnist()
+    trace = Workspace(Settings(), m["train"], m["test"]).step()
+    losses = np.asarray(trace["losses"])
+    worst = int(np.nanargmax(losses))
+
+    open_page(page, server, "stepper")
+    click_button(page, "Step: train on this mini-batch")
+    assert_no_errors(page)
+    assert page.locator(".js-plotly-plot").count() >= 3          # the batch's X and y, the zoom picture, …
+    assert "1 step taken (epoch 1, batch 2 of 641 comes next)" in main_text(page)
+    text = main_text(page)                                        # "One sample" starts on the worst sample
+    assert f"losses[{worst}] = −log {math.exp(-losses[worst]):.3f} = {losses[worst]:.4f}" in text
+    page.get_by_role("radio", name="losses", exact=True).click()
+    settle(page)
+    assert metric(page, "loss = mean of the losses") == f"{float(trace['loss']):.4f}"
+
+
+def test_training_page_counts_the_steps_of_the_seed_protocol(server, page):
+    from core.workspace import Settings, Workspace
+    m = engine_mnist()
+    spe = Workspace(Settings(), m["train"], m["test"]).trainer.steps_per_epoch
+    open_page(page, server, "training")
+    assert_no_errors(page)
+    assert (f"41,000 training images in mini-batches of 64 → {spe:,} steps per epoch, so 1,000 epochs are "
+            f"{1000 * spe:,} steps") in main_text(page)
+    assert page.get_by_role("button", name="Start training").is_enabled()
+
+
+def test_inspect_page_shows_the_pretrained_neurons_firing_rates(server, page):
+    from core.data import to_float
+    ck, split = engine_pretrained()
+    Z1 = ck.net.forward(to_float(split.source.X[split.val_idx], ck.net.dtype))["Z1"]
+    rates = (Z1 > 0).mean(axis=0)
+    W1, b1 = ck.net.params["W1"], ck.net.params["b1"]
+
+    open_pretrained(page, server)
+    go_to(page, "What it learned")
+    assert_no_errors(page)
+    captions = page.evaluate("""() => {
+        const el = document.querySelector('.st-key-neuron_grid .js-plotly-plot');
+        return el ? (el.layout.annotations || []).map(a => a.text) : []; }""")
+    want = [f"{j}" + (" dead" if rates[j] == 0 else f" · {rates[j]:.0%}") for j in range(64)]
+    assert captions == want
+    text = main_text(page)
+    j = 0                                               # the neuron opened first (order: by number)
+    assert f"Neuron {j}: ‖W1[:, {j}]‖ = {np.linalg.norm(W1[:, j].astype(np.float64)):.3f}, " \
+           f"b1[{j}] = {float(b1[j]):+.4f}" in text
+    assert page.locator(".js-plotly-plot").count() >= 6
+
+
+def test_evaluate_page_scores_the_pretrained_network_like_the_engine(server, page):
+    from core.trainer import evaluate
+    ck, split = engine_pretrained()
+    val = evaluate(ck.net, split.source.X[split.val_idx], split.source.y[split.val_idx])
+    test = evaluate(ck.net, split.test.X, split.test.y)
+
+    open_pretrained(page, server)
+    go_to(page, "Where it fails")
+    assert_no_errors(page)
+    assert metric(page, "Validation accuracy") == f"{val['acc']:.2%}"
+    assert metric(page, "Test accuracy") == f"{test['acc']:.2%}"
+    assert metric(page, "Validation loss") == f"{val['loss']:.4f}"
+    wrong = int((val["pred"] != split.source.y[split.val_idx]).sum())
+    assert f"Validation: 1,000 images, {wrong} wrong" in main_text(page)
+
+
+def test_draw_page_reads_a_drawn_digit_as_the_engine_does(server, page):
+    """Draw a stroke on the canvas; the 28×28 image the page shows, run through the
+    pretrained network by core, gives the digit and probability on screen."""
+    from core.trainer import evaluate
+    ck, _ = engine_pretrained()
+    open_pretrained(page, server)
+    go_to(page, "Draw a digit")
+    canvas = page.locator(".st-key-digit_canvas canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + 40
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for k in range(1, 21):                      # a vertical stroke with a little slant: a 1
+        page.mouse.move(x - k, y + k * 10)
+    page.mouse.up()
+    page.get_by_text("It reads a").wait_for()
+    settle(page)
+    assert_no_errors(page)
+    z = chart_traces(page, "draw_mnist")[0]["z"]
+    img = np.rint(np.asarray(z, dtype=np.float64)[:28, :28] * 255).astype(np.uint8).reshape(1, 784)
+    assert img.sum() > 0
+    proba = evaluate(ck.net, img, None)["proba"][0]
+    pred = int(proba.argmax())
+    text = main_text(page)
+    assert f"It reads a {pred}" in text and f"with probability {proba[pred]:.1%}" in text
+    assert re.search(r"It reads a 1\b", text), "a vertical stroke should read as a 1"
 
 
 def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(page):
