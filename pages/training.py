@@ -16,8 +16,9 @@ from ui import training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
 from ui.text import plain
 
-LIVE_EVERY = 1.0        # seconds between redraws of the live panel while a run goes on
-TELEMETRY_EVERY = 5.0   # … and of the heavier telemetry figures
+LIVE_EVERY = 2.0        # seconds between redraws of the live panel while a run goes on (each redraw
+                        # builds figures under the GIL the run needs, and makes the browser repaint)
+TELEMETRY_EVERY = 10.0  # … and of the heavier telemetry figures
 MAX_EPOCHS = 10_000
 STATUS_WORDS = {IDLE: "not started", RUNNING: "running", PAUSING: "pausing…", PAUSED: "paused",
                 DONE: "finished", STOPPED: "stopped", DIVERGED: "diverged", FAILED: "failed"}
