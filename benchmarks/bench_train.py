@@ -238,25 +238,6 @@ def time_floor(split, blocks: int, block: int) -> dict:
     return {k: spread(v) for k, v in res.items()}
 
 
-def like_a_running_server() -> None:
-    """AppTest resets Streamlit's process-wide "pages/ folder" flag before every run,
-    a mode in which button clicks are lost between runs; a running server leaves it
-    on its first run. Make AppTest runs see what a server sees (the same set-up as
-    tests/conftest.py), or every press below would be a rerun without a step."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-    if getattr(original, "_like_server", False):
-        return
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    init._like_server = True
-    PagesManager.__init__ = init
-
-
 def time_stepper_page(reps: int, log) -> dict:
     """Server time of one rerun of the stepper page after pressing its step button."""
     try:
@@ -266,7 +247,7 @@ def time_stepper_page(reps: int, log) -> dict:
     page = ROOT / "pages" / "stepper.py"
     if not page.exists():
         return {"skipped": "pages/stepper.py does not exist yet"}
-    like_a_running_server()
+    import tests.conftest  # noqa: F401  (AppTest as a running server sees it, or presses are lost)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
     t0 = time.perf_counter()
     at.run()
