@@ -149,7 +149,7 @@ def confirm_pending(ws) -> None:
         st.rerun()
 
 
-@st.fragment(run_every="2s")
+@st.fragment(run_every="5s")
 def run_status() -> None:
     """Tells the run a tab is still watching, and shows where it is from every page."""
     ws = workspace()

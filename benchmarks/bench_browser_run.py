@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         f"{web['val_acc']:.2%} | (same network: see *Where it fails*) |" if web["val_acc"] is not None else
         f"| training page in Chromium | {web['wall']:.1f} s | {web['wall'] / a.epochs:.3f} | ? | |",
         "", f"The browser run took **{extra:+.1%}** time relative to the command line (target: at most +10%), "
-            f"live curves redrawing every 2 s the whole time; the page reported *{web['status']}*, "
+            f"live curves redrawing every 3 s the whole time; the page reported *{web['status']}*, "
             f"training time shown {web['training_time_shown']}.",
         f"During the browser run the server process used {web['server_cpu']:.0f} CPU-seconds and Chromium, "
         f"rendering the page on the same 2-core machine, {web['browser_cpu']:.0f} CPU-seconds "

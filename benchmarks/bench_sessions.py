@@ -50,7 +50,7 @@ SIDEBAR = '[data-testid="stSidebar"]'
 PROGRESS = f'{MAIN} [data-testid="stProgress"]'
 STEP_BUTTON = "Step: train on this mini-batch"
 TRAIN_QUERY = "pool=12000&val=1000"        # 172 steps per epoch, 1000 epochs: runs that last the benchmark
-ORPHAN_AFTER = 5                           # seconds; production is 90 (core/runner.py)
+ORPHAN_AFTER = 10                          # seconds; production is 90 (core/runner.py)
 
 # the page has finished redrawing: the new step's caption is there, nothing is stale, no "Running…"
 DRAWN = """(pattern) => {

@@ -16,9 +16,9 @@ from ui import training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
 from ui.text import plain
 
-LIVE_EVERY = 2.0        # seconds between redraws of the live panel while a run goes on (each redraw
+LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
                         # builds figures under the GIL the run needs, and makes the browser repaint)
-TELEMETRY_EVERY = 10.0  # … and of the heavier telemetry figures
+TELEMETRY_EVERY = 15.0  # … and of the heavier telemetry figures
 MAX_EPOCHS = 10_000
 STATUS_WORDS = {IDLE: "not started", RUNNING: "running", PAUSING: "pausing…", PAUSED: "paused",
                 DONE: "finished", STOPPED: "stopped", DIVERGED: "diverged", FAILED: "failed"}
@@ -317,7 +317,7 @@ def footer(ws) -> None:
     st.caption(
         f"Where the run lives: in a background thread of this browser session on the server. It keeps "
         f"training while you look at other pages (the sidebar shows its progress). Every page tells it every "
-        f"2 s that a tab is still watching; after {ws.runner.orphan_after:.0f} s without that (tab closed, "
+        f"5 s that a tab is still watching; after {ws.runner.orphan_after:.0f} s without that (tab closed, "
         f"computer asleep) it pauses itself, keeping everything. Closing or reloading the tab ends the session "
         f"and its network with it: download the checkpoint to keep your work.")
 

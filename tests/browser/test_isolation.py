@@ -18,7 +18,8 @@ from tests.browser.helpers import assert_no_errors, open_page, settle
 MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
 PROGRESS = f'{MAIN} [data-testid="stProgress"]'
-ORPHAN_AFTER = 3          # seconds without a heartbeat before a run pauses itself (90 s in production)
+ORPHAN_AFTER = 8          # seconds without a heartbeat before a run pauses itself (90 s in production;
+                          # the training page sends one every 3 s, the sidebar every 5 s)
 
 
 def new_user(browser):
@@ -122,5 +123,5 @@ def test_closing_the_tab_mid_run_pauses_the_run_and_frees_the_cpu(impatient_serv
             break
     assert idle_since is not None, "the server kept computing after the tab was closed"
     assert just_after > 0.1, f"the run stopped at once ({just_after:.2f} cores), not after the orphan time"
-    assert idle_since >= ORPHAN_AFTER - 1.5       # the last heartbeat came at most ~1 s before closing
+    assert idle_since >= ORPHAN_AFTER - 4         # the last heartbeat came at most ~3 s before closing
     assert cpu_use(server, 3.0) < 0.05           # and it stays quiet
