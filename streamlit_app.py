@@ -9,16 +9,15 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.blas import set_blas_threads
 from core.data import digits_from_csv
 from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS
 from core.workspace import Settings
 from ui import uploads
-from ui.session import foreground, new_workspace, workspace
+from ui.session import configure_process, foreground, new_workspace, workspace
 from ui.text import plain
 
-set_blas_threads(1)  # see core/blas.py: many small products, several sessions, 2 cores
+configure_process()
 st.set_page_config(page_title="Backprop, step by step", page_icon=":material/neurology:", layout="wide")
 
 PAGES = [

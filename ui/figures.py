@@ -56,35 +56,50 @@ def heatmap(a: np.ndarray, title: str = "", *, signed: bool | None = None, heigh
     return fig
 
 
-def digit_grid(images: np.ndarray, captions: list[str] | None = None, cols: int = 10,
-               signed: bool = False, size: int = 80, title: str = "") -> go.Figure:
-    """Small 28×28 images in a grid (one heatmap; captions sit in a blank band above each row)."""
+def grid_canvas(images: np.ndarray, cols: int, above: int = 0, below: int = 0):
+    """28×28 images laid out in one array, separated by blank (NaN) pixels, with
+    ``above``/``below`` blank rows per cell for captions. Returns the canvas, the
+    number of columns used, the cell height and width, and each image's row and
+    column in the grid."""
     imgs = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
     n = len(imgs)
     cols = max(1, min(cols, n))
     rows = max(1, -(-n // cols))
-    band = 9 if captions else 1            # blank pixels above each row of images
-    ch, cw = 28 + band, 29                 # cell height and width in pixels
-    canvas = np.full((rows * ch, cols * cw - 1), np.nan, np.float32)
-    for i, im in enumerate(imgs):
-        r, c = divmod(i, cols)
-        canvas[r * ch + band:r * ch + band + 28, c * cw:c * cw + 28] = im
+    ch, cw = 28 + max(above + below, 1), 29
+    canvas = np.full((rows * ch - (below if below else 0), cols * cw - 1), np.nan, np.float32)
+    r, c = np.divmod(np.arange(n), cols)
+    for i in range(n):
+        top = r[i] * ch + above
+        canvas[top:top + 28, c[i] * cw:c[i] * cw + 28] = imgs[i]
+    return canvas, cols, ch, cw, r, c
+
+
+def grid_heatmap(canvas: np.ndarray, signed: bool = False, dark: bool = False) -> go.Heatmap:
+    """The canvas as one heatmap: weights on a diverging scale centred at zero, or
+    pixels in [0, 1] as dark ink on white (``dark``: white ink on black)."""
     if signed:
-        lim = float(np.nanmax(np.abs(canvas))) or 1.0
-        trace = go.Heatmap(z=canvas, colorscale=SIGNED, zmin=-lim, zmax=lim, zmid=0, showscale=False,
-                           hoverinfo="skip")
-    else:
-        trace = go.Heatmap(z=canvas, colorscale=DIGITS, zmin=0, zmax=1, showscale=False, hoverinfo="skip")
-    fig = go.Figure(trace)
+        lim = float(np.nanmax(np.abs(canvas))) if np.isfinite(canvas).any() else 1.0
+        return go.Heatmap(z=canvas, colorscale=SIGNED, zmin=-(lim or 1.0), zmax=lim or 1.0, zmid=0,
+                          showscale=False, hoverinfo="skip")
+    return go.Heatmap(z=canvas, colorscale="gray" if dark else DIGITS, zmin=0, zmax=1, showscale=False,
+                      hoverinfo="skip")
+
+
+def digit_grid(images: np.ndarray, captions: list[str] | None = None, cols: int = 10,
+               signed: bool = False, size: int = 80, title: str = "") -> go.Figure:
+    """Small 28×28 images in a grid (one heatmap; captions sit in a blank band above each row)."""
+    band = 9 if captions else 1
+    canvas, cols, ch, cw, r, c = grid_canvas(images, cols, above=band)
+    fig = go.Figure(grid_heatmap(canvas, signed))
     if captions:  # set in one layout update: adding them one by one costs ~3 ms each
         fig.update_layout(annotations=[
-            dict(x=(i % cols) * cw + 13.5, y=(i // cols) * ch + band / 2, text=str(text), showarrow=False,
-                 font=dict(size=11)) for i, text in enumerate(captions[:n])])
+            dict(x=c[i] * cw + 13.5, y=r[i] * ch + band / 2, text=str(text), showarrow=False,
+                 font=dict(size=11)) for i, text in enumerate(captions[:len(r)])])
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    cell = size * ch / 28
+    rows = canvas.shape[0] // ch + (canvas.shape[0] % ch > 0)
     fig.update_layout(margin=dict(l=0, r=0, t=30 if title else 0, b=0),
-                      height=int(rows * cell + (30 if title else 0)),
+                      height=int(rows * size * ch / 28 + (30 if title else 0)),
                       title=dict(text=title, x=0, font=dict(size=14)), plot_bgcolor="white")
     return fig
 

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.figures import DIGIT_COLOURS
+from ui.figures import DIGIT_COLOURS, grid_canvas, grid_heatmap
 
 PICK = "rgba(255,176,0,0.45)"   # a picked image / cell
 
@@ -49,22 +49,10 @@ def image_grid(images: np.ndarray, captions: list[str] | None = None, hover: lis
     if scale_each:
         lim = np.abs(imgs).reshape(n, -1).max(axis=1)
         imgs = imgs / np.where(lim > 0, lim, 1)[:, None, None]
-    cols = max(1, min(cols, n))
-    rows = -(-n // cols)
     gap = 8 if captions else 1            # room for a caption under each image
-    px, py = 29, 28 + gap
-    canvas = np.full((rows * py - gap, cols * px - 1), np.nan, np.float32)
-    r, c = np.divmod(np.arange(n), cols)
-    for i in range(n):
-        canvas[r[i] * py:r[i] * py + 28, c[i] * px:c[i] * px + 28] = imgs[i]
-    if signed:
-        lim = float(np.nanmax(np.abs(canvas))) or 1.0
-        heat = go.Heatmap(z=canvas, colorscale="RdBu_r", zmin=-lim, zmax=lim, zmid=0, showscale=False,
-                          hoverinfo="skip")
-    else:
-        heat = go.Heatmap(z=canvas, colorscale="gray" if dark else "Greys", zmin=0, zmax=1, showscale=False,
-                          hoverinfo="skip")
-    fig = go.Figure(heat)
+    canvas, cols, py, px, r, c = grid_canvas(imgs, cols, below=gap)
+    rows = -(-n // cols)
+    fig = go.Figure(grid_heatmap(canvas, signed, dark))
     if captions:  # one update with all of them: add_annotation one by one is ~4 ms each
         fig.update_layout(annotations=[dict(x=c[i] * px + 13.5, y=r[i] * py + 28, text=text, showarrow=False,
                                             font=dict(size=12, color="#333"), yanchor="top")

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from core import checkpoint
+from core.blas import set_blas_threads
 from core.data import Digits, load_mnist, make_split
 from core.trainer import History
 from core.runner import Foreground
@@ -43,6 +44,13 @@ def pretrained() -> checkpoint.Checkpoint | None:
         for a in p.values():
             a.flags.writeable = False
     return ck
+
+
+@st.cache_resource
+def configure_process() -> None:
+    """Once per server process, not per rerun: one BLAS thread (see core/blas.py:
+    many small products, several sessions, 2 cores)."""
+    set_blas_threads(1)
 
 
 @st.cache_resource
