@@ -14,7 +14,7 @@ from core.network import ACTIVATIONS, INITS
 from core.optim import OPTIMIZERS
 from core.workspace import Settings
 from ui import uploads
-from ui.session import configure_process, foreground, new_workspace, workspace
+from ui.session import configure_process, new_workspace, workspace
 from ui.text import plain
 
 configure_process()
@@ -189,10 +189,9 @@ def sidebar() -> None:
 
 def main() -> None:
     page = st.navigation(PAGES)
-    with foreground().busy():  # background runs give way while this page is drawn (core/runner.py)
-        sidebar()
-        confirm_pending(workspace())
-        page.run()
+    sidebar()
+    confirm_pending(workspace())
+    page.run()
 
 
 main()

@@ -3,8 +3,9 @@
 Times, in one run, on the same images, batches and hyper-parameters (the seed
 protocol: 41,000 training images, batch 64, SGD with learning rate 0.1):
 
-  (a) our trainer exactly as the app's full run uses it (``RunController`` →
-      ``Trainer.run`` → ``train_step`` with its telemetry, validation and history);
+  (a) our trainer exactly as the app's full run uses it (``Trainer.run`` →
+      ``train_step`` with its telemetry, validation and history: what the app's
+      training process runs; starting that process is timed by bench_browser_run);
   (b) our engine with recording reduced to the minimum: the same ``MLP.step``
       in a plain loop over the same batches;
   (c) the seed notebook's algorithm (``benchmarks/seed_reference.py``: float64,
@@ -48,7 +49,6 @@ from core.blas import blas_info, set_blas_threads  # noqa: E402
 from core.data import load_mnist, make_split, to_float  # noqa: E402
 from core.network import MLP  # noqa: E402
 from core.optim import SGD  # noqa: E402
-from core.runner import DONE, RunController  # noqa: E402
 from core.trainer import SNAPSHOT_EPOCHS, History, Trainer, evaluate  # noqa: E402
 
 SEED = 0
@@ -68,16 +68,14 @@ class Ours:
         self.net = MLP(seed=SEED)
         self.opt = SGD(LR)
         self.trainer = Trainer(self.net, self.opt, split, batch_size=BATCH, seed=SEED)
-        self.runner = RunController(self.trainer) if full else None
         self.epochs_done = 0
 
     def epochs(self, n: int) -> None:
         set_blas_threads(self.threads)
         if self.full:
-            self.runner.start(self.trainer.epoch + n)
-            self.runner.join()
-            if self.runner.status != DONE:
-                raise RuntimeError(f"the full run ended {self.runner.status}: {self.runner.message}")
+            result = self.trainer.run(self.trainer.epoch + n)
+            if result.reason != "done":
+                raise RuntimeError(f"the full run ended {result.reason}: {result.message}")
         else:
             net, opt, split, order_of = self.net, self.opt, self.split, self.trainer.epoch_order
             for e in range(self.epochs_done, self.epochs_done + n):

@@ -82,7 +82,6 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["DataError", "CsvDigits", "MAX_CSV_BYTES", "load_csv"]
 
@@ -561,6 +560,7 @@ def _first_true(mask: np.ndarray) -> tuple[int, int]:
 
 def _chunk_to_float(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """float64 values of one chunk; non-numbers become NaN and are flagged in `nonnum`."""
+    import pandas as pd
     rows, ncols = df.shape
     kinds = [dt.kind for dt in df.dtypes]
     if all(k in "iuf" for k in kinds):
@@ -676,6 +676,7 @@ def _check_conflict(state: _State) -> None:
 
 def _read_cells(data: bytes, body: int, delim: str, decimal: str, ncols: int, nrows: int,
                 has_label: bool) -> tuple[np.ndarray, np.ndarray | None, _State]:
+    import pandas as pd   # here, not at the top: the training process (core/worker.py) reads no CSV
     X = np.empty((nrows, N_PIXELS), dtype=np.uint8)
     y = np.empty(nrows, dtype=np.uint8) if has_label else None
     state = _State()
@@ -737,6 +738,7 @@ def load_csv(source, *, require_labels: bool | None = None,
     """
     if max_bytes < 1:
         raise ValueError("max_bytes must be positive")
+    import pandas as pd
     notes: list[str] = []
     data = _read_source(source, max_bytes)
     if data.startswith(_GZIP_MAGIC):

@@ -98,6 +98,13 @@ class History:
         self._step_loss[self.n_steps] = loss
         self.n_steps += 1
 
+    def add_step_losses(self, losses: np.ndarray) -> None:
+        n = len(losses)
+        if self.n_steps + n > len(self._step_loss):
+            self.reserve_steps(max(self.n_steps + n, 2 * len(self._step_loss)))
+        self._step_loss[self.n_steps:self.n_steps + n] = losses
+        self.n_steps += n
+
     def reserve_steps(self, total: int) -> None:
         if total > len(self._step_loss):
             grown = np.empty(total, np.float32)
@@ -351,6 +358,15 @@ class Trainer:
                 "batch_size": self.batch_size, "seed": self.seed, "train_seconds": self.train_seconds,
                 "acc": [self._acc.loss_sum, self._acc.correct, self._acc.seen, self._acc.tel_n],
                 "tel": None if self._acc.tel is None else self._acc.tel.tolist()}
+
+    def restore(self, params: dict, optimizer_state: dict, state: dict) -> None:
+        """Take over a state reached elsewhere (the training process, see core/runner.py):
+        parameters and optimizer state first, the counters last."""
+        self.net.params = params
+        self.optimizer.load_state(optimizer_state)
+        self.load_state(state)
+        if all(np.isfinite(p).all() for p in params.values()):
+            self._last_good = (params, snapshot_optimizer(self.optimizer))
 
     def load_state(self, state: dict) -> None:
         self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])

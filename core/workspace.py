@@ -131,13 +131,12 @@ class StepRecord:
 
 class Workspace:
     def __init__(self, settings: Settings, source: Digits, test: Digits | None = None, *,
-                 source_label: str = "MNIST", foreground=None):
+                 source_label: str = "MNIST"):
         problems = settings.problems(len(source))
         if problems:
             raise ValueError(" ".join(problems))
         self.settings = settings
         self.source_label = source_label
-        self.foreground = foreground   # the server's core.runner.Foreground: runs give way to pages
         self.split: Split = make_split(source, pool=settings.pool, val=settings.val, seed=settings.seed, test=test)
         net = MLP([784, *settings.hidden, 10], activation=settings.activation, init=settings.init,
                   seed=settings.seed)
@@ -146,7 +145,7 @@ class Workspace:
 
     def _attach(self, trainer: Trainer, origin: str) -> None:
         self.trainer = trainer
-        self.runner = RunController(trainer, foreground=self.foreground)
+        self.runner = RunController(trainer)
         self.steps: deque[StepRecord] = deque(maxlen=STEP_HISTORY)
         self.current: Trace | None = None     # the trace of the latest step, kept whole
         self.origin = origin

@@ -1,5 +1,8 @@
-"""The background run: pause/resume/stop, start-while-running, divergence, abandoned
-tabs, two sessions side by side, and the memory a full run costs one session."""
+"""The background run in its own process: pause/resume/stop (bit-identical to an
+uninterrupted run in this process), start-while-running, divergence, abandoned tabs,
+a process that dies or loses its server, two sessions side by side, and the memory
+a full run costs one session."""
+import subprocess
 import threading
 import time
 from dataclasses import replace
@@ -31,25 +34,6 @@ def make_trainer(split, seed=0, opt=None, hidden=(32, 32)):
     return Trainer(MLP([784, *hidden, 10], seed=seed), opt or Momentum(0.05), split, batch_size=64, seed=seed)
 
 
-def hook(trainer, at_step=None, delay=0.0):
-    """Make the trainer call ``at_step[n]()`` right after its n-th step (from the worker
-    thread, so a pause lands on an exact step) and optionally take ``delay`` s longer per step."""
-    at_step = at_step or {}
-    original = trainer.train_step
-
-    def step(idx=None):
-        trace = original(idx)
-        if delay:
-            time.sleep(delay)
-        action = at_step.get(trainer.global_step)
-        if action is not None:
-            action()
-        return trace
-
-    trainer.train_step = step
-    return trainer
-
-
 def histories_equal(a: History, b: History):
     assert len(a) == len(b)
     for k in History.SCALARS + History.LAYERED + History.HISTS:
@@ -66,7 +50,14 @@ def params_equal(p, q):
 
 def finish(ctrl: RunController, timeout=60.0):
     ctrl.join(timeout)
-    assert not ctrl.active, "the worker thread did not end"
+    assert not ctrl.active, "the run did not end"
+
+
+def wait_for(cond, timeout=30.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
 
 
 def test_pausing_twice_and_resuming_gives_the_uninterrupted_run(small):
@@ -75,16 +66,16 @@ def test_pausing_twice_and_resuming_gives_the_uninterrupted_run(small):
 
     tr = make_trainer(small)
     ctrl = RunController(tr)
-    hook(tr, {45: ctrl.pause, 70: ctrl.pause})   # mid-epoch 2, and mid-epoch 3
-    assert ctrl.start(3)
+    assert ctrl.start(3, pause_at=45)            # mid-epoch 2
     finish(ctrl)
     assert ctrl.status == PAUSED and (tr.global_step, tr.epoch, tr.step_in_epoch) == (45, 1, 13)
+    assert ctrl.pid is not None and ctrl.pid != __import__("os").getpid()
     p = ctrl.progress()
     assert p["status"] == PAUSED and p["global_step"] == 45 and p["total_steps"] == 96 and p["eta"] is None
     time.sleep(0.05)
     assert tr.global_step == 45, "a paused run must not train"
 
-    assert ctrl.resume()
+    assert ctrl.start(3, pause_at=70)            # mid-epoch 3
     finish(ctrl)
     assert ctrl.status == PAUSED and tr.global_step == 70
     assert ctrl.resume()
@@ -96,17 +87,17 @@ def test_pausing_twice_and_resuming_gives_the_uninterrupted_run(small):
     assert sorted(tr.snapshots) == [0, 1, 2]
 
 
-def test_a_pause_from_another_thread_at_any_moment_resumes_exactly(small):
+def test_a_pause_from_the_page_at_any_moment_resumes_exactly(small):
     whole = make_trainer(small)
-    whole.run(2)
-    tr = hook(make_trainer(small), delay=0.002)
+    whole.run(150)
+    tr = make_trainer(small)
     ctrl = RunController(tr)
-    assert ctrl.start(2)
-    while tr.global_step < 3:
-        time.sleep(0.005)
+    assert ctrl.start(150)                       # 4,800 steps: a second or two
+    wait_for(lambda: tr.global_step > 0)         # the first report is in: it is training
     ctrl.pause()
     finish(ctrl)
-    assert ctrl.status == PAUSED and 0 < tr.global_step < 64
+    assert ctrl.status == PAUSED and 0 < tr.global_step < 150 * 32
+    assert tr.history.n_steps == tr.global_step and len(tr.history) == tr.epoch
     assert ctrl.resume()
     finish(ctrl)
     assert ctrl.status == DONE
@@ -119,9 +110,9 @@ def test_stop_ends_the_run_keeps_the_network_and_training_can_continue(small):
     whole.run(2)
     tr = make_trainer(small)
     ctrl = RunController(tr)
-    hook(tr, {40: ctrl.stop})
-    assert ctrl.start(2)
+    assert ctrl.start(2, pause_at=40)
     finish(ctrl)
+    ctrl.stop()
     assert ctrl.status == STOPPED and tr.global_step == 40 and len(tr.history) == 1
     assert ctrl.resume()        # a stopped run can be trained further: a new start to the same target
     finish(ctrl)
@@ -132,35 +123,33 @@ def test_stop_ends_the_run_keeps_the_network_and_training_can_continue(small):
     # stopping a paused run only changes its status
     tr2 = make_trainer(small)
     ctrl2 = RunController(tr2)
-    hook(tr2, {10: ctrl2.pause})
-    ctrl2.start(1)
+    ctrl2.start(1000)
+    wait_for(lambda: tr2.global_step > 0)
+    ctrl2.stop()                                 # stopping a running run
     finish(ctrl2)
-    assert ctrl2.status == PAUSED
-    ctrl2.stop()
-    assert ctrl2.status == STOPPED and tr2.global_step == 10
+    assert ctrl2.status == STOPPED and 0 < tr2.global_step < 1000 * 32
 
 
 def test_start_while_running_returns_false_and_starts_nothing(small):
-    gate = threading.Event()
     tr = make_trainer(small)
     ctrl = RunController(tr)
-    hook(tr, {5: lambda: gate.wait(10)})
-    assert ctrl.start(2)
-    for _ in range(200):
-        if tr.global_step >= 5:
-            break
-        time.sleep(0.01)
+    assert ctrl.start(1000)
+    wait_for(lambda: tr.global_step > 0)
     assert ctrl.active and ctrl.status == RUNNING
     workers = [t for t in threading.enumerate() if t.name == "training-run"]
-    assert not ctrl.start(2) and not ctrl.start(5) and not ctrl.resume()
-    assert [t for t in threading.enumerate() if t.name == "training-run"] == workers
-    assert ctrl.target_epochs == 2
-    gate.set()
+    pid = ctrl.pid
+    assert not ctrl.start(2000) and not ctrl.start(5) and not ctrl.resume()
+    assert [t for t in threading.enumerate() if t.name == "training-run"] == workers and ctrl.pid == pid
+    assert ctrl.target_epochs == 1000
+    ctrl.pause()
     finish(ctrl)
-    assert ctrl.status == DONE and tr.epoch == 2 and tr.history.n_steps == 64
+    assert ctrl.start(tr.epoch + 1)              # to the end of the current epoch
+    finish(ctrl)
+    assert ctrl.status == DONE and tr.step_in_epoch == 0 and tr.history.n_steps == tr.global_step
 
     # a target already reached starts nothing either
-    assert not ctrl.start(2) and not ctrl.active and tr.global_step == 64
+    steps = tr.global_step
+    assert not ctrl.start(tr.epoch) and not ctrl.active and tr.global_step == steps
 
 
 def test_divergence_ends_the_run_as_diverged_with_the_advice(small):
@@ -176,9 +165,9 @@ def test_divergence_ends_the_run_as_diverged_with_the_advice(small):
 
 
 def test_a_run_nobody_watches_pauses_itself_and_heartbeats_keep_it_going(small):
-    tr = hook(make_trainer(small), delay=0.003)
+    tr = make_trainer(small)
     ctrl = RunController(tr, orphan_after=0.5)
-    assert ctrl.start(50)
+    assert ctrl.start(100_000)                  # far more than the test lasts
     until = time.monotonic() + 1.5      # three orphan periods, with a tab beating every 50 ms
     while time.monotonic() < until:
         ctrl.heartbeat()
@@ -187,7 +176,7 @@ def test_a_run_nobody_watches_pauses_itself_and_heartbeats_keep_it_going(small):
     steps = tr.global_step
     finish(ctrl, timeout=5)             # no more heartbeats: it must pause on its own
     assert ctrl.status == PAUSED and "no browser tab" in ctrl.message
-    assert steps <= tr.global_step < 50 * tr.steps_per_epoch
+    assert steps <= tr.global_step < 100_000 * tr.steps_per_epoch
     assert ctrl.resume() and ctrl.message == ""
     ctrl.pause()
     finish(ctrl)
@@ -202,9 +191,7 @@ def test_two_sessions_train_side_by_side_without_cross_talk(mnist):
         ref = Trainer(MLP([784, *s.hidden, 10], seed=s.seed), s.make_optimizer(), split, seed=s.seed)
         ref.run(3)
         refs.append(ref)
-    hook(a.trainer, {50: a.runner.pause}, delay=0.001)
-    hook(b.trainer, delay=0.001)
-    assert a.runner.start(3) and b.runner.start(3)
+    assert a.runner.start(3, pause_at=50) and b.runner.start(3)
     assert a.busy and b.busy
     finish(a.runner)
     assert a.runner.status == PAUSED and a.trainer.global_step == 50
@@ -250,22 +237,97 @@ def test_a_full_1000_epoch_run_costs_one_session_at_most_50_mb(mnist):
     assert m["total"] <= 50e6, m
 
 
-def test_a_run_gives_way_while_a_page_is_drawn_and_carries_on_after(small):
-    """Pages and runs share one interpreter: while any page is drawn, runs wait
-    between two steps, then carry on."""
-    from core.runner import Foreground
-
-    fg = Foreground(max_wait=30)
-    ctrl = RunController(make_trainer(small), foreground=fg)
-    ctrl.start(10_000)
-    time.sleep(0.3)
-    with fg.busy():                      # a page is being drawn
-        time.sleep(0.2)                  # the run reaches its next step boundary and waits
-        held = ctrl.trainer.global_step
-        time.sleep(0.5)
-        assert ctrl.trainer.global_step == held and ctrl.active
-    time.sleep(0.5)
-    assert ctrl.trainer.global_step > held + 10   # and goes on once the page is drawn
+def test_the_run_trains_in_another_process_and_leaves_this_interpreter_free(small):
+    """The point of the process: pages are drawn by this interpreter, and a run must not
+    take it from them. While the run trains for a second, this process spends a
+    fraction of that on applying its reports."""
+    tr = make_trainer(small)
+    ctrl = RunController(tr)
+    ctrl.start(100_000)
+    wait_for(lambda: tr.global_step > 0)
+    steps, cpu, wall = tr.global_step, time.process_time(), time.monotonic()
+    time.sleep(1.0)
+    used = time.process_time() - cpu
+    trained = tr.global_step - steps
     ctrl.stop()
-    ctrl.join(10)
-    assert ctrl.status == STOPPED
+    finish(ctrl)
+    assert trained > 100, "it did not train meanwhile"
+    assert used < 0.5 * (time.monotonic() - wall), f"this process used {used:.2f} CPU-s in 1 s of training"
+
+
+def test_a_training_process_that_dies_leaves_the_last_reported_state(small):
+    tr = make_trainer(small)
+    ctrl = RunController(tr)
+    ctrl.start(100_000)
+    wait_for(lambda: tr.global_step > 0)
+    subprocess.run(["kill", "-9", str(ctrl.pid)], check=True)
+    finish(ctrl)
+    assert ctrl.status == "failed" and "ended without reporting" in ctrl.message and "exit code -9" in ctrl.message
+    # what it had reported is a consistent state: resuming from it equals an uninterrupted run
+    steps = tr.global_step
+    assert tr.history.n_steps == steps and len(tr.history) == tr.epoch
+    assert ctrl.start(tr.epoch + 2)
+    finish(ctrl)
+    whole = make_trainer(small)
+    whole.run(tr.epoch)
+    histories_equal(whole.history, tr.history)
+    params_equal(whole.net.params, tr.net.params)
+    params_equal(whole.optimizer.state(), tr.optimizer.state())
+
+
+def test_a_training_process_whose_server_went_away_stops(small):
+    """If the server dies, nobody reads the reports; the process must not train on alone."""
+    from core.runner import start_frame, worker_command, ROOT
+    from core.worker import pack, write_frame
+    header, arrays = start_frame(make_trainer(small), 100_000)
+    proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    write_frame(proc.stdin, pack(header, arrays))
+    assert proc.stdout.read(8)                   # it reports: it is training
+    proc.stdin.close()                           # the server is gone (its end of the pipes closes)
+    proc.stdout.close()
+    proc.wait(10)                                # ends by itself (TimeoutExpired otherwise)
+
+
+def test_momentum_and_adam_state_cross_the_process_boundary_exactly(small):
+    from core.optim import Adam
+    for opt in (lambda: Momentum(0.05), lambda: Adam(0.001)):
+        whole = make_trainer(small, opt=opt())
+        whole.run(2)
+        tr = make_trainer(small, opt=opt())
+        ctrl = RunController(tr)
+        ctrl.start(2, pause_at=33)
+        finish(ctrl)
+        assert tr.global_step == 33 and ctrl.status == PAUSED
+        ctrl.resume()
+        finish(ctrl)
+        params_equal(whole.net.params, tr.net.params)
+        params_equal(whole.optimizer.state(), tr.optimizer.state())
+
+
+def test_frames_carry_numbers_exactly_and_refuse_anything_else():
+    from core.worker import pack, unpack
+    arrays = {"W1": np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32), "t": np.array(7, np.int64),
+              "empty": np.zeros((0, 3, 40), np.int32), "col": np.arange(10.0)[::2]}   # a strided view too
+    header, back = unpack(bytearray(pack({"kind": "progress", "n": [1, 2]}, arrays)))
+    assert header == {"kind": "progress", "n": [1, 2]}
+    for k, a in arrays.items():
+        assert back[k].dtype == a.dtype and back[k].shape == a.shape, k
+        np.testing.assert_array_equal(back[k], a)
+    assert back["W1"].flags.writeable and int(back["t"]) == 7
+    with pytest.raises(TypeError):
+        pack({}, {"evil": np.array([object()])})
+    frame = pack({}, {"x": np.arange(4.0)})
+    with pytest.raises(ValueError):
+        unpack(bytearray(frame[:-8]))            # cut short
+    with pytest.raises(ValueError):
+        unpack(bytearray(frame.replace(b"<f8", b"|O8")))   # an object array announced
+
+
+def test_a_bug_in_the_training_process_is_reported_as_a_failed_run(small):
+    tr = make_trainer(small)
+    tr.optimizer.load_state({"V_W1": np.zeros((3, 3), np.float32)})   # a state that does not fit the network
+    ctrl = RunController(tr)
+    assert ctrl.start(2)
+    finish(ctrl)
+    assert ctrl.status == "failed" and ctrl.message.startswith("The run failed: ") and "Traceback" in ctrl.message
+    assert tr.global_step == 0

@@ -17,7 +17,6 @@ from core import checkpoint
 from core.blas import set_blas_threads
 from core.data import Digits, load_mnist, make_split
 from core.trainer import History
-from core.runner import Foreground
 from core.workspace import Settings, Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,12 +52,6 @@ def configure_process() -> None:
     set_blas_threads(1)
 
 
-@st.cache_resource
-def foreground() -> Foreground:
-    """The server's one record of pages being drawn; background runs give way to it."""
-    return Foreground()
-
-
 def source_for(settings: Settings) -> tuple[Digits, Digits | None, str]:
     """The images a workspace with these settings trains on."""
     if settings.dataset == "upload" and "upload" in st.session_state:
@@ -72,7 +65,7 @@ def new_workspace(settings: Settings) -> Workspace:
     source, test, label = source_for(settings)
     if settings.dataset == "upload" and label == "MNIST":
         settings = replace(settings, dataset="mnist")
-    return Workspace(settings, source, test, source_label=label, foreground=foreground())
+    return Workspace(settings, source, test, source_label=label)
 
 
 def _ensure_navigation() -> None:
