@@ -1,9 +1,12 @@
 """Train 1000 epochs: the full run in a background thread, live curves, per-layer
 telemetry, time-travel snapshots, checkpoints and the pretrained network.
 
-The run belongs to this session's workspace (``ws.runner``); this page only
-starts, pauses and stops it and draws its history. The live panel is a fragment
-that redraws every second from the history alone and never touches the network.
+The run belongs to this session's workspace (``ws.runner``) and trains in a
+process of its own; this page only starts, pauses and stops it and draws its
+history. The live panel is a fragment that redraws every few seconds from the
+history alone and never touches the network. While a run goes on, every curve
+keeps at most ``tp.LIVE_POINTS`` points and only the telemetry view chosen is
+drawn: the browser's work competes for the machine's cores with the run.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrain
 from ui.text import plain
 
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
-                        # builds figures under the GIL the run needs, and makes the browser repaint)
+                        # makes the browser repaint two charts)
 TELEMETRY_EVERY = 15.0  # … and of the heavier telemetry figures
 MAX_EPOCHS = 10_000
 STATUS_WORDS = {IDLE: "not started", RUNNING: "running", PAUSING: "pausing…", PAUSED: "paused",
@@ -187,49 +190,60 @@ def progress_block(ws, p: dict, h: dict) -> None:
         c[4].metric("Steps", f"{tr.global_step:,}")
 
 
-def curves(h: dict, steps_per_epoch: int, log_x: bool, key: str = "") -> None:
+def curves(h: dict, steps_per_epoch: int, log_x: bool, key: str = "", live: bool = False) -> None:
+    """The loss and accuracy curves. ``live`` (a run is going on): at most
+    ``tp.LIVE_POINTS`` points a line, drawn as static pictures (no hover layer to
+    build on each redraw; pause the run to explore the curves)."""
+    points = tp.LIVE_POINTS if live else tp.MAX_POINTS
+    config = {"staticPlot": True} if live else None
     a, b = st.columns(2)
     a.plotly_chart(tp.loss_figure(h["epoch"], h["train_loss"], h["val_loss"], h["step_loss"], steps_per_epoch,
-                                  log_x=log_x), key=f"training_loss{key}")
+                                  log_x=log_x, max_points=points), key=f"training_loss{key}", config=config)
     b.plotly_chart(tp.accuracy_figure(h["epoch"], h["train_acc"], h["val_acc"], reference=SEED_VAL_ACC,
-                                      reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x),
-                   key=f"training_acc{key}")
+                                      reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x,
+                                      max_points=points),
+                   key=f"training_acc{key}", config=config)
 
 
-def telemetry(ws, h: dict, log_x: bool) -> None:
+TELEMETRY_VIEWS = ("Update / weight ratio", "Norms", "Dead ReLUs", "Distributions")
+
+
+def telemetry(ws, h: dict, log_x: bool, points: int = tp.MAX_POINTS) -> None:
     epochs = h["epoch"]
     every = ws.trainer.telemetry_every
-    t1, t2, t3, t4 = st.tabs(["Update / weight ratio", "Norms", "Dead ReLUs", "Distributions"])
-    with t1:
-        st.plotly_chart(tp.update_ratio_figure(epochs, h["update_ratio"], log_x=log_x), key="training_ratio")
+    view = st.segmented_control("Show", TELEMETRY_VIEWS, default=TELEMETRY_VIEWS[0], required=True,
+                                key="training_telemetry_view", label_visibility="collapsed")
+    if view == "Update / weight ratio":
+        st.plotly_chart(tp.update_ratio_figure(epochs, h["update_ratio"], log_x=log_x, max_points=points),
+                        key="training_ratio")
         st.markdown(
             "Each step moves a layer by **ΔW = −η·dW**. The ratio **‖ΔW‖ / ‖W‖** says what fraction of the "
             "layer one step rewrites. Around **10⁻³** (Karpathy's rule of thumb) the learning rate is sane; far "
             "below 10⁻⁴ the layer hardly moves (η too small, or its gradient vanished); far above 10⁻² each step "
             "overwrites much of what it learned and training turns unstable (η too large). "
             f"Measured on every {every}th step and averaged over the epoch.")
-    with t2:
-        st.plotly_chart(tp.norms_figure(epochs, h["weight_norm"], h["grad_norm"], h["update_norm"], log_x=log_x),
-                        key="training_norms")
+    elif view == "Norms":
+        st.plotly_chart(tp.norms_figure(epochs, h["weight_norm"], h["grad_norm"], h["update_norm"], log_x=log_x,
+                                        max_points=points), key="training_norms")
         st.caption("Frobenius norms per layer, averaged over the sampled steps of each epoch. The gradient norm "
                    "‖dW‖ shrinks as the training loss falls; ‖ΔW‖ = η·‖dW‖ for plain SGD.")
-    with t3:
-        st.plotly_chart(tp.dead_figure(epochs, h["dead_frac"], log_x=log_x), key="training_dead")
+    elif view == "Dead ReLUs":
+        st.plotly_chart(tp.dead_figure(epochs, h["dead_frac"], log_x=log_x, max_points=points),
+                        key="training_dead")
         st.caption("A hidden unit is dead when its Z is never positive on any validation image: it outputs 0, "
                    "passes no gradient back, and its weights stop changing. A few are normal; a whole layer "
                    "is fatal.")
-    with t4:
+    else:
         L = h["hist_W"].shape[1] if h["hist_W"].ndim == 3 else ws.net.n_layers
         layer = st.radio("Layer", list(range(1, L + 1)), format_func=lambda l: f"W{l} / dW{l}",
                          horizontal=True, key="training_dist_layer")
         i = min(layer, L) - 1
         a, b = st.columns(2)
-        hist_w = h["hist_W"][:, i] if len(epochs) else h["hist_W"]
-        a.plotly_chart(tp.distribution_figure(epochs, hist_w, h["range_W"][:, i] if len(epochs) else h["range_W"],
-                                              name=f"W{layer}", log_x=log_x), key="training_dist_W")
-        b.plotly_chart(tp.distribution_figure(epochs, h["hist_dW"][:, i] if len(epochs) else h["hist_dW"],
-                                              h["range_dW"][:, i] if len(epochs) else h["range_dW"],
-                                              name=f"dW{layer}", log_x=log_x), key="training_dist_dW")
+        for col, name, hist, rng in ((a, "W", "hist_W", "range_W"), (b, "dW", "hist_dW", "range_dW")):
+            col.plotly_chart(tp.distribution_figure(epochs, h[hist][:, i] if len(epochs) else h[hist],
+                                                    h[rng][:, i] if len(epochs) else h[rng], name=f"{name}{layer}",
+                                                    log_x=log_x, max_epochs=min(points, tp.MAX_HEATMAP_EPOCHS)),
+                             key=f"training_dist_{name}")
         st.caption("Like TensorBoard's histograms: each column is one epoch, the colour the share of the layer's "
                    "values at that height (log scale), the white lines the median and the 5% / 95% quantiles. "
                    "The weights are those after the epoch's last step; the gradient dW is that step's.")
@@ -315,7 +329,8 @@ def footer(ws) -> None:
         f"run of the seed's network stays under 50 MB (checked by the tests). The images are shared by all "
         f"sessions.")
     st.caption(
-        f"Where the run lives: in a background thread of this browser session on the server. It keeps "
+        f"Where the run lives: in a process of its own on the server, started for this browser session from "
+        f"exactly the network it has, with the same engine; it reports back four times a second. It keeps "
         f"training while you look at other pages (the sidebar shows its progress). Every page tells it every "
         f"5 s that a tab is still watching; after {ws.runner.orphan_after:.0f} s without that (tab closed, "
         f"computer asleep) it pauses itself, keeping everything. Closing or reloading the tab ends the session "
@@ -345,7 +360,7 @@ def live_panel() -> None:
     p = ws.runner.progress()
     h = tp.read_history(ws.history)
     progress_block(ws, p, h)
-    curves(h, ws.trainer.steps_per_epoch, log_x)
+    curves(h, ws.trainer.steps_per_epoch, log_x, live=ws.busy)
     if running and not ws.busy:     # the run just ended: redraw the whole page (buttons, messages)
         st.rerun()
 
@@ -355,7 +370,7 @@ def telemetry_panel() -> None:
     ws = workspace()
     h = tp.read_history(ws.history)
     st.subheader("Inside the layers, epoch by epoch")
-    telemetry(ws, h, log_x)
+    telemetry(ws, h, log_x, points=tp.LIVE_POINTS if ws.busy else tp.MAX_POINTS)
     st.subheader("Time travel: snapshots")
     snapshots_section(ws, h)
 

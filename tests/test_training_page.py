@@ -299,3 +299,38 @@ def test_a_row_half_appended_by_the_worker_is_not_drawn():
     np.testing.assert_array_equal(cols["val_acc"], h.rows["val_acc"])
     assert cols["hist_W"].shape == (2, 3, 40)
 
+
+def test_thin_spreads_at_most_k_epochs_along_the_axis_and_keeps_the_ends():
+    from ui.training_plots import thin
+    epochs = np.arange(1, 1001)
+    for log_x in (False, True):
+        pick = thin(epochs, 400, log_x)
+        assert len(pick) <= 402 and pick[0] == 0 and pick[-1] == 999
+        assert np.all(np.diff(pick) > 0)
+    lin, log = thin(epochs, 100, False), thin(epochs, 100, True)
+    assert np.all(np.diff(lin) >= 9)                          # evenly: every 10th epoch
+    assert set(range(10)) <= set(log) and np.diff(log)[-1] > 10   # log axis: every early epoch, few late ones
+    np.testing.assert_array_equal(thin(epochs[:50], 400), np.arange(50))
+
+
+def test_while_a_run_goes_on_the_live_curves_are_light_and_the_full_detail_comes_back_after():
+    """Each redraw of the live curves costs the browser (and so the run, on a shared
+    machine): at most LIVE_POINTS points a line while training, static pictures."""
+    from ui.training_plots import LIVE_POINTS, MAX_POINTS
+    at = open_page(epochs=2000, pool=1100, val=100)   # 16 steps per epoch, 32,000 steps
+    ws = at.session_state["ws"]
+    click(at, "training_start")
+    poll(at, lambda: ws.trainer.global_step > 3 * MAX_POINTS and len(ws.history) > LIVE_POINTS)
+    at.run()
+    assert ws.busy
+    loss, acc = figure(at, "training_loss"), figure(at, "training_acc")
+    assert len(values(trace(loss, "per step (smoothed)")["y"])) <= LIVE_POINTS
+    assert len(values(trace(acc, "validation")["y"])) <= LIVE_POINTS + 2
+    charts = [el for el in at.get("plotly_chart") if el.proto.id.endswith(("-training_loss", "-training_acc"))]
+    assert all(json.loads(c.proto.config).get("staticPlot") for c in charts)
+    click(at, "training_pause")
+    assert not ws.busy
+    loss = figure(at, "training_loss")
+    n = ws.trainer.global_step
+    assert len(values(trace(loss, "per step (smoothed)")["y"])) == -(-n // -(-n // MAX_POINTS))   # 2,000 buckets at most
+    assert len(values(trace(figure(at, "training_acc"), "validation")["y"])) == len(ws.history)
