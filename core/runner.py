@@ -78,11 +78,12 @@ def apply_frame(trainer: Trainer, header: dict, arrays: dict) -> None:
         row = {}
         for k in h.rows:
             v = arrays[f"row/{k}"][i]
-            row[k] = int(v) if k == "epoch" else float(v) if k in History.SCALARS else v
+            # copies: a view would keep the whole report alive (350 MB over a 1000-epoch run)
+            row[k] = int(v) if k == "epoch" else float(v) if k in History.SCALARS else v.copy()
         h.append(row)
     h.add_step_losses(arrays["step_loss"])
     for e in header["snapshots"]:
-        trainer.snapshots[int(e)] = params_from(arrays, f"snap/{e}/")
+        trainer.snapshots[int(e)] = {k: v.copy() for k, v in params_from(arrays, f"snap/{e}/").items()}
     trainer.restore(params_from(arrays), params_from(arrays, "opt/"), header["state"])
 
 

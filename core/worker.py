@@ -194,7 +194,7 @@ def serve(stdin, stdout) -> int:
 def train(stdin, stdout, header: dict, arrays: dict) -> int:
     from core.blas import set_blas_threads
     set_blas_threads(header.get("threads", 1))
-    if header.get("nice"):
+    if header.get("nice") and hasattr(os, "nice"):   # (not on Windows)
         try:
             os.nice(int(header["nice"]))   # pages (the server's process) come first when cores are short
         except OSError:
