@@ -58,7 +58,9 @@ if csv.y is not None:
 d1, d2 = st.columns([1, 2])
 d1.download_button("Download submission.csv", submission, file_name="submission.csv", mime="text/csv",
                    type="primary", on_click="ignore", key="kaggle_download", icon=":material/download:")
-d1.caption(f"{len(pred):,} rows plus the header, {len(submission) / 1e3:,.0f} kB.")
+size = len(submission)
+d1.caption(f"{len(pred):,} rows plus the header, "
+           + (f"{size:,} bytes." if size < 10_000 else f"{size / 1e3:,.0f} kB."))   # not "0 kB" for a few rows
 d2.code("\n".join(submission.decode().splitlines()[:5]) + "\n…", language="text")
 
 left, right = st.columns([2, 1])

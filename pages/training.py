@@ -1,4 +1,4 @@
-"""Train 1000 epochs: the full run in a background thread, live curves, per-layer
+"""Train 1000 epochs: the full run in a training process of its own, live curves, per-layer
 telemetry, time-travel snapshots, checkpoints and the pretrained network.
 
 The run belongs to this session's workspace (``ws.runner``) and trains in a
@@ -170,7 +170,9 @@ def progress_block(ws, p: dict, h: dict) -> None:
         st.caption("Not trained yet: press *Start training*.")
     n = len(h["epoch"])
     c = st.columns(5)
-    c[0].metric("Epoch", f"{tr.epoch:,}" + (f" / {p['target']:,}" if p["target"] else ""))
+    short = p["target"] and tr.epoch < p["target"]     # "1,000 / 1,000" would not fit its column
+    c[0].metric("Epoch", f"{tr.epoch:,}" + (f" / {p['target']:,}" if short else ""),
+                help=f"Of {p['target']:,} in this run." if p["target"] else None)
     if n:
         prev = h["val_acc"][-2] if n > 1 else None
         c[1].metric("Validation accuracy", f"{h['val_acc'][-1]:.2%}",

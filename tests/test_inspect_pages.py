@@ -213,6 +213,7 @@ def test_submission_csv_for_an_unlabelled_test_file(trained, downloads):
     assert sub["Label"].between(0, 9).all()
     np.testing.assert_array_equal(sub["Label"], evaluate(trained.net, X, None)["pred"])
     assert not at.metric            # no labels, no accuracy
+    assert any(c.value == f"123 rows plus the header, {len(data):,} bytes." for c in at.caption)   # not "1 kB"
 
 
 def test_a_labelled_file_is_predicted_and_scored(trained, downloads):

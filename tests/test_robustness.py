@@ -599,7 +599,7 @@ def test_two_sessions_training_at_once_keep_their_own_models_histories_and_progr
         np.testing.assert_array_equal(ws.history.step_loss, ref.history.step_loss)
         for k in ws.net.params:
             np.testing.assert_array_equal(ws.net.params[k], ref.net.params[k], err_msg=k)
-    assert a.metric[0].value == "60 / 60" and b.metric[0].value == "80 / 80"
+    assert a.metric[0].value == "60" and b.metric[0].value == "80"
     assert wa.net.params["W1"] is not wb.net.params["W1"]
 
 

@@ -33,7 +33,7 @@ MAX_HEATMAP_EPOCHS = 300
 # --------------------------------------------------------------------------- data
 def read_history(history) -> dict[str, np.ndarray]:
     """Every column of a :class:`core.trainer.History` cut to the epochs all of them
-    have: a worker thread appends one row key by key, so for a moment some
+    have: the run's reports are appended one row key by key, so for a moment some
     columns are one epoch longer than others."""
     rows = history.rows
     n = min(len(v) for v in rows.values())
