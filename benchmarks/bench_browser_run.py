@@ -15,6 +15,8 @@
 
     python -m benchmarks.bench_browser_run              # ≈ 6 minutes on 2 cores
     python -m benchmarks.bench_browser_run --epochs 20  # a short check
+    python -m benchmarks.bench_browser_run --no-browser 100   # the training process against the command
+                                                               # line, no browser, interleaved twice
 
 Run it on a quiet machine: the two runs are compared with each other.
 """
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
-from tests.browser.helpers import settle  # noqa: E402
+from tests.browser.helpers import cpu_seconds, server_cpu_time, settle  # noqa: E402
 
 SHOTS = ROOT / "docs" / "screenshots"
 
@@ -50,25 +52,45 @@ def run_cli(epochs: int) -> dict:
     return summary
 
 
-def cpu_seconds(procs, reaped_children: bool = False) -> float:
-    """CPU time of ``procs``; with ``reaped_children``, also of their children that have
-    ended and been waited for (the server's training processes)."""
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system + ((t.children_user + t.children_system) if reaped_children else 0.0)
-        except psutil.Error:
-            pass
-    return total
-
-
 def chromium_processes(me: psutil.Process) -> list:
     return [c for c in me.children(recursive=True) if "chrom" in c.name().lower()]
 
 
 def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def run_process(epochs: int) -> dict:
+    """The app's training process (RunController, as *Start training* starts it) with no
+    server and no browser: its own training loop time, and the wall time from start to end."""
+    from core.blas import set_blas_threads
+    from core.data import load_mnist, make_split
+    from core.network import MLP
+    from core.optim import SGD
+    from core.runner import DONE, RunController
+    from core.trainer import Trainer
+
+    set_blas_threads(1)
+    m = load_mnist()
+    split = make_split(m["train"], pool=42_000, val=1_000, seed=0, test=m["test"])
+    trainer = Trainer(MLP(seed=0), SGD(0.1), split, batch_size=64, seed=0)
+    ctrl = RunController(trainer)
+    t0 = time.perf_counter()
+    ctrl.start(epochs)
+    ctrl.join()
+    if ctrl.status != DONE:
+        raise RuntimeError(f"the run ended {ctrl.status}: {ctrl.message}")
+    return {"seconds": trainer.train_seconds, "wall": time.perf_counter() - t0}
+
+
+def no_browser(epochs: int, pairs: int = 2) -> int:
+    """The training process against the command line, interleaved: what the app's way of
+    training costs by itself, before any page or browser."""
+    for _ in range(pairs):
+        proc = run_process(epochs)
+        print(f"training process: loop {proc['seconds']:.1f} s, start to end {proc['wall']:.1f} s", flush=True)
+        print(f"command line:     loop {run_cli(epochs)['seconds']:.1f} s", flush=True)
+    return 0
 
 
 def niced_chromium(nice: int) -> str:
@@ -105,7 +127,7 @@ def run_browser(epochs: int, nice: int, shots: bool) -> dict:
             page.goto(f"{url}/training{query}")
             settle(page)
             server, me = psutil.Process(proc.pid), psutil.Process()
-            cpu0 = (cpu_seconds([server], True), cpu_seconds(chromium_processes(me)))
+            cpu0 = (server_cpu_time(server), cpu_seconds(chromium_processes(me)))
             page.get_by_role("button", name="Start training").click()
             t0 = time.perf_counter()
             mid_taken, epoch = False, 0
@@ -123,7 +145,7 @@ def run_browser(epochs: int, nice: int, shots: bool) -> dict:
                 if time.perf_counter() - t0 > 3600:
                     raise TimeoutError("the browser run did not finish within an hour")
             wall = time.perf_counter() - t0
-            cpu = (cpu_seconds([server], True) - cpu0[0], cpu_seconds(chromium_processes(me)) - cpu0[1])
+            cpu = (server_cpu_time(server) - cpu0[0], cpu_seconds(chromium_processes(me)) - cpu0[1])
             settle(page)
             if shots:
                 page.screenshot(path=str(SHOTS / "training-full-done.png"), full_page=False)
@@ -147,7 +169,11 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--browser-nice", default="19,0",
                     help="Chromium's niceness for each browser run, comma-separated (19: lowest priority)")
+    ap.add_argument("--no-browser", type=int, metavar="EPOCHS",
+                    help="only time the app's training process against the command line, twice, interleaved")
     a = ap.parse_args(argv)
+    if a.no_browser:
+        return no_browser(a.no_browser)
     cli = run_cli(a.epochs)
     print(f"command line: {cli['seconds']:.1f} s, val {cli['val_acc']:.2%}, test {cli['test_acc']:.2%}", flush=True)
     webs = []

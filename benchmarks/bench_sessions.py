@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
-from tests.browser.helpers import settle  # noqa: E402
+from tests.browser.helpers import cpu_use, settle  # noqa: E402
 
 MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
@@ -65,14 +65,6 @@ DRAWN = """(pattern) => {
 def rss_mb(pid: int) -> float:
     p = psutil.Process(pid)
     return sum(q.memory_info().rss for q in [p, *p.children(recursive=True)]) / 2**20
-
-
-def cpu_use(pid: int, seconds: float) -> float:
-    """Cores the server used over the next ``seconds`` (1.0 = one core flat out)."""
-    p = psutil.Process(pid)
-    t0, w0 = sum(p.cpu_times()[:2]), time.monotonic()
-    time.sleep(seconds)
-    return (sum(p.cpu_times()[:2]) - t0) / (time.monotonic() - w0)
 
 
 def new_user(browser):
@@ -204,12 +196,12 @@ def measure_abandoned_run(browser, url: str, pid: int) -> dict:
     settle(page)
     page.get_by_role("button", name="Start training").first.click()
     page.locator(PROGRESS).first.wait_for()
-    busy = cpu_use(pid, 3.0)
+    busy = cpu_use(psutil.Process(pid), 3.0)
     ctx.close()
     closed = time.monotonic()
     trace = []
     while time.monotonic() - closed < ORPHAN_AFTER + 30:
-        c = cpu_use(pid, 1.0)
+        c = cpu_use(psutil.Process(pid), 1.0)
         trace.append((time.monotonic() - closed, c))
         if c < 0.05 and len(trace) >= 3 and all(x < 0.05 for _, x in trace[-2:]):
             break
@@ -257,26 +249,27 @@ def report(mem, upload, lat, orphan, load) -> str:
                   f"{stats(lat['loaded'])} |", "",
                   "Meanwhile the two runs trained at "
                   + " and ".join(f"{r:,.0f}" for r in lat["train_rates"]) + " steps per second.", "",
-                  "Every session lives in the one server process: the two training threads and the stepper's "
-                  "script take turns on Python's GIL (NumPy releases it only inside its larger operations) and "
-                  "share the machine's cores, so a rerun that needs about one second alone gets roughly a third "
-                  "of the interpreter while two runs train."]
+                  "Each run trains in a process of its own at nice 10 (core/runner.py), so the stepper's script "
+                  "has the server's interpreter to itself and the scheduler gives it a core before the runs; "
+                  "what remains is the two cores shared with the runs and with Chromium drawing the pages on "
+                  "the same machine."]
     if orphan:
         trace = ", ".join(f"{t:.0f} s: {c:.2f}" for t, c in orphan["trace"])
         lines += ["", "## A run whose tab is closed", "",
-                  f"A session trains ({orphan['busy']:.2f} cores of server CPU while its tab watches); then its "
+                  f"A session trains ({orphan['busy']:.2f} cores of server CPU, its training process included, "
+                  f"while its tab watches); then its "
                   f"browser context is closed. This server ran with `BACKPROP_ORPHAN_AFTER={ORPHAN_AFTER}` "
                   "(production: 90 s). Server CPU in cores, per second after closing: " + trace + ".", "",
                   (f"The run paused itself and the server was idle {orphan['quiet_at']:.0f} s after the tab closed."
                    if orphan["quiet_at"] is not None else "**The server did not become idle.**"), "",
                   "What happens to a running training when its session ends: every page's sidebar fragment "
-                  "sends the run a heartbeat every 2 s (the training page's live panel every 1 s). Closing the "
+                  "sends the run a heartbeat every 5 s (the training page's live panel every 3 s). Closing the "
                   "tab stops them; the run trains on until 90 s have passed without one (a tab that reconnects "
                   "meanwhile finds it still running), then pauses between two steps, keeping its network, "
                   "history and position, and stops using the CPU. Streamlit keeps a disconnected session "
                   "for 120 s, so a tab that reconnects within that time finds the run paused, with a message, "
                   "and can resume it; after that the session and its run are dropped and their memory is freed. "
-                  "`tests/browser/test_isolation.py` checks this with a 3 s orphan time."]
+                  "`tests/browser/test_isolation.py` checks this with an 8 s orphan time."]
     return "\n".join(lines) + "\n"
 
 

@@ -121,3 +121,33 @@ def engine_pretrained():
     s = ck.split
     split = make_split(m["train"], pool=int(s["pool"]), val=int(s["val"]), seed=int(s["seed"]), test=m["test"])
     return ck, split
+
+
+def cpu_seconds(procs) -> float:
+    """User + system CPU-seconds of psutil processes (those that are gone count 0)."""
+    import psutil
+
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def server_cpu_time(proc) -> float:
+    """CPU-seconds of a server process and of the training processes it started
+    (running ones, and those that have ended and been reaped). ``proc``: a psutil.Process."""
+    t = proc.cpu_times()
+    return t.children_user + t.children_system + cpu_seconds([proc, *proc.children(recursive=True)])
+
+
+def cpu_use(proc, seconds: float) -> float:
+    """Cores the server and its training processes use over the next ``seconds`` (1.0 = one core flat out)."""
+    t0, w0 = server_cpu_time(proc), time.monotonic()
+    time.sleep(seconds)
+    # a training process that has just ended may be in neither count for a moment (gone from
+    # the children, its time not yet in the parent's): the difference can then be negative
+    return max(0.0, server_cpu_time(proc) - t0) / (time.monotonic() - w0)

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from tests.browser.conftest import start_server
-from tests.browser.helpers import assert_no_errors, open_page, settle
+from tests.browser.helpers import assert_no_errors, cpu_use, open_page, settle
 
 MAIN = '[data-testid="stMain"]'
 SIDEBAR = '[data-testid="stSidebar"]'
@@ -83,26 +83,6 @@ def test_a_run_in_one_session_shows_only_there(server, browser):
     finally:
         ctx_a.close()
         ctx_b.close()
-
-
-def cpu_time(proc: psutil.Process) -> float:
-    """CPU-seconds of the server and the training processes it started (running, or ended and reaped)."""
-    t = proc.cpu_times()
-    total = t.user + t.system + t.children_user + t.children_system
-    for child in proc.children(recursive=True):
-        try:
-            c = child.cpu_times()
-            total += c.user + c.system
-        except psutil.Error:
-            pass
-    return total
-
-
-def cpu_use(proc: psutil.Process, seconds: float) -> float:
-    """Cores the server and its training processes used over the next ``seconds`` (1.0 = one core flat out)."""
-    t0, w0 = cpu_time(proc), time.monotonic()
-    time.sleep(seconds)
-    return (cpu_time(proc) - t0) / (time.monotonic() - w0)
 
 
 @pytest.fixture(scope="module")
