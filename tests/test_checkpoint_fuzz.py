@@ -18,7 +18,7 @@ def _valid_arrays():
     split = make_split(mnist["train"], pool=600, val=100, seed=0)
     t = Trainer(MLP([784, 8, 10], seed=0), Adam(0.01), split, batch_size=100, seed=0)
     t.run(1)
-    with np.load(io.BytesIO(checkpoint.to_bytes(t.net, t.optimizer, t))) as f:
+    with np.load(io.BytesIO(checkpoint.to_bytes(t.net, t.optimizer, t)), allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
 

@@ -329,7 +329,7 @@ def test_a_bad_test_csv_on_the_kaggle_page_keeps_the_earlier_predictions(mnist):
 
 # --------------------------------------------------------------------------- checkpoints on the training page
 def saved_arrays(trainer) -> dict:
-    with np.load(io.BytesIO(checkpoint.to_bytes(trainer.net, trainer.optimizer, trainer))) as f:
+    with np.load(io.BytesIO(checkpoint.to_bytes(trainer.net, trainer.optimizer, trainer)), allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
 

@@ -160,7 +160,7 @@ def test_settings_out_of_range_are_refused(small):
 
 # --------------------------------------------------------------------------- checkpoint safety
 def saved(trainer) -> dict:
-    with np.load(io.BytesIO(checkpoint.to_bytes(trainer.net, trainer.optimizer, trainer))) as f:
+    with np.load(io.BytesIO(checkpoint.to_bytes(trainer.net, trainer.optimizer, trainer)), allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
 
