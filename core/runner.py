@@ -53,7 +53,7 @@ def default_orphan_after() -> float:
 
 
 # --------------------------------------------------------------------------- the conversation
-def start_frame(trainer: Trainer, epochs: int, *, pause_at: int | None = None, threads: int = 1,
+def start_frame(trainer: Trainer, epochs: int, *, pause_at: int | None = None,
                 nice: int = NICE) -> tuple[dict, dict]:
     """Everything the training process needs to carry on exactly where ``trainer`` is:
     the network, the optimizer and its state, the counters, and the split's images
@@ -64,7 +64,7 @@ def start_frame(trainer: Trainer, epochs: int, *, pause_at: int | None = None, t
               "state": trainer.state(), "n_train": split.n_train,
               "snapshot_epochs": sorted(int(e) for e in trainer.snapshot_epochs),
               "telemetry_every": trainer.telemetry_every, "epochs": int(epochs),
-              "pause_at": None if pause_at is None else int(pause_at), "threads": threads, "nice": nice}
+              "pause_at": None if pause_at is None else int(pause_at), "nice": nice}
     arrays = {"X": split.source.X.take(order, axis=0), "y": split.source.y.take(order), **state_arrays(trainer)}
     return header, arrays
 
@@ -93,11 +93,10 @@ def worker_command() -> list[str]:
 
 # --------------------------------------------------------------------------- the controller
 class RunController:
-    def __init__(self, trainer: Trainer, *, orphan_after: float | None = None, threads: int = 1,
-                 nice: int = NICE):
+    def __init__(self, trainer: Trainer, *, orphan_after: float | None = None, nice: int = NICE):
         self.trainer = trainer
         self.orphan_after = default_orphan_after() if orphan_after is None else orphan_after
-        self.threads, self.nice = threads, nice
+        self.nice = nice
         self.status = IDLE
         self.message = ""
         self.target_epochs = 0
@@ -209,13 +208,11 @@ class RunController:
     def _work(self) -> None:
         end, proc = None, None
         try:
-            header, arrays = start_frame(self.trainer, self.target_epochs, pause_at=self.pause_at,
-                                         threads=self.threads, nice=self.nice)
+            header, arrays = start_frame(self.trainer, self.target_epochs, pause_at=self.pause_at, nice=self.nice)
             payload = pack(header, arrays)
             del arrays
-            proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT,
-                                    env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                        [str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])})
+            # ``python -m`` puts its working directory first on sys.path: ROOT makes ``core`` importable
+            proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
             self._proc, self.pid = proc, proc.pid
             with self._io:
                 write_frame(proc.stdin, payload)

@@ -92,9 +92,7 @@ class History:
 
     def add_step_loss(self, loss: float) -> None:
         if self.n_steps == len(self._step_loss):
-            grown = np.empty(2 * len(self._step_loss), np.float32)
-            grown[:self.n_steps] = self._step_loss
-            self._step_loss = grown
+            self.reserve_steps(2 * len(self._step_loss))
         self._step_loss[self.n_steps] = loss
         self.n_steps += 1
 

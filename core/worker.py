@@ -93,7 +93,7 @@ def write_frame(stream, payload: bytes) -> None:
 
 
 def read_exact(stream, n: int) -> bytearray | None:
-    buf, view, got = bytearray(n), None, 0
+    buf, got = bytearray(n), 0
     view = memoryview(buf)
     while got < n:
         k = stream.readinto(view[got:])
@@ -148,7 +148,7 @@ class _Outbox:
         for e in new_snaps:
             arrays.update({f"snap/{e}/{k}": v for k, v in tr.snapshots[e].items()})
         header = {"kind": kind, "state": tr.state(), "rows": n_rows - self.rows_sent, "snapshots": new_snaps,
-                  "pid": os.getpid(), **extra}
+                  **extra}
         write_frame(self.stream, pack(header, arrays))
         self.rows_sent, self.steps_sent = n_rows, h.n_steps
         self.snaps_sent.update(new_snaps)
@@ -193,7 +193,7 @@ def serve(stdin, stdout) -> int:
 
 def train(stdin, stdout, header: dict, arrays: dict) -> int:
     from core.blas import set_blas_threads
-    set_blas_threads(header.get("threads", 1))
+    set_blas_threads(1)     # as the server and the command line: see core/blas.py
     if header.get("nice") and hasattr(os, "nice"):   # (not on Windows)
         try:
             os.nice(int(header["nice"]))   # pages (the server's process) come first when cores are short

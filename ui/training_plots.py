@@ -135,6 +135,12 @@ def thin(epochs, k: int, log_x: bool = False) -> np.ndarray:
     return np.unique(np.concatenate([[0], np.minimum(at, n - 1), [n - 1]]))
 
 
+def thinned(k: int, log_x: bool, epochs, *columns) -> tuple[np.ndarray, ...]:
+    """``epochs`` and each per-epoch column, cut to the epochs :func:`thin` picks."""
+    pick = thin(epochs, k, log_x)
+    return tuple(np.asarray(a)[pick] for a in (epochs, *columns))
+
+
 def even_pick(n: int, k: int) -> np.ndarray:
     """At most ``k`` indices spread evenly over ``range(n)``, first and last included."""
     if n <= k:
@@ -176,8 +182,7 @@ def loss_figure(epochs, train_loss, val_loss, step_loss, steps_per_epoch: int, *
     if len(step_loss) == 0 and len(epochs) == 0:
         return _empty(title, "No step trained yet.")
     fig = go.Figure()
-    pick = thin(epochs, max_points, log_x)
-    epochs, train_loss, val_loss = (np.asarray(a)[pick] for a in (epochs, train_loss, val_loss))
+    epochs, train_loss, val_loss = thinned(max_points, log_x, epochs, train_loss, val_loss)
     if len(step_loss):
         x, mean = downsample(step_loss, max_points)
         bucket = -(-len(step_loss) // max_points)
@@ -204,8 +209,7 @@ def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = Non
     if len(epochs) == 0:
         fig = _empty(title, "The first point appears when the first epoch ends.")
         return fig
-    pick = thin(epochs, max_points, log_x)
-    epochs, train_acc, val_acc = (np.asarray(a)[pick] for a in (epochs, train_acc, val_acc))
+    epochs, train_acc, val_acc = thinned(max_points, log_x, epochs, train_acc, val_acc)
     mode = "lines+markers" if len(epochs) < 60 else "lines"
     fig = go.Figure([
         go.Scatter(x=epochs, y=np.asarray(train_acc) * 100, name="training", mode=mode,
@@ -239,9 +243,8 @@ def norms_figure(epochs, weight_norm, grad_norm, update_norm, *, log_x: bool = F
     titles = ("‖W‖  weights", "‖dW‖  gradient", "‖ΔW‖  update per step")
     if len(epochs) == 0:
         return _empty("Norms per layer", "Appears when the first epoch ends.", height=300)
-    pick = thin(epochs, max_points, log_x)
-    epochs, weight_norm, grad_norm, update_norm = (np.asarray(a)[pick] for a in
-                                                   (epochs, weight_norm, grad_norm, update_norm))
+    epochs, weight_norm, grad_norm, update_norm = thinned(max_points, log_x, epochs, weight_norm, grad_norm,
+                                                          update_norm)
     fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.07)
     for c, data in enumerate((weight_norm, grad_norm, update_norm), start=1):
         for l in range(data.shape[1]):
@@ -263,8 +266,7 @@ def update_ratio_figure(epochs, ratio, *, log_x: bool = False,
     title = "Update-to-weight ratio ‖ΔW‖ / ‖W‖ per step"
     if len(epochs) == 0:
         return _empty(title, "Appears when the first epoch ends.")
-    pick = thin(epochs, max_points, log_x)
-    epochs, ratio = np.asarray(epochs)[pick], np.asarray(ratio)[pick]
+    epochs, ratio = thinned(max_points, log_x, epochs, ratio)
     fig = go.Figure()
     fig.add_hrect(y0=band[0], y1=band[1], fillcolor="rgba(44,160,44,0.12)", line_width=0, layer="below")
     fig.add_hline(y=typical, line=dict(color="#2a7a2a", dash="dot", width=1))
@@ -289,8 +291,7 @@ def dead_figure(epochs, dead_frac, *, log_x: bool = False, max_points: int = MAX
     title = "Dead units per hidden layer (never active on the validation set)"
     if len(epochs) == 0:
         return _empty(title, "Appears when the first epoch ends.")
-    pick = thin(epochs, max_points, log_x)
-    epochs, dead_frac = np.asarray(epochs)[pick], np.asarray(dead_frac)[pick]
+    epochs, dead_frac = thinned(max_points, log_x, epochs, dead_frac)
     fig = go.Figure()
     hidden = dead_frac.shape[1] - 1   # the last column (output layer) is NaN by definition
     for l in range(hidden):
