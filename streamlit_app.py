@@ -9,10 +9,10 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.data import digits_from_csv
-from core.network import ACTIVATIONS, INITS
-from core.optim import OPTIMIZERS
-from core.workspace import Settings
+from core.data.mnist import digits_from_csv
+from core.engine.network import ACTIVATIONS, INITS
+from core.engine.optim import OPTIMIZERS
+from core.lab.workspace import Settings
 from ui import uploads
 from ui.session import configure_process, new_workspace, workspace
 from ui.text import plain

@@ -57,7 +57,7 @@ def training_processes(server: psutil.Process) -> list:
     out = []
     for c in server.children(recursive=True):
         try:
-            if "core.worker" in " ".join(c.cmdline()):
+            if "core.lab.run.worker" in " ".join(c.cmdline()):
                 out.append(c)
         except psutil.Error:
             pass
@@ -75,12 +75,12 @@ def main_text(page) -> str:
 def run_process(epochs: int) -> dict:
     """The app's training process (RunController, as *Start training* starts it) with no
     server and no browser: its own training loop time, and the wall time from start to end."""
-    from core.blas import set_blas_threads
-    from core.data import load_mnist, make_split
-    from core.network import MLP
-    from core.optim import SGD
-    from core.runner import DONE, RunController
-    from core.trainer import Trainer
+    from core.engine.blas import set_blas_threads
+    from core.data.mnist import load_mnist, make_split
+    from core.engine.network import MLP
+    from core.engine.optim import SGD
+    from core.lab.run.controller import DONE, RunController
+    from core.engine.trainer import Trainer
 
     set_blas_threads(1)
     m = load_mnist()

@@ -7,7 +7,7 @@ while two other runs of the seed's network train:
 * ``threads``: two runs as threads of this process (how the app trained before
   runs had processes of their own: every page shared the interpreter with them);
 * ``processes, nice 0``: two runs as the app makes them, but at normal priority;
-* ``processes, nice 10``: what the app does (``core.runner.NICE``).
+* ``processes, nice 10``: what the app does (``core.lab.run.controller.NICE``).
 
 No browser: only the server's share is timed. The other runs' steps per second
 meanwhile say what the pages cost them.
@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 import tests.conftest  # noqa: E402,F401  (AppTest as a running server sees it)
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from core.data import load_mnist, make_split  # noqa: E402
-from core.network import MLP  # noqa: E402
-from core.optim import SGD  # noqa: E402
-from core.runner import NICE, RunController  # noqa: E402
-from core.trainer import Trainer  # noqa: E402
+from core.data.mnist import load_mnist, make_split  # noqa: E402
+from core.engine.network import MLP  # noqa: E402
+from core.engine.optim import SGD  # noqa: E402
+from core.lab.run.controller import NICE, RunController  # noqa: E402
+from core.engine.trainer import Trainer  # noqa: E402
 
 MODES = ("alone", "threads", "processes, nice 0", f"processes, nice {NICE}")
 

@@ -50,7 +50,7 @@ SIDEBAR = '[data-testid="stSidebar"]'
 PROGRESS = f'{MAIN} [data-testid="stProgress"]'
 STEP_BUTTON = "Step: train on this mini-batch"
 TRAIN_QUERY = "pool=12000&val=1000"        # 172 steps per epoch, 1000 epochs: runs that last the benchmark
-ORPHAN_AFTER = 10                          # seconds; production is 90 (core/runner.py)
+ORPHAN_AFTER = 10                          # seconds; production is 90 (core/lab/run/controller.py)
 
 # the page has finished redrawing: the new step's caption is there, nothing is stale, no "Running…"
 DRAWN = """(pattern) => {
@@ -105,7 +105,7 @@ def kaggle_sized_csv(folder: Path, rows: int = 52_000) -> Path:
     """A valid train.csv of the first ``rows`` MNIST images: ~90 MB, like Kaggle's 73 MB file of 42,000."""
     import numpy as np
 
-    from core.data import load_mnist
+    from core.data.mnist import load_mnist
     m = load_mnist()["train"]
     table = np.array([str(i).encode() for i in range(256)], dtype=object)
     head = ("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n").encode()
@@ -249,7 +249,7 @@ def report(mem, upload, lat, orphan, load) -> str:
                   f"{stats(lat['loaded'])} |", "",
                   "Meanwhile the two runs trained at "
                   + " and ".join(f"{r:,.0f}" for r in lat["train_rates"]) + " steps per second.", "",
-                  "Each run trains in a process of its own at nice 10 (core/runner.py), so the stepper's script "
+                  "Each run trains in a process of its own at nice 10 (core/lab/run/controller.py), so the stepper's script "
                   "has the server's interpreter to itself and the scheduler gives it a core before the runs; "
                   "what remains is the two cores shared with the runs and with Chromium drawing the pages on "
                   "the same machine."]

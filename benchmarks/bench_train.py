@@ -45,11 +45,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import seed_reference as seed  # noqa: E402
-from core.blas import blas_info, set_blas_threads  # noqa: E402
-from core.data import load_mnist, make_split, to_float  # noqa: E402
-from core.network import MLP  # noqa: E402
-from core.optim import SGD  # noqa: E402
-from core.trainer import SNAPSHOT_EPOCHS, History, Trainer, evaluate  # noqa: E402
+from core.engine.blas import blas_info, set_blas_threads  # noqa: E402
+from core.data.mnist import load_mnist, make_split, to_float  # noqa: E402
+from core.engine.network import MLP  # noqa: E402
+from core.engine.optim import SGD  # noqa: E402
+from core.engine.trainer import SNAPSHOT_EPOCHS, History, Trainer, evaluate  # noqa: E402
 
 SEED = 0
 SEED_TRAIN = 41_000  # the seed protocol's training images (1,000 more are held out)
@@ -383,7 +383,7 @@ def report(r: dict) -> str:
     add(f"- BLAS: " + "; ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernel)"
                                 for b in r["blas"]) + f"; OPENBLAS_CORETYPE={m['coretype']}")
     add(f"- Threads: **{a.threads} BLAS thread{'s' if a.threads != 1 else ''}** for our engine and the seed reference "
-        f"(core/blas.py)" + (f", `torch.set_num_threads({a.threads})` for PyTorch" if "d" in r["times"] else "")
+        f"(core/engine/blas.py)" + (f", `torch.set_num_threads({a.threads})` for PyTorch" if "d" in r["times"] else "")
         + ("; rows marked *2 threads* use two." if r["two"] else "."))
     add(f"- Protocol: {r['n_train']:,} training images, batch {BATCH}, SGD lr {LR}, "
         f"{r['steps_per_epoch']} steps per epoch; {a.epochs} epoch(s) per timing, {a.reps} timings each, "
@@ -469,7 +469,7 @@ def report(r: dict) -> str:
     mem = r["memory"]
     add(f"## Memory of a {mem['epochs']}-epoch run's telemetry")
     add("")
-    add(f"`core.trainer.History` with {mem['epochs']:,} epoch rows and {mem['steps']:,} step losses, "
+    add(f"`core.engine.trainer.History` with {mem['epochs']:,} epoch rows and {mem['steps']:,} step losses, "
         f"built through its real append path, plus the {mem['snapshots']} parameter snapshots the trainer keeps "
         f"(measured with tracemalloc):")
     add("")

@@ -15,12 +15,12 @@ import sys
 import time
 
 
-from core import checkpoint
-from core.blas import set_blas_threads
-from core.data import digits_from_csv, load_csv, load_mnist, make_split, SEED_VAL
-from core.network import ACTIVATIONS, INITS, MLP
-from core.optim import OPTIMIZERS, make_optimizer
-from core.trainer import Trainer, evaluate
+from core.lab import checkpoint
+from core.engine.blas import set_blas_threads
+from core.data.mnist import digits_from_csv, load_csv, load_mnist, make_split, SEED_VAL
+from core.engine.network import ACTIVATIONS, INITS, MLP
+from core.engine.optim import OPTIMIZERS, make_optimizer
+from core.engine.trainer import Trainer, evaluate
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,7 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--history", metavar="history.csv", help="write the per-epoch history here")
     ap.add_argument("--threads", type=int, default=1,
                     help="BLAS threads; 1 is fastest for this small network unless the machine is idle "
-                         "(see core/blas.py); 0 leaves the library's default")
+                         "(see core/engine/blas.py); 0 leaves the library's default")
     ap.add_argument("--log-every", type=int, default=None, help="print a progress line every N epochs")
     ap.add_argument("--quiet", action="store_true", help="only the final JSON line")
     return ap.parse_args(argv)

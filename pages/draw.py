@@ -2,8 +2,8 @@
 import numpy as np
 import streamlit as st
 
-from core.analysis import activations, logit_contributions
-from core.preprocess import gray_from_picture, gray_from_rgba, mnist_style
+from core.engine.metrics import activations, logit_contributions
+from core.data.preprocess import gray_from_picture, gray_from_rgba, mnist_style
 from ui.inspect_plots import contributions, image_grid, probability_bars, vector_strip
 from ui.text import plain
 from ui.session import offer_pretrained, snapshot_choice, workspace

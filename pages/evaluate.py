@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis import Memo, confusion_matrix, mistakes, precision_recall, top_k
-from core.trainer import evaluate
+from core.engine.metrics import Memo, confusion_matrix, mistakes, precision_recall, top_k
+from core.engine.trainer import evaluate
 from ui.inspect_plots import confusion_figure, curves, image_grid, probability_bars
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
 

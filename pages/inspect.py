@@ -3,7 +3,7 @@ network, and the network's representation of the digits (PCA)."""
 import numpy as np
 import streamlit as st
 
-from core.analysis import (Memo, activations, by_class, extremes, firing_rate, logit_contributions,
+from core.engine.metrics import (Memo, activations, by_class, extremes, firing_rate, logit_contributions,
                            mistakes, neuron_order, pca)
 from ui.inspect_plots import (class_boxes, contributions, image_grid, layer_bars, pca_scatter,
                               probability_bars, weight_image)

@@ -2,8 +2,8 @@
 import numpy as np
 import streamlit as st
 
-from core.analysis import Memo, submission_csv
-from core.trainer import evaluate
+from core.engine.metrics import Memo, submission_csv
+from core.engine.trainer import evaluate
 from ui import uploads
 from ui.inspect_plots import image_grid, prediction_counts
 from ui.text import plain

@@ -12,9 +12,9 @@ from urllib.parse import quote
 import numpy as np
 import streamlit as st
 
-from core.explain import explain
-from core.gradcheck import check_gradients, random_entries
-from core.network import DivergenceError
+from core.teach.explain import explain
+from core.engine.gradcheck import check_gradients, random_entries
+from core.engine.network import DivergenceError
 from ui import stepper_views as views
 from ui.session import workspace
 from ui.text import plain

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import checkpoint
-from core.runner import DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, RUNNING, STOPPED
-from core.trainer import dead_layers
+from core.lab import checkpoint
+from core.lab.run.controller import DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, RUNNING, STOPPED
+from core.engine.trainer import dead_layers
 from ui import training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
 from ui.text import plain

@@ -1,14 +1,14 @@
-"""core/analysis.py: the numbers the inspection pages show."""
+"""core/engine/metrics.py: the numbers the inspection pages show."""
 import io
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from core.analysis import (Memo, activations, by_class, confusion_matrix, extremes, firing_rate,
+from core.engine.metrics import (Memo, activations, by_class, confusion_matrix, extremes, firing_rate,
                            logit_contributions, mistakes, neuron_order, pca, precision_recall, row_normalise,
                            submission_csv, top_k)
-from core.network import MLP
+from core.engine.network import MLP
 
 
 def test_confusion_matrix_sums_to_n_and_matches_a_naive_loop():

@@ -9,10 +9,10 @@ import pytest
 
 from benchmarks import bench_train
 from benchmarks import seed_reference as seed
-from core.data import load_mnist, make_split, to_float
-from core.network import MLP
-from core.optim import SGD
-from core.trainer import Trainer
+from core.data.mnist import load_mnist, make_split, to_float
+from core.engine.network import MLP
+from core.engine.optim import SGD
+from core.engine.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 

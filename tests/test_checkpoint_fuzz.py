@@ -5,12 +5,12 @@ import io
 import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from core import checkpoint
-from core.checkpoint import CheckpointError
-from core.data import load_mnist, make_split
-from core.network import MLP
-from core.optim import Adam
-from core.trainer import Trainer
+from core.lab import checkpoint
+from core.lab.checkpoint import CheckpointError
+from core.data.mnist import load_mnist, make_split
+from core.engine.network import MLP
+from core.engine.optim import Adam
+from core.engine.trainer import Trainer
 
 
 def _valid_arrays():

@@ -1,4 +1,4 @@
-"""Tests for core.csv_data (Kaggle Digit Recognizer CSV loader).
+"""Tests for core.data.kaggle_csv (Kaggle Digit Recognizer CSV loader).
 
 All CSV content is generated here; no real Kaggle file is needed.
 """
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import csv_data
-from core.csv_data import MAX_CSV_BYTES, CsvDigits, DataError, load_csv
+from core.data import kaggle_csv as csv_data
+from core.data.kaggle_csv import MAX_CSV_BYTES, CsvDigits, DataError, load_csv
 
 PIXELS = [f"pixel{i}" for i in range(784)]
 TRAIN_NAMES = ["label", *PIXELS]

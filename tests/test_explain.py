@@ -1,12 +1,12 @@
-"""core.explain: every cell of a step, rebuilt from the numbers that made it, equals the engine's."""
+"""core.teach.explain: every cell of a step, rebuilt from the numbers that made it, equals the engine's."""
 import math
 
 import numpy as np
 import pytest
 
-from core.explain import (explain, sample_gradient_norms, sample_gradient_shares, tex_name, tex_num)
-from core.network import MLP, DivergenceError
-from core.optim import make_optimizer, snapshot
+from core.teach.explain import (explain, sample_gradient_norms, sample_gradient_shares, tex_name, tex_num)
+from core.engine.network import MLP, DivergenceError
+from core.engine.optim import make_optimizer, snapshot
 
 
 def batch(m=16, n_in=784, seed=1):

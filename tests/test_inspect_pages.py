@@ -13,10 +13,10 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from core.analysis import activations, confusion_matrix
-from core.data import load_csv, load_mnist
-from core.trainer import evaluate
-from core.workspace import Settings, Workspace
+from core.engine.metrics import activations, confusion_matrix
+from core.data.mnist import load_csv, load_mnist
+from core.engine.trainer import evaluate
+from core.lab.workspace import Settings, Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN = (48, 32)
@@ -243,7 +243,7 @@ def test_a_drawn_digit_goes_through_the_network(trained, monkeypatch):
     import sys
     import types
 
-    from core.preprocess import gray_from_rgba, mnist_style, resize_area
+    from core.data.preprocess import gray_from_rgba, mnist_style, resize_area
 
     digit = load_mnist()["test"].X[18].reshape(28, 28)
     rgba = np.zeros((280, 280, 4), np.uint8)

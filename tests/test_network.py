@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from core.gradcheck import check_gradients
-from core.network import ACTIVATIONS, PHASES, DivergenceError, MLP
-from core.optim import SGD, Adam, Momentum
+from core.engine.gradcheck import check_gradients
+from core.engine.network import ACTIVATIONS, PHASES, DivergenceError, MLP
+from core.engine.optim import SGD, Adam, Momentum
 
 
 def batch(m=16, n_in=784, k=10, seed=1, dtype=np.float64):

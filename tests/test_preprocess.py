@@ -1,16 +1,16 @@
-"""core/preprocess.py: a drawing becomes an MNIST digit the way MNIST's were made."""
+"""core/data/preprocess.py: a drawing becomes an MNIST digit the way MNIST's were made."""
 import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.data import load_mnist, make_split
-from core.network import MLP
-from core.optim import SGD
-from core.preprocess import (area_matrix, centre_of_mass, gray_from_picture, gray_from_rgba, mnist_style,
+from core.data.mnist import load_mnist, make_split
+from core.engine.network import MLP
+from core.engine.optim import SGD
+from core.data.preprocess import (area_matrix, centre_of_mass, gray_from_picture, gray_from_rgba, mnist_style,
                              resize_area)
-from core.trainer import Trainer, evaluate
+from core.engine.trainer import Trainer, evaluate
 
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "data" / "pretrained.npz"
@@ -25,7 +25,7 @@ def mnist():
 def net(mnist):
     """The pretrained network when it is there, else one trained briefly on a small pool."""
     if PRETRAINED.exists():
-        from core import checkpoint
+        from core.lab import checkpoint
         return checkpoint.load(PRETRAINED).net
     split = make_split(mnist["train"], pool=4000, val=500, seed=0)
     trainer = Trainer(MLP([784, 64, 64, 10], seed=0), SGD(0.1), split, batch_size=64, seed=0)

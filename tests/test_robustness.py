@@ -27,11 +27,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.uploads
-from core import checkpoint, csv_data
-from core.data import load_mnist
-from core.runner import DIVERGED, DONE, PAUSED
-from core.trainer import History, Trainer
-from core.workspace import Settings, Workspace
+from core.data import kaggle_csv as csv_data
+from core.lab import checkpoint
+from core.data.mnist import load_mnist
+from core.lab.run.controller import DIVERGED, DONE, PAUSED
+from core.engine.trainer import History, Trainer
+from core.lab.workspace import Settings, Workspace
 from ui.text import plain
 
 ROOT = Path(__file__).resolve().parent.parent

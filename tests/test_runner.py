@@ -10,12 +10,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.data import load_mnist, make_split
-from core.network import MLP
-from core.optim import SGD, Momentum
-from core.runner import DIVERGED, DONE, PAUSED, RUNNING, STOPPED, RunController
-from core.trainer import SNAPSHOT_EPOCHS, History, Trainer
-from core.workspace import STEP_HISTORY, Settings, StepRecord, Workspace
+from core.data.mnist import load_mnist, make_split
+from core.engine.network import MLP
+from core.engine.optim import SGD, Momentum
+from core.lab.run.controller import DIVERGED, DONE, PAUSED, RUNNING, STOPPED, RunController
+from core.engine.trainer import SNAPSHOT_EPOCHS, History, Trainer
+from core.lab.workspace import STEP_HISTORY, Settings, StepRecord, Workspace
 
 SMALL = Settings(hidden=(32, 32), pool=2200, val=200, epochs=3)   # 2000 images → 32 steps per epoch
 
@@ -277,8 +277,8 @@ def test_a_training_process_that_dies_leaves_the_last_reported_state(small):
 
 def test_a_training_process_whose_server_went_away_stops(small):
     """If the server dies, nobody reads the reports; the process must not train on alone."""
-    from core.runner import start_frame, worker_command, ROOT
-    from core.worker import pack, write_frame
+    from core.lab.run.controller import start_frame, worker_command, ROOT
+    from core.lab.run.worker import pack, write_frame
     header, arrays = start_frame(make_trainer(small), 100_000)
     proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
     write_frame(proc.stdin, pack(header, arrays))
@@ -289,7 +289,7 @@ def test_a_training_process_whose_server_went_away_stops(small):
 
 
 def test_momentum_and_adam_state_cross_the_process_boundary_exactly(small):
-    from core.optim import Adam
+    from core.engine.optim import Adam
     for opt in (lambda: Momentum(0.05), lambda: Adam(0.001)):
         whole = make_trainer(small, opt=opt())
         whole.run(2)
@@ -305,7 +305,7 @@ def test_momentum_and_adam_state_cross_the_process_boundary_exactly(small):
 
 
 def test_frames_carry_numbers_exactly_and_refuse_anything_else():
-    from core.worker import pack, unpack
+    from core.lab.run.worker import pack, unpack
     arrays = {"W1": np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32), "t": np.array(7, np.int64),
               "empty": np.zeros((0, 3, 40), np.int32), "col": np.arange(10.0)[::2]}   # a strided view too
     header, back = unpack(bytearray(pack({"kind": "progress", "n": [1, 2]}, arrays)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.explain import explain
+from core.teach.explain import explain
 from ui.stepper_views import build_stops
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -300,7 +300,7 @@ def test_the_step_shown_says_when_the_network_trained_on_since():
 def test_a_drawn_digit_can_be_stepped_through_backprop():
     """The Draw page leaves the digit in the session; the stepper trains one real step on it."""
     import numpy as _np
-    from core.data import load_mnist
+    from core.data.mnist import load_mnist
 
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=120)
     at.query_params["pool"] = "3000"

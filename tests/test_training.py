@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import checkpoint
-from core.checkpoint import CheckpointError
-from core.data import load_mnist, make_split
-from core.network import MLP
-from core.optim import SGD, Adam, Momentum, make_optimizer
-from core.trainer import History, Trainer, dead_layers
+from core.lab import checkpoint
+from core.lab.checkpoint import CheckpointError
+from core.data.mnist import load_mnist, make_split
+from core.engine.network import MLP
+from core.engine.optim import SGD, Adam, Momentum, make_optimizer
+from core.engine.trainer import History, Trainer, dead_layers
 
 ROOT = Path(__file__).resolve().parent.parent
 

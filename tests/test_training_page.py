@@ -16,12 +16,12 @@ from streamlit.testing.v1 import AppTest
 
 import ui.session
 from ui import training_plots as tp
-from core import checkpoint
-from core.data import load_mnist, make_split
-from core.network import MLP
-from core.optim import SGD
-from core.runner import DIVERGED, DONE, PAUSED, RUNNING
-from core.trainer import History, Trainer
+from core.lab import checkpoint
+from core.data.mnist import load_mnist, make_split
+from core.engine.network import MLP
+from core.engine.optim import SGD
+from core.lab.run.controller import DIVERGED, DONE, PAUSED, RUNNING
+from core.engine.trainer import History, Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/training.py"

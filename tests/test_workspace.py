@@ -4,9 +4,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.data import load_mnist
-from core.network import DivergenceError
-from core.workspace import STEP_HISTORY, Settings, Workspace
+from core.data.mnist import load_mnist
+from core.engine.network import DivergenceError
+from core.lab.workspace import STEP_HISTORY, Settings, Workspace
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,7 @@ def draw_seven(page) -> None:
 
 def kaggle_csv(path: Path, n: int = 1000) -> Path:
     """A Kaggle-style test.csv: the first ``n`` official MNIST test images, no labels."""
-    from core.data import load_mnist
+    from core.data.mnist import load_mnist
     X = load_mnist()["test"].X[:n]
     header = ",".join(f"pixel{i}" for i in range(784))
     path.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in X.tolist()) + "\n")

@@ -2,7 +2,7 @@
 
 Data that is the same for everyone (the MNIST arrays, the pretrained network)
 is loaded once per server with ``st.cache_resource`` and marked read-only;
-each browser session gets its own :class:`~core.workspace.Workspace` in
+each browser session gets its own :class:`~core.lab.workspace.Workspace` in
 ``st.session_state``.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import checkpoint
-from core.blas import set_blas_threads
-from core.data import Digits, load_mnist, make_split
-from core.trainer import History
-from core.workspace import Settings, Workspace
+from core.lab import checkpoint
+from core.engine.blas import set_blas_threads
+from core.data.mnist import Digits, load_mnist, make_split
+from core.engine.trainer import History
+from core.lab.workspace import Settings, Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "data" / "pretrained.npz"
@@ -47,7 +47,7 @@ def pretrained() -> checkpoint.Checkpoint | None:
 
 @st.cache_resource
 def configure_process() -> None:
-    """Once per server process, not per rerun: one BLAS thread (see core/blas.py:
+    """Once per server process, not per rerun: one BLAS thread (see core/engine/blas.py:
     many small products, several sessions, 2 cores)."""
     set_blas_threads(1)
 

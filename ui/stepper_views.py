@@ -16,8 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.explain import Explanation, activation_of, sample_gradient_norms, sample_gradient_shares
-from core.network import Trace
+from core.teach.explain import Explanation, activation_of, sample_gradient_norms, sample_gradient_shares
+from core.engine.network import Trace
 from ui.figures import DIGIT_COLOURS, DIGITS, bars, digit_grid, heatmap, stats
 
 PHASE_TITLES = {"forward": "Forward pass", "loss": "Loss", "backward": "Backward pass", "update": "Update"}

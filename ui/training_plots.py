@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.trainer import HIST_BINS
+from core.engine.trainer import HIST_BINS
 
 # one colour per layer (W1, W2, W3, W4), the same in every figure
 LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
@@ -32,7 +32,7 @@ MAX_HEATMAP_EPOCHS = 300
 
 # --------------------------------------------------------------------------- data
 def read_history(history) -> dict[str, np.ndarray]:
-    """Every column of a :class:`core.trainer.History` cut to the epochs all of them
+    """Every column of a :class:`core.engine.trainer.History` cut to the epochs all of them
     have: the run's reports are appended one row key by key, so for a moment some
     columns are one epoch longer than others."""
     rows = history.rows

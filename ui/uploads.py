@@ -2,7 +2,7 @@
 checkpoint .npz (training page), a Kaggle test.csv (Kaggle page).
 
 Each reader hands the uploaded bytes to the engine's own loader
-(:func:`core.csv_data.load_csv`, :func:`core.checkpoint.load`), which checks
+(:func:`core.data.kaggle_csv.load_csv`, :func:`core.lab.checkpoint.load`), which checks
 everything before anything is built, and returns an :class:`Upload`: the loaded
 value, or the loader's message saying what is wrong and where. Nothing here
 touches the session's network, history or settings, so a rejected file cannot
@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from core import checkpoint, csv_data
-from core.checkpoint import CheckpointError
-from core.csv_data import DataError
+from core.data import kaggle_csv as csv_data
+from core.lab import checkpoint
+from core.lab.checkpoint import CheckpointError
+from core.data.kaggle_csv import DataError
 from ui.text import plain
 
 UNCHANGED = "Your network, its history and the settings are unchanged."
@@ -102,7 +103,7 @@ def _name(up) -> str:
 
 
 def read_csv(up, *, require_labels: bool | None, max_bytes: int | None = None) -> Upload:
-    """A Kaggle digits CSV (plain or gzip) through :func:`core.csv_data.load_csv`."""
+    """A Kaggle digits CSV (plain or gzip) through :func:`core.data.kaggle_csv.load_csv`."""
     limit = csv_data.MAX_CSV_BYTES if max_bytes is None else max_bytes
     try:
         csv = csv_data.load_csv(up, require_labels=require_labels, max_bytes=limit)
@@ -114,7 +115,7 @@ def read_csv(up, *, require_labels: bool | None, max_bytes: int | None = None) -
 
 
 def read_checkpoint(up, *, max_bytes: int | None = None) -> Upload:
-    """A checkpoint .npz through :func:`core.checkpoint.load` (never unpickled)."""
+    """A checkpoint .npz through :func:`core.lab.checkpoint.load` (never unpickled)."""
     limit = checkpoint.MAX_CHECKPOINT_BYTES if max_bytes is None else max_bytes
     try:
         data = up.getvalue() if hasattr(up, "getvalue") else up.read()

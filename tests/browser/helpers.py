@@ -107,15 +107,15 @@ def progress_values(page) -> list[int]:
 @functools.cache
 def engine_mnist():
     """The shipped MNIST, as core loads it (to compute what the page should show)."""
-    from core.data import load_mnist
+    from core.data.mnist import load_mnist
     return load_mnist()
 
 
 @functools.cache
 def engine_pretrained():
     """The shipped pretrained network and the split it was trained on, as core loads them."""
-    from core import checkpoint
-    from core.data import make_split
+    from core.lab import checkpoint
+    from core.data.mnist import make_split
     ck = checkpoint.load(ROOT / "data" / "pretrained.npz")
     m = engine_mnist()
     s = ck.split

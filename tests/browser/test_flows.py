@@ -19,7 +19,7 @@ SMALL = "pool=3000&val=500"        # 2,500 training images: 40 steps per epoch
 
 
 def small_workspace(epochs: int):
-    from core.workspace import Settings, Workspace
+    from core.lab.workspace import Settings, Workspace
     m = engine_mnist()
     return Workspace(Settings(pool=3000, val=500, epochs=epochs), m["train"], m["test"])
 
@@ -59,7 +59,7 @@ def press_during_run(page, label: str, status: str) -> None:
 def test_step_one_mini_batch_through_every_phase(server, page):
     """Step, then *next* through every stop: the strip and the counter follow, each
     stop draws its heatmaps, and the update shows ΔW1 with the engine's ratio ‖ΔW1‖/‖W1‖."""
-    from core.workspace import Settings, Workspace
+    from core.lab.workspace import Settings, Workspace
     m = engine_mnist()
     trace = Workspace(Settings(), m["train"], m["test"]).step()       # seed 0, the trainer's first batch
     keys = ["X", "Z1", "A1", "Z2", "A2", "Z3", "A3", "losses", "dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2",
@@ -91,7 +91,7 @@ def test_step_one_mini_batch_through_every_phase(server, page):
 
 # --------------------------------------------------------------------------- training
 def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page, tmp_path):
-    from core import checkpoint
+    from core.lab import checkpoint
     open_page(page, server, "training", f"{SMALL}&epochs=1000")
     assert "2,500 training images in mini-batches of 64 → 40 steps per epoch" in main_text(page)
     assert chart_traces(page, "training_loss") == []
@@ -143,7 +143,7 @@ def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page
 def test_download_the_checkpoint_and_load_it(server, page, tmp_path):
     """Train 3 epochs in the browser, download the checkpoint: it loads with core and
     holds exactly the network core trains with the same settings."""
-    from core import checkpoint
+    from core.lab import checkpoint
     open_page(page, server, "training", f"{SMALL}&epochs=3")
     click_button(page, "Start training")
     wait_until(lambda: "Status: finished" in main_text(page), what="the run to finish")
@@ -166,7 +166,7 @@ def test_download_the_checkpoint_and_load_it(server, page, tmp_path):
 
 # --------------------------------------------------------------------------- uploads
 def test_upload_an_invalid_then_a_valid_train_csv_in_the_sidebar(server, page, tmp_path):
-    from core.csv_data import DataError, load_csv
+    from core.data.kaggle_csv import DataError, load_csv
     rng = np.random.default_rng(0)
     y, X = rng.integers(0, 10, 150), rng.integers(0, 256, (150, 784))
     good = csv_text(X, y)
@@ -215,7 +215,7 @@ def test_upload_an_invalid_then_a_valid_train_csv_in_the_sidebar(server, page, t
 def test_kaggle_submission_predicts_like_the_engine(server, page, tmp_path):
     """Upload a small test.csv (the first 100 MNIST test images, no labels) and download
     submission.csv: ImageId from 1, the pretrained network's predictions, row for row."""
-    from core.trainer import evaluate
+    from core.engine.trainer import evaluate
     ck, split = engine_pretrained()
     X = split.test.X[:100]
     (tmp_path / "test.csv").write_text(csv_text(X))

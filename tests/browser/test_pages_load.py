@@ -36,7 +36,7 @@ def test_page_loads_without_errors(server, page, path, text):
 
 
 def test_home_page_quotes_what_the_pretrained_network_really_scores(server, page):
-    from core.trainer import evaluate
+    from core.engine.trainer import evaluate
     ck, split = engine_pretrained()
     val = evaluate(ck.net, split.source.X[split.val_idx], split.source.y[split.val_idx])
     test = evaluate(ck.net, split.test.X, split.test.y)
@@ -47,7 +47,7 @@ def test_home_page_quotes_what_the_pretrained_network_really_scores(server, page
 
 
 def test_data_page_draws_its_figures_from_the_split(server, page):
-    from core.data import make_split
+    from core.data.mnist import make_split
     split = make_split(engine_mnist()["train"])          # the default: first 42,000, 1,000 held out, seed 0
     counts = np.bincount(split.source.y[split.train_idx], minlength=10)
     open_page(page, server, "data")
@@ -62,7 +62,7 @@ def test_data_page_draws_its_figures_from_the_split(server, page):
 
 def test_stepper_shows_the_engines_first_step(server, page):
     """Seed 0, the default settings: the loss on screen is the one core computes for the same batch."""
-    from core.workspace import Settings, Workspace
+    from core.lab.workspace import Settings, Workspace
     m = engine_mnist()
     trace = Workspace(Settings(), m["train"], m["test"]).step()
     losses = np.asarray(trace["losses"])
@@ -81,7 +81,7 @@ def test_stepper_shows_the_engines_first_step(server, page):
 
 
 def test_training_page_counts_the_steps_of_the_seed_protocol(server, page):
-    from core.workspace import Settings, Workspace
+    from core.lab.workspace import Settings, Workspace
     m = engine_mnist()
     spe = Workspace(Settings(), m["train"], m["test"]).trainer.steps_per_epoch
     open_page(page, server, "training")
@@ -92,7 +92,7 @@ def test_training_page_counts_the_steps_of_the_seed_protocol(server, page):
 
 
 def test_inspect_page_shows_the_pretrained_neurons_firing_rates(server, page):
-    from core.data import to_float
+    from core.data.mnist import to_float
     ck, split = engine_pretrained()
     Z1 = ck.net.forward(to_float(split.source.X[split.val_idx], ck.net.dtype))["Z1"]
     rates = (Z1 > 0).mean(axis=0)
@@ -114,7 +114,7 @@ def test_inspect_page_shows_the_pretrained_neurons_firing_rates(server, page):
 
 
 def test_evaluate_page_scores_the_pretrained_network_like_the_engine(server, page):
-    from core.trainer import evaluate
+    from core.engine.trainer import evaluate
     ck, split = engine_pretrained()
     val = evaluate(ck.net, split.source.X[split.val_idx], split.source.y[split.val_idx])
     test = evaluate(ck.net, split.test.X, split.test.y)
@@ -132,7 +132,7 @@ def test_evaluate_page_scores_the_pretrained_network_like_the_engine(server, pag
 def test_draw_page_reads_a_drawn_digit_as_the_engine_does(server, page):
     """Draw a stroke on the canvas; the 28×28 image the page shows, run through the
     pretrained network by core, gives the digit and probability on screen."""
-    from core.trainer import evaluate
+    from core.engine.trainer import evaluate
     ck, _ = engine_pretrained()
     open_pretrained(page, server)
     go_to(page, "Draw a digit")

@@ -1,4 +1,4 @@
-"""The training process: ``python -m core.worker``, started by :class:`core.runner.RunController`.
+"""The training process: ``python -m core.lab.run.worker``, started by :class:`core.lab.run.controller.RunController`.
 
 Why a process and not a thread of the web server: every page of every session
 is drawn by the server's Python interpreter, and a thread that trains shares
@@ -9,7 +9,7 @@ shared one core between them and every page. A process of its own has its own
 interpreter: it trains at the command line's speed on a core of its own, and
 the pages never wait for it.
 
-It is the same engine: this process builds the same :class:`~core.trainer.Trainer`
+It is the same engine: this process builds the same :class:`~core.engine.trainer.Trainer`
 from the exact state the session had (parameters, optimizer state, position in
 the epoch, the images of the split) and calls ``Trainer.run``, which calls
 ``MLP.step`` as the stepper does. Resuming is exact, so the result is bit for bit
@@ -156,10 +156,10 @@ class _Outbox:
 
 def build_trainer(header: dict, arrays: dict):
     """The trainer a start frame describes: the session's, exactly where it was."""
-    from core.data import Digits, Split
-    from core.network import MLP
-    from core.optim import from_hyper
-    from core.trainer import History, Trainer
+    from core.data.mnist import Digits, Split
+    from core.engine.network import MLP
+    from core.engine.optim import from_hyper
+    from core.engine.trainer import History, Trainer
 
     n = header["net"]
     net = MLP(n["sizes"], activation=n["activation"], init=n["init"], seed=int(n["seed"]), dtype=n["dtype"],
@@ -192,8 +192,8 @@ def serve(stdin, stdout) -> int:
 
 
 def train(stdin, stdout, header: dict, arrays: dict) -> int:
-    from core.blas import set_blas_threads
-    set_blas_threads(1)     # as the server and the command line: see core/blas.py
+    from core.engine.blas import set_blas_threads
+    set_blas_threads(1)     # as the server and the command line: see core/engine/blas.py
     if header.get("nice") and hasattr(os, "nice"):   # (not on Windows)
         try:
             os.nice(int(header["nice"]))   # pages (the server's process) come first when cores are short

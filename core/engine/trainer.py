@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data import Split, to_float
-from core.network import MLP, DivergenceError, Trace
-from core.optim import snapshot as snapshot_optimizer
+from core.engine.network import MLP, DivergenceError, Trace, to_float
+from core.engine.optim import snapshot as snapshot_optimizer
 
 SNAPSHOT_EPOCHS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 HIST_BINS = 40
@@ -192,7 +191,7 @@ class _EpochAcc:
 
 
 class Trainer:
-    def __init__(self, net: MLP, optimizer, split: Split, *, batch_size: int = 64, seed: int = 0,
+    def __init__(self, net: MLP, optimizer, split, *, batch_size: int = 64, seed: int = 0,
                  history: History | None = None, snapshots: dict | None = None,
                  snapshot_epochs=SNAPSHOT_EPOCHS, telemetry_every: int = 64):
         if not 1 <= batch_size <= split.n_train:
@@ -358,7 +357,7 @@ class Trainer:
                 "tel": None if self._acc.tel is None else self._acc.tel.tolist()}
 
     def restore(self, params: dict, optimizer_state: dict, state: dict) -> None:
-        """Take over a state reached elsewhere (the training process, see core/runner.py):
+        """Take over a state reached elsewhere (the training process, see core/lab/run/controller.py):
         parameters and optimizer state first, the counters last."""
         self.net.params = params
         self.optimizer.load_state(optimizer_state)

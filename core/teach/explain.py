@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.network import ACTIVATIONS, Trace
-from core.optim import SGD
+from core.engine.network import ACTIVATIONS, Trace
+from core.engine.optim import SGD
 
 
 @dataclass(frozen=True)

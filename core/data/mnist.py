@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.csv_data import CsvDigits, DataError, load_csv  # noqa: F401  (re-exported)
+from core.data.kaggle_csv import CsvDigits, DataError, load_csv  # noqa: F401  (re-exported)
+from core.engine.network import to_float  # noqa: F401  (re-exported)
 
-DEFAULT_MNIST = Path(__file__).resolve().parent.parent / "data" / "mnist.npz"
+DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "data" / "mnist.npz"
 N_PIXELS = 784
 N_CLASSES = 10
 SEED_POOL, SEED_VAL = 42_000, 1_000
@@ -64,11 +65,6 @@ def load_mnist(path: str | Path = DEFAULT_MNIST) -> dict[str, Digits]:
 
 def digits_from_csv(csv: CsvDigits, name: str = "uploaded CSV") -> Digits:
     return Digits(csv.X, csv.y, name)
-
-
-def to_float(X_u8: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Pixels 0–255 → [0, 1] in the network's dtype (the seed divides by 255)."""
-    return np.divide(X_u8, 255, dtype=dtype)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Train in the background while the page stays usable.
 
 A :class:`RunController` trains one session's network in a process of its own
-(``python -m core.worker``: see there why a process and not a thread) and keeps
+(``python -m core.lab.run.worker``: see there why a process and not a thread) and keeps
 the session's trainer up to date from what that process reports: about four
 times a second the parameters, the optimizer state, the counters and whatever
 the history gained, each time a complete state at a step boundary. A thread of
@@ -33,14 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.optim import snapshot as snapshot_optimizer
-from core.trainer import History, Trainer
-from core.worker import PAUSE, pack, params_from, read_frame, state_arrays, unpack, write_frame
+from core.engine.optim import snapshot as snapshot_optimizer
+from core.engine.trainer import History, Trainer
+from core.lab.run.worker import PAUSE, pack, params_from, read_frame, state_arrays, unpack, write_frame
 
 IDLE, RUNNING, PAUSING, PAUSED, DONE, STOPPED, DIVERGED, FAILED = (
     "idle", "running", "pausing", "paused", "done", "stopped", "diverged", "failed")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 ORPHAN_AFTER = 90.0     # seconds without a heartbeat before a run pauses itself
 NICE = 10               # the training process's niceness: when the cores are busy, pages are drawn first
 
@@ -88,7 +88,7 @@ def apply_frame(trainer: Trainer, header: dict, arrays: dict) -> None:
 
 
 def worker_command() -> list[str]:
-    return [sys.executable, "-m", "core.worker"]
+    return [sys.executable, "-m", "core.lab.run.worker"]
 
 
 # --------------------------------------------------------------------------- the controller

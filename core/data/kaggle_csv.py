@@ -676,7 +676,7 @@ def _check_conflict(state: _State) -> None:
 
 def _read_cells(data: bytes, body: int, delim: str, decimal: str, ncols: int, nrows: int,
                 has_label: bool) -> tuple[np.ndarray, np.ndarray | None, _State]:
-    import pandas as pd   # here, not at the top: the training process (core/worker.py) reads no CSV
+    import pandas as pd   # here, not at the top: the training process (core/lab/run/worker.py) reads no CSV
     X = np.empty((nrows, N_PIXELS), dtype=np.uint8)
     y = np.empty(nrows, dtype=np.uint8) if has_label else None
     state = _State()

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.network import ACTIVATIONS, INITS, MLP
-from core.optim import OPTIMIZERS, from_hyper
-from core.trainer import HIST_BINS, History
+from core.engine.network import ACTIVATIONS, INITS, MLP
+from core.engine.optim import OPTIMIZERS, from_hyper
+from core.engine.trainer import HIST_BINS, History
 
 FORMAT = "nn-stepper-checkpoint/1"
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # uncompressed; a full 1000-epoch run is ~10 MB
@@ -260,7 +260,7 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
 
 def restore_trainer(ckpt: Checkpoint, split, **kw):
     """A :class:`Trainer` that carries on exactly where the checkpoint stopped."""
-    from core.trainer import Trainer
+    from core.engine.trainer import Trainer
     ts = ckpt.trainer_state
     trainer = Trainer(ckpt.net, ckpt.optimizer, split, batch_size=int(ts.get("batch_size", 64)),
                       seed=int(ts.get("seed", ckpt.net.seed)), history=ckpt.history,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.network import MLP
+from core.engine.network import MLP
 
 
 @dataclass(frozen=True)

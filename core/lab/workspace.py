@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from core.data import Digits, Split, make_split, to_float
-from core.network import ACTIVATIONS, INITS, MLP, DivergenceError, Trace
-from core.optim import OPTIMIZERS, make_optimizer, snapshot as snapshot_optimizer
-from core.runner import RunController
-from core.trainer import Trainer, divergence_message
+from core.data.mnist import Digits, Split, make_split, to_float
+from core.engine.network import ACTIVATIONS, INITS, MLP, DivergenceError, Trace
+from core.engine.optim import OPTIMIZERS, make_optimizer, snapshot as snapshot_optimizer
+from core.lab.run.controller import RunController
+from core.engine.trainer import Trainer, divergence_message
 
 STEP_HISTORY = 50
 

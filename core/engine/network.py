@@ -41,6 +41,11 @@ class DivergenceError(ArithmeticError):
         self.trace = trace
 
 
+def to_float(X_u8: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Pixels 0–255 → [0, 1] in the network's dtype (the seed divides by 255)."""
+    return np.divide(X_u8, 255, dtype=dtype)
+
+
 # --------------------------------------------------------------------------- activations
 @dataclass(frozen=True)
 class Activation:

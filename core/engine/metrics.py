@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data import to_float
-from core.network import MLP
+from core.engine.network import MLP, to_float
 
 
 # --------------------------------------------------------------------------- how well
