@@ -12,7 +12,7 @@ import streamlit as st
 from core.data.mnist import digits_from_csv
 from core.engine.network import ACTIVATIONS, INITS
 from core.engine.optim import OPTIMIZERS
-from core.lab.workspace import Settings
+from core.lab.settings import FIELDS, Settings
 from ui import uploads
 from ui.session import configure_process, new_workspace, workspace
 from ui.text import plain
@@ -57,48 +57,54 @@ def upload_box(ws) -> None:
     st.rerun()   # the settings form above was drawn before the upload: redraw it with the choice enabled
 
 
+def number(name: str, value, **kw):
+    """A number input whose label, limits and help come from the one table of settings."""
+    f, cast = FIELDS[name], type(getattr(Settings(), name))
+    return cast(st.number_input(f.label, cast(f.lo), cast(f.hi), cast(value), help=f.help or None, **kw))
+
+
 def settings_form(ws) -> Settings | None:
     s = ws.settings
     with st.form("settings"):
         st.markdown("**Network**")
-        n_hidden = st.select_slider("Hidden layers", options=[1, 2, 3], value=len(s.hidden))
+        n_hidden = st.select_slider(FIELDS["hidden"].label, options=[1, 2, 3], value=len(s.hidden),
+                                    help=FIELDS["hidden"].help)
         cols = st.columns(n_hidden)
-        hidden = tuple(int(c.number_input(f"units {i + 1}", 1, 512, int(s.hidden[i]) if i < len(s.hidden) else 64,
+        lo, hi = int(FIELDS["hidden"].lo), int(FIELDS["hidden"].hi)
+        hidden = tuple(int(c.number_input(f"units {i + 1}", lo, hi, int(s.hidden[i]) if i < len(s.hidden) else 64,
                                           key=f"h{i}_{n_hidden}"))
                        for i, c in enumerate(cols))
-        activation = st.selectbox("Activation", list(ACTIVATIONS), index=list(ACTIVATIONS).index(s.activation),
+        choices = FIELDS["activation"].choices
+        activation = st.selectbox(FIELDS["activation"].label, choices, index=choices.index(s.activation),
                                   format_func=ACT_NAMES.get)
-        init = st.selectbox("Initialisation", INITS, index=INITS.index(s.init), format_func=INIT_NAMES.get)
+        choices = FIELDS["init"].choices
+        init = st.selectbox(FIELDS["init"].label, choices, index=choices.index(s.init), format_func=INIT_NAMES.get)
         st.markdown("**Training**")
-        optimizer = st.selectbox("Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index(s.optimizer),
+        choices = FIELDS["optimizer"].choices
+        optimizer = st.selectbox(FIELDS["optimizer"].label, choices, index=choices.index(s.optimizer),
                                  format_func=OPT_NAMES.get)
-        lr = st.number_input("Learning rate η", min_value=1e-6, max_value=100.0, value=float(s.lr), format="%g",
-                             step=0.01)
-        momentum = s.momentum
-        if optimizer == "momentum":
-            momentum = st.number_input("Momentum μ", 0.0, 0.999, float(s.momentum), format="%g")
-        weight_decay = st.number_input("L2 weight decay λ", 0.0, 1.0, float(s.weight_decay), format="%g",
-                                       step=1e-4)
-        batch_size = int(st.number_input("Batch size m", 1, 4096, int(s.batch_size)))
-        epochs = int(st.number_input("Epochs", 1, 10_000, int(s.epochs)))
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, int(s.seed)))
+        lr = number("lr", s.lr, format="%g", step=0.01)
+        momentum = number("momentum", s.momentum, format="%g") if optimizer == "momentum" else s.momentum
+        weight_decay = number("weight_decay", s.weight_decay, format="%g", step=1e-4)
+        batch_size = number("batch_size", s.batch_size)
+        epochs = number("epochs", s.epochs)
+        seed = number("seed", s.seed)
         st.markdown("**Data**")
         have_upload = "upload" in st.session_state
-        dataset = st.radio("Images", ["mnist", "upload"], index=int(s.dataset == "upload" and have_upload),
+        dataset = st.radio(FIELDS["dataset"].label, FIELDS["dataset"].choices,
+                           index=int(s.dataset == "upload" and have_upload),
                            format_func=lambda d: "Shipped MNIST" if d == "mnist" else "My uploaded train.csv",
                            disabled=not have_upload, horizontal=True)
-        # no maximum that depends on the images chosen above: inside a form that choice only
+        # the limits do not depend on the images chosen above: inside a form that choice only
         # counts on submit, and a widget whose limits change is reset by Streamlit
         # (apply_settings checks the sizes against the images and says what is wrong)
-        pool = int(st.number_input("Image pool (train + validation)", 2, None, int(s.pool),
-                                   help="The seed uses the first 42,000 images; 5,000 is good for quick demos. "
-                                        "At most 60,000 for MNIST, or the rows of your upload."))
-        val = int(st.number_input("Held out for validation", 1, None, int(s.val)))
+        pool = number("pool", s.pool)
+        val = number("val", s.val)
         applied = st.form_submit_button("Apply settings", type="primary", use_container_width=True)
     if not applied:
         return None
-    return Settings(hidden=hidden, activation=activation, init=init, optimizer=optimizer, lr=float(lr),
-                    momentum=float(momentum), weight_decay=float(weight_decay), batch_size=batch_size, seed=seed,
+    return Settings(hidden=hidden, activation=activation, init=init, optimizer=optimizer, lr=lr,
+                    momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, seed=seed,
                     pool=pool, val=val, epochs=epochs, dataset=dataset)
 
 

@@ -17,27 +17,38 @@ import time
 
 from core.lab import checkpoint
 from core.engine.blas import set_blas_threads
-from core.data.mnist import digits_from_csv, load_csv, load_mnist, make_split, SEED_VAL
-from core.engine.network import ACTIVATIONS, INITS, MLP
-from core.engine.optim import OPTIMIZERS, make_optimizer
+from core.data.mnist import digits_from_csv, load_csv, load_mnist, make_split
+from core.engine.network import MLP
+from core.lab.settings import FIELDS, Settings
 from core.engine.trainer import Trainer, evaluate
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The flags of the settings come from the one table (core/lab/settings.py): same defaults, same
+    names, and the same validation as the app's sidebar and links."""
     ap = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=1000)
-    ap.add_argument("--lr", type=float, default=0.1, help="learning rate")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated (1 to 3 layers)")
-    ap.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    ap.add_argument("--init", choices=INITS, default="seed", help="seed: 0.01·N(0,1); he: N(0, 2/fan_in)")
-    ap.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    ap.add_argument("--momentum", type=float, default=0.9, help="for --optimizer momentum")
-    ap.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty on weights")
-    ap.add_argument("--seed", type=int, default=0, help="initialisation, split and shuffling")
-    ap.add_argument("--train-size", type=int, default=41_000, help="training images (validation comes on top)")
-    ap.add_argument("--val-size", type=int, default=SEED_VAL)
+    d = Settings()
+
+    def setting(flag: str, name: str, **kw):
+        f = FIELDS[name]
+        limits = f" ({f.lo:g} to {f.hi:g})" if f.lo is not None and name != "hidden" else ""
+        ap.add_argument(flag, default=getattr(d, name), help=f"{f.label}{limits}. {f.help}".strip(),
+                        **({"choices": f.choices} if f.choices else {}), **kw)
+
+    setting("--epochs", "epochs", type=int)
+    setting("--lr", "lr", type=float)
+    setting("--batch-size", "batch_size", type=int)
+    ap.add_argument("--hidden", default=",".join(map(str, d.hidden)),
+                    help="hidden layer sizes, comma-separated (1 to 3 layers of 1 to 512 units)")
+    setting("--activation", "activation")
+    setting("--init", "init")
+    setting("--optimizer", "optimizer")
+    setting("--momentum", "momentum", type=float)
+    setting("--weight-decay", "weight_decay", type=float)
+    setting("--seed", "seed", type=int)
+    ap.add_argument("--train-size", type=int, default=d.pool - d.val, help="training images (validation comes on top)")
+    ap.add_argument("--val-size", type=int, default=d.val, help=FIELDS["val"].label)
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--data", metavar="PATH.csv", help="a Kaggle train.csv instead of the shipped MNIST")
     ap.add_argument("--out", metavar="model.npz", help="write a checkpoint here at the end")
@@ -50,6 +61,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def settings_of(a: argparse.Namespace) -> Settings:
+    return Settings(hidden=tuple(int(h) for h in a.hidden.split(",") if h.strip()), activation=a.activation,
+                    init=a.init, optimizer=a.optimizer, lr=a.lr, momentum=a.momentum,
+                    weight_decay=a.weight_decay, batch_size=a.batch_size, seed=a.seed,
+                    pool=a.train_size + a.val_size, val=a.val_size, epochs=a.epochs)
+
+
 def _fmt_time(s: float) -> str:
     s = int(round(s))
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
@@ -58,22 +76,23 @@ def _fmt_time(s: float) -> str:
 def main(argv=None) -> int:
     a = parse_args(argv)
     try:
-        hidden = [int(h) for h in a.hidden.split(",") if h.strip()]
+        s = settings_of(a)
         if a.data:
             source, test = digits_from_csv(load_csv(a.data, require_labels=True), a.data), None
         else:
             mnist = load_mnist()
             source, test = mnist["train"], mnist["test"]
-        split = make_split(source, pool=a.train_size + a.val_size, val=a.val_size, seed=a.seed, test=test)
-        net = MLP([784, *hidden, 10], activation=a.activation, init=a.init, seed=a.seed, dtype=a.dtype)
-        extra = {"momentum": a.momentum} if a.optimizer == "momentum" else {}
-        opt = make_optimizer(a.optimizer, lr=a.lr, weight_decay=a.weight_decay, **extra)
-        trainer = Trainer(net, opt, split, batch_size=a.batch_size, seed=a.seed)
-        if a.epochs < 0:
-            raise ValueError("--epochs must be 0 or more.")
+        problems = s.problems(len(source))
+        if problems:
+            raise ValueError(" ".join(problems))
+        split = make_split(source, pool=s.pool, val=s.val, seed=s.seed, test=test)
+        net = MLP([784, *s.hidden, 10], activation=s.activation, init=s.init, seed=s.seed, dtype=a.dtype)
+        opt = s.make_optimizer()
+        trainer = Trainer(net, opt, split, batch_size=s.batch_size, seed=s.seed)
     except (ValueError, OSError) as err:  # DataError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
+    hidden = list(s.hidden)
 
     log_every = a.log_every or (1 if a.epochs <= 50 else 10)
     t0 = time.perf_counter()

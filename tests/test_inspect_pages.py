@@ -16,7 +16,8 @@ from streamlit.testing.v1 import AppTest
 from core.engine.metrics import activations, confusion_matrix
 from core.data.mnist import load_csv, load_mnist
 from core.engine.trainer import evaluate
-from core.lab.workspace import Settings, Workspace
+from core.lab.settings import Settings
+from core.lab.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN = (48, 32)

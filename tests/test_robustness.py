@@ -32,7 +32,8 @@ from core.lab import checkpoint
 from core.data.mnist import load_mnist
 from core.lab.run.controller import DIVERGED, DONE, PAUSED
 from core.engine.trainer import History, Trainer
-from core.lab.workspace import Settings, Workspace
+from core.lab.settings import Settings
+from core.lab.workspace import Workspace
 from ui.text import plain
 
 ROOT = Path(__file__).resolve().parent.parent

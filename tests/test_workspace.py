@@ -6,7 +6,8 @@ import pytest
 
 from core.data.mnist import load_mnist
 from core.engine.network import DivergenceError
-from core.lab.workspace import STEP_HISTORY, Settings, Workspace
+from core.lab.settings import Settings
+from core.lab.workspace import STEP_HISTORY, Workspace
 
 
 @pytest.fixture(scope="module")
@@ -16,40 +17,6 @@ def mnist():
 
 def small_settings(**kw):
     return replace(Settings(pool=3000, val=500, hidden=(32, 16)), **kw)
-
-
-def test_defaults_are_the_seed_protocol():
-    s = Settings()
-    assert (s.hidden, s.activation, s.init, s.optimizer, s.lr, s.batch_size, s.epochs, s.pool, s.val) == \
-        ((64, 64), "relu", "seed", "sgd", 0.1, 64, 1000, 42_000, 1_000)
-    assert s.problems() == []
-
-
-def test_settings_round_trip_through_the_url():
-    s = small_settings(lr=0.05, optimizer="adam", seed=7, activation="tanh")
-    q = s.to_query()
-    assert q["hidden"] == "32,16" and q["lr"] == "0.05" and "batch_size" not in q  # defaults stay out
-    back, notes = Settings.from_query(q)
-    assert back == s and notes == []
-
-
-@pytest.mark.parametrize("query, note", [
-    ({"lr": "abc"}, "Ignored lr='abc'"),
-    ({"lr": "-1"}, "learning rate"),
-    ({"hidden": "0,64"}, "hidden layers"),
-    ({"batch_size": "999999"}, "batch size"),
-    ({"dataset": "../../etc/passwd"}, "unknown dataset"),
-])
-def test_bad_links_fall_back_with_a_note(query, note):
-    s, notes = Settings.from_query(query)
-    assert not s.problems()
-    assert any(note in n for n in notes), notes
-
-
-def test_model_changes_name_what_needs_a_new_network():
-    s = Settings()
-    assert s.model_changes(replace(s, lr=0.01, optimizer="adam")) == []
-    assert s.model_changes(replace(s, hidden=(32,), seed=1)) == ["hidden", "seed"]
 
 
 def test_stepping_records_a_bounded_history_that_replays_exactly(mnist):

@@ -17,7 +17,8 @@ from core.lab import checkpoint
 from core.engine.blas import set_blas_threads
 from core.data.mnist import Digits, load_mnist, make_split
 from core.engine.trainer import History
-from core.lab.workspace import Settings, Workspace
+from core.lab.settings import Settings
+from core.lab.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "data" / "pretrained.npz"

@@ -15,104 +15,10 @@ from core.data.mnist import Digits, Split, make_split, to_float
 from core.engine.network import ACTIVATIONS, INITS, MLP, DivergenceError, Trace
 from core.engine.optim import OPTIMIZERS, make_optimizer, snapshot as snapshot_optimizer
 from core.lab.run.controller import RunController
+from core.lab.settings import Settings
 from core.engine.trainer import Trainer, divergence_message
 
 STEP_HISTORY = 50
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything that defines a network and how it trains. The defaults are the seed's."""
-
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "relu"
-    init: str = "seed"
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    seed: int = 0
-    pool: int = 42_000
-    val: int = 1_000
-    epochs: int = 1000
-    dataset: str = "mnist"          # "mnist" or "upload"
-
-    # changing one of these means a different network (or data): the old one is thrown away
-    MODEL_FIELDS = ("hidden", "activation", "init", "seed", "pool", "val", "dataset", "batch_size")
-
-    def problems(self, n_source: int = 60_000) -> list[str]:
-        """Why these settings cannot be used (empty when they can)."""
-        out = []
-        if not 1 <= len(self.hidden) <= 3 or any(not 1 <= h <= 512 for h in self.hidden):
-            out.append("Use 1 to 3 hidden layers of 1 to 512 units.")
-        if self.activation not in ACTIVATIONS:
-            out.append(f"Unknown activation {self.activation!r}.")
-        if self.init not in INITS:
-            out.append(f"Unknown initialisation {self.init!r}.")
-        if self.optimizer not in OPTIMIZERS:
-            out.append(f"Unknown optimizer {self.optimizer!r}.")
-        if not (np.isfinite(self.lr) and 0 < self.lr <= 100):
-            out.append(f"The learning rate must be above 0 (and at most 100), not {self.lr}.")
-        if not 0 <= self.momentum < 1:
-            out.append("Momentum must be in [0, 1).")
-        if not (np.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 1):
-            out.append("Weight decay must be between 0 and 1.")
-        if not 2 <= self.pool <= n_source:
-            out.append(f"The image pool must hold 2 to {n_source:,} images.")
-        elif not 1 <= self.val < self.pool:
-            out.append(f"The validation set must hold 1 to {self.pool - 1:,} images.")
-        elif not 1 <= self.batch_size <= self.pool - self.val:
-            out.append(f"The batch size must be 1 to {self.pool - self.val:,} (the training set).")
-        if not 1 <= self.epochs <= 10_000:
-            out.append("Train for 1 to 10,000 epochs.")
-        return out
-
-    def model_changes(self, other: "Settings") -> list[str]:
-        return [f for f in self.MODEL_FIELDS if getattr(self, f) != getattr(other, f)]
-
-    def make_optimizer(self):
-        extra = {"momentum": self.momentum} if self.optimizer == "momentum" else {}
-        return make_optimizer(self.optimizer, lr=self.lr, weight_decay=self.weight_decay, **extra)
-
-    # -- the URL ------------------------------------------------------------------------
-    def to_query(self) -> dict[str, str]:
-        """Only what differs from the defaults, so links stay short."""
-        default, out = Settings(), {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if v != getattr(default, f.name):
-                out[f.name] = ",".join(map(str, v)) if f.name == "hidden" else str(v)
-        return out
-
-    @classmethod
-    def from_query(cls, query) -> tuple["Settings", list[str]]:
-        """Settings from URL parameters; unusable values are ignored and reported."""
-        kw, notes, default = {}, [], cls()
-        for f in fields(cls):
-            if f.name not in query:
-                continue
-            raw = str(query[f.name])
-            try:
-                if f.name == "hidden":
-                    kw[f.name] = tuple(int(x) for x in raw.split(",") if x.strip())
-                elif isinstance(getattr(default, f.name), float):
-                    kw[f.name] = float(raw)
-                elif isinstance(getattr(default, f.name), int):
-                    kw[f.name] = int(raw)
-                else:
-                    kw[f.name] = raw
-            except ValueError:
-                notes.append(f"Ignored {f.name}={raw!r} from the link.")
-        settings = replace(default, **kw)
-        if settings.dataset not in ("mnist", "upload"):
-            notes.append("Ignored an unknown dataset from the link.")
-            settings = replace(settings, dataset="mnist")
-        if settings.problems():
-            notes.extend(settings.problems())
-            notes.append("The link's settings were not usable; the defaults are shown instead.")
-            settings = default
-        return settings, notes
 
 
 @dataclass
@@ -249,8 +155,3 @@ class Workspace:
                 "step_history": steps_bytes, "current_trace": trace,
                 "total": self.history.nbytes + total + trace}
 
-
-def settings_dict(s: Settings) -> dict:
-    d = asdict(s)
-    d["hidden"] = list(s.hidden)
-    return d

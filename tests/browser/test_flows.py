@@ -19,7 +19,8 @@ SMALL = "pool=3000&val=500"        # 2,500 training images: 40 steps per epoch
 
 
 def small_workspace(epochs: int):
-    from core.lab.workspace import Settings, Workspace
+    from core.lab.settings import Settings
+    from core.lab.workspace import Workspace
     m = engine_mnist()
     return Workspace(Settings(pool=3000, val=500, epochs=epochs), m["train"], m["test"])
 
@@ -59,7 +60,8 @@ def press_during_run(page, label: str, status: str) -> None:
 def test_step_one_mini_batch_through_every_phase(server, page):
     """Step, then *next* through every stop: the strip and the counter follow, each
     stop draws its heatmaps, and the update shows ΔW1 with the engine's ratio ‖ΔW1‖/‖W1‖."""
-    from core.lab.workspace import Settings, Workspace
+    from core.lab.settings import Settings
+    from core.lab.workspace import Workspace
     m = engine_mnist()
     trace = Workspace(Settings(), m["train"], m["test"]).step()       # seed 0, the trainer's first batch
     keys = ["X", "Z1", "A1", "Z2", "A2", "Z3", "A3", "losses", "dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2",

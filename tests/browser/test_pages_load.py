@@ -62,7 +62,8 @@ def test_data_page_draws_its_figures_from_the_split(server, page):
 
 def test_stepper_shows_the_engines_first_step(server, page):
     """Seed 0, the default settings: the loss on screen is the one core computes for the same batch."""
-    from core.lab.workspace import Settings, Workspace
+    from core.lab.settings import Settings
+    from core.lab.workspace import Workspace
     m = engine_mnist()
     trace = Workspace(Settings(), m["train"], m["test"]).step()
     losses = np.asarray(trace["losses"])
@@ -81,7 +82,8 @@ def test_stepper_shows_the_engines_first_step(server, page):
 
 
 def test_training_page_counts_the_steps_of_the_seed_protocol(server, page):
-    from core.lab.workspace import Settings, Workspace
+    from core.lab.settings import Settings
+    from core.lab.workspace import Workspace
     m = engine_mnist()
     spe = Workspace(Settings(), m["train"], m["test"]).trainer.steps_per_epoch
     open_page(page, server, "training")

@@ -1,0 +1,190 @@
+"""Every setting of a network and its training, declared once.
+
+:data:`FIELDS` is the one table (like tensorflow/playground's ``State.PROPS``): each
+setting's type, default, range or choices, label and help. It drives everything that
+reads or writes settings:
+
+* :meth:`Settings.problems` — the one validation, with one message per value out of range;
+* :meth:`Settings.from_query` / :meth:`Settings.to_query` — a link's ``?lr=0.5&hidden=128,64``;
+* :meth:`Settings.from_checkpoint` — what a saved network was trained with;
+* the sidebar's widgets take their limits from :data:`FIELDS` (``ui``);
+* the command line (``python -m core.train``) validates through :meth:`Settings.problems`.
+
+So a value the sidebar cannot show can come neither from a link, nor from a checkpoint,
+nor from the command line: each gets the same message instead.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from core.engine.network import ACTIVATIONS, INITS
+from core.engine.optim import OPTIMIZERS, make_optimizer
+
+MNIST_IMAGES = 60_000
+MAX_IMAGES = 1_000_000      # an upload's rows; the images really there are checked by Settings.problems
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting: its range (numbers) or choices (text), and how to name it to a person."""
+
+    name: str
+    label: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    model: bool = False     # changing it means another network (or other data): the old one is thrown away
+
+    def problem(self, value) -> str | None:
+        """Why ``value`` cannot be used for this setting, or None."""
+        if self.choices:
+            return None if value in self.choices else \
+                f"{self.label} must be one of {', '.join(self.choices)}, not {value!r}."
+        if self.name == "hidden":
+            return None if 1 <= len(value) <= 3 and all(self.lo <= h <= self.hi for h in value) else \
+                f"{self.label}: use 1 to 3 hidden layers of {self.lo:g} to {self.hi:g} units, not {value}."
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.label} must be a finite number, not {value}."
+        if not self.lo <= value <= self.hi:
+            return f"{self.label} must be {_num(self.lo)} to {_num(self.hi)}, not {_num(value)}."
+        return None
+
+    def parse(self, raw: str, like):
+        """The value of ``raw`` (text from a link) in the type of ``like``; raises ValueError."""
+        if self.name == "hidden":
+            return tuple(int(x) for x in raw.split(",") if x.strip())
+        if isinstance(like, bool):
+            raise ValueError(raw)
+        if isinstance(like, float):
+            return float(raw)
+        if isinstance(like, int):
+            return int(raw)
+        return raw
+
+    def show(self, value) -> str:
+        return ",".join(map(str, value)) if self.name == "hidden" else str(value)
+
+
+def _num(x) -> str:
+    """1,000 for whole numbers, 1e-06 or 0.5 for the others."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("hidden", "Hidden layers", 1, 512, model=True,
+          help="Units per hidden layer, 1 to 3 layers: the seed's is 64, 64."),
+    Field("activation", "Activation", choices=tuple(ACTIVATIONS), model=True),
+    Field("init", "Initialisation", choices=tuple(INITS), model=True),
+    Field("optimizer", "Optimizer", choices=tuple(OPTIMIZERS)),
+    Field("lr", "Learning rate η", 1e-6, 100.0, help="The seed's is 0.1 (Adam's usual one is 0.001)."),
+    Field("momentum", "Momentum μ", 0.0, 0.999, help="For SGD + momentum: how much of the last step's "
+                                                     "direction each step keeps."),
+    Field("weight_decay", "L2 weight decay λ", 0.0, 1.0),
+    Field("batch_size", "Batch size m", 1, 4096, model=True,
+          help="Images per mini-batch (at most the training set)."),
+    Field("seed", "Seed", 0, 2**31 - 1, model=True,
+          help="Draws the initial weights, the split and the order of the batches."),
+    Field("pool", "Image pool (train + validation)", 2, MAX_IMAGES, model=True,
+          help="The seed uses the first 42,000 images; 5,000 is good for quick demos. "
+               "At most 60,000 for MNIST, or the rows of your upload."),
+    Field("val", "Held out for validation", 1, MAX_IMAGES - 1, model=True),
+    Field("epochs", "Epochs", 1, 10_000, help="How many epochs a run trains to (Start training goes this far)."),
+    Field("dataset", "Images", choices=("mnist", "upload"), model=True),
+)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines a network and how it trains. The defaults are the seed's."""
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "relu"
+    init: str = "seed"
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    seed: int = 0
+    pool: int = 42_000
+    val: int = 1_000
+    epochs: int = 1000
+    dataset: str = "mnist"          # "mnist" or "upload"
+
+    # -- the one validation ---------------------------------------------------------------------
+    def problems(self, n_source: int = MNIST_IMAGES) -> list[str]:
+        """Why these settings cannot be used with ``n_source`` images (empty when they can)."""
+        each = {n: p for n, f in FIELDS.items() if (p := f.problem(getattr(self, n)))}
+        out = list(each.values())
+        if {"pool", "val", "batch_size"} & set(each):
+            return out
+        if self.pool > n_source:
+            out.append(f"{FIELDS['pool'].label} must be 2 to {n_source:,} (the images there are), "
+                       f"not {self.pool:,}.")
+        elif self.val >= self.pool:
+            out.append(f"{FIELDS['val'].label} must be 1 to {self.pool - 1:,} (fewer than the pool), "
+                       f"not {self.val:,}.")
+        elif self.batch_size > self.pool - self.val:
+            out.append(f"{FIELDS['batch_size'].label} must be 1 to {self.pool - self.val:,} (the training "
+                       f"set), not {self.batch_size:,}.")
+        return out
+
+    def model_changes(self, other: "Settings") -> list[str]:
+        return [n for n, f in FIELDS.items() if f.model and getattr(self, n) != getattr(other, n)]
+
+    def make_optimizer(self):
+        extra = {"momentum": self.momentum} if self.optimizer == "momentum" else {}
+        return make_optimizer(self.optimizer, lr=self.lr, weight_decay=self.weight_decay, **extra)
+
+    # -- links --------------------------------------------------------------------------------------
+    def to_query(self) -> dict[str, str]:
+        """Only what differs from the defaults, so links stay short."""
+        default = Settings()
+        return {n: f.show(getattr(self, n)) for n, f in FIELDS.items() if getattr(self, n) != getattr(default, n)}
+
+    @classmethod
+    def from_query(cls, query) -> tuple["Settings", list[str]]:
+        """Settings from a link's parameters. A value that cannot be read, or is out of range,
+        is left at its default and reported; the rest of the link is kept."""
+        default, kw, notes = cls(), {}, []
+        for name, f in FIELDS.items():
+            if name not in query:
+                continue
+            raw = str(query[name])
+            try:
+                value = f.parse(raw, getattr(default, name))
+            except ValueError:
+                notes.append(f"Ignored {name}={raw[:40]!r} from the link: not a {type(getattr(default, name)).__name__}.")
+                continue
+            problem = f.problem(value)
+            if problem:
+                notes.append(f"Ignored {name} from the link: {problem}")
+                continue
+            kw[name] = value
+        settings = replace(default, **kw)
+        if settings.problems():     # each value is fine alone, but the sizes do not fit together
+            notes.extend(settings.problems())
+            sizes = ("pool", "val", "batch_size")
+            settings = replace(settings, **{n: getattr(default, n) for n in sizes})
+            notes.append("The link's image pool, validation and batch sizes were left at their defaults.")
+            if settings.problems():
+                settings = default
+        return settings, notes
+
+    # -- a saved network ----------------------------------------------------------------------------
+    @classmethod
+    def of_network(cls, net_config: dict, hyper: dict, trainer_state: dict, split: dict,
+                   base: "Settings | None" = None) -> "Settings":
+        """The settings a saved network was made and trained with (``base`` fills the rest:
+        the epochs to train to, the dataset). Check the result with :meth:`problems`."""
+        base = base or cls()
+        return replace(base, hidden=tuple(int(h) for h in net_config["sizes"][1:-1]),
+                       activation=net_config["activation"], init=net_config["init"],
+                       seed=int(net_config["seed"]), optimizer=hyper["optimizer"], lr=float(hyper["lr"]),
+                       momentum=float(hyper.get("momentum", base.momentum)),
+                       weight_decay=float(hyper.get("weight_decay", 0.0)),
+                       batch_size=int(trainer_state.get("batch_size", base.batch_size)),
+                       pool=int(split.get("pool", base.pool)), val=int(split.get("val", base.val)),
+                       dataset="mnist")
