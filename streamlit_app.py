@@ -31,11 +31,6 @@ PAGES = [
     st.Page("pages/kaggle.py", title="Kaggle submission", icon=":material/upload_file:"),
 ]
 
-ACT_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh"}
-INIT_NAMES = {"seed": "seed: 0.01·N(0,1)", "he": "He: N(0, 2/fan_in)"}
-OPT_NAMES = {"sgd": "SGD (the seed's)", "momentum": "SGD + momentum", "adam": "Adam"}
-
-
 def upload_box(ws) -> None:
     up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key=uploads.uploader_key("train_csv"),
                           help="Kaggle's Digit Recognizer train.csv: label,pixel0,…,pixel783. "
@@ -67,11 +62,12 @@ def settings_form(ws) -> Settings | None:
                                           key=f"h{i}_{n_hidden}"))
                        for i, c in enumerate(cols))
         activation = st.selectbox("Activation", list(ACTIVATIONS), index=list(ACTIVATIONS).index(s.activation),
-                                  format_func=ACT_NAMES.get)
-        init = st.selectbox("Initialisation", INITS, index=INITS.index(s.init), format_func=INIT_NAMES.get)
+                                  format_func=lambda k: ACTIVATIONS[k].label)
+        init = st.selectbox("Initialisation", list(INITS), index=list(INITS).index(s.init),
+                            format_func=lambda k: INITS[k].label)
         st.markdown("**Training**")
         optimizer = st.selectbox("Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index(s.optimizer),
-                                 format_func=OPT_NAMES.get)
+                                 format_func=lambda k: OPTIMIZERS[k].label)
         lr = st.number_input("Learning rate η", min_value=1e-6, max_value=100.0, value=float(s.lr), format="%g",
                              step=0.01)
         momentum = s.momentum

@@ -31,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--hidden", default="64,64", help="hidden layer sizes, comma-separated (1 to 3 layers)")
     ap.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    ap.add_argument("--init", choices=INITS, default="seed", help="seed: 0.01·N(0,1); he: N(0, 2/fan_in)")
+    ap.add_argument("--init", choices=sorted(INITS), default="seed",
+                    help="; ".join(f"{k}: {i.rule}" for k, i in INITS.items()))
     ap.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
     ap.add_argument("--momentum", type=float, default=0.9, help="for --optimizer momentum")
     ap.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty on weights")
