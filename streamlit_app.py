@@ -10,7 +10,6 @@ from dataclasses import replace
 import streamlit as st
 
 from core.data.mnist import digits_from_csv
-from core.engine.network import ACTIVATIONS, INITS
 from core.engine.optim import OPTIMIZERS
 from core.lab.settings import FIELDS, Settings
 from ui import uploads
@@ -30,11 +29,6 @@ PAGES = [
     st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
     st.Page("pages/kaggle.py", title="Kaggle submission", icon=":material/upload_file:"),
 ]
-
-ACT_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "sigmoid", "tanh": "tanh"}
-INIT_NAMES = {"seed": "seed: 0.01·N(0,1)", "he": "He: N(0, 2/fan_in)"}
-OPT_NAMES = {"sgd": "SGD (the seed's)", "momentum": "SGD + momentum", "adam": "Adam"}
-
 
 def upload_box(ws) -> None:
     up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key=uploads.uploader_key("train_csv"),
@@ -63,6 +57,13 @@ def number(name: str, value, **kw):
     return cast(st.number_input(f.label, cast(f.lo), cast(f.hi), cast(value), help=f.help or None, **kw))
 
 
+def choice(name: str, value: str) -> str:
+    """A select box over the choices the table of settings gives, named as their registry names them."""
+    f = FIELDS[name]
+    return st.selectbox(f.label, f.choices, index=f.choices.index(value), format_func=f.choice_label,
+                        help=f.help or None)
+
+
 def settings_form(ws) -> Settings | None:
     s = ws.settings
     with st.form("settings"):
@@ -74,17 +75,13 @@ def settings_form(ws) -> Settings | None:
         hidden = tuple(int(c.number_input(f"units {i + 1}", lo, hi, int(s.hidden[i]) if i < len(s.hidden) else 64,
                                           key=f"h{i}_{n_hidden}"))
                        for i, c in enumerate(cols))
-        choices = FIELDS["activation"].choices
-        activation = st.selectbox(FIELDS["activation"].label, choices, index=choices.index(s.activation),
-                                  format_func=ACT_NAMES.get)
-        choices = FIELDS["init"].choices
-        init = st.selectbox(FIELDS["init"].label, choices, index=choices.index(s.init), format_func=INIT_NAMES.get)
+        activation = choice("activation", s.activation)
+        init = choice("init", s.init)
         st.markdown("**Training**")
-        choices = FIELDS["optimizer"].choices
-        optimizer = st.selectbox(FIELDS["optimizer"].label, choices, index=choices.index(s.optimizer),
-                                 format_func=OPT_NAMES.get)
+        optimizer = choice("optimizer", s.optimizer)
         lr = number("lr", s.lr, format="%g", step=0.01)
-        momentum = number("momentum", s.momentum, format="%g") if optimizer == "momentum" else s.momentum
+        momentum = number("momentum", s.momentum, format="%g") if "momentum" in OPTIMIZERS[optimizer].settings \
+            else s.momentum
         weight_decay = number("weight_decay", s.weight_decay, format="%g", step=1e-4)
         batch_size = number("batch_size", s.batch_size)
         epochs = number("epochs", s.epochs)
@@ -92,8 +89,7 @@ def settings_form(ws) -> Settings | None:
         st.markdown("**Data**")
         have_upload = "upload" in st.session_state
         dataset = st.radio(FIELDS["dataset"].label, FIELDS["dataset"].choices,
-                           index=int(s.dataset == "upload" and have_upload),
-                           format_func=lambda d: "Shipped MNIST" if d == "mnist" else "My uploaded train.csv",
+                           index=int(s.dataset == "upload" and have_upload), format_func=FIELDS["dataset"].choice_label,
                            disabled=not have_upload, horizontal=True)
         # the limits do not depend on the images chosen above: inside a form that choice only
         # counts on submit, and a widget whose limits change is reset by Streamlit

@@ -82,14 +82,13 @@ with right:
 st.subheader("Its forward pass, number by number")
 st.caption("Each quantity of the forward pass for this one image (one row of the matrices on the stepper page). "
            "Hover for the values.")
-act = {"relu": r"\mathrm{ReLU}", "leaky_relu": r"\mathrm{leakyReLU}", "sigmoid": r"\sigma", "tanh": r"\tanh"}
 for l in range(1, L + 1):
     z, a_ = values[f"Z{l}"][0], values[f"A{l}"][0]
     c1, c2 = st.columns(2)
     c1.latex(rf"Z_{l} = {'X' if l == 1 else f'A_{l - 1}'}\,W_{l} + b_{l}")
     c1.plotly_chart(vector_strip(z, f"Z{l} (1 × {z.size})", f"Z{l}", signed=True), key=f"draw_Z{l}",
                     config={"displayModeBar": False})
-    c2.latex(rf"A_{l} = \mathrm{{softmax}}(Z_{l})" if l == L else rf"A_{l} = {act.get(net.activation, 'f')}(Z_{l})")
+    c2.latex(rf"A_{l} = \mathrm{{softmax}}(Z_{l})" if l == L else net.act.latex.format(l=l))
     c2.plotly_chart(vector_strip(a_, f"A{l} (1 × {a_.size})", f"A{l}"), key=f"draw_A{l}",
                     config={"displayModeBar": False})
 

@@ -445,7 +445,8 @@ def test_a_pool_larger_than_the_images_is_refused_in_the_sidebar():
     [n for n in at.number_input if n.label == "Image pool (train + validation)"][0].set_value(70_000)
     [b for b in at.button if b.label == "Apply settings"][0].click()
     rerun(at)
-    assert [e.value for e in at.sidebar.error] == ["The image pool must hold 2 to 60,000 images."]
+    assert [e.value for e in at.sidebar.error] == [
+        "Image pool (train + validation) must be 2 to 60,000 (the images there are), not 70,000."]
     assert_unchanged(at, before)
 
 
@@ -457,16 +458,18 @@ def test_a_batch_larger_than_the_training_set_is_refused_in_the_sidebar():
     [n for n in at.number_input if n.label == "Batch size m"][0].set_value(4096)
     [b for b in at.button if b.label == "Apply settings"][0].click()
     rerun(at)
-    assert [e.value for e in at.sidebar.error] == ["The batch size must be 1 to 2,500 (the training set)."]
+    assert [e.value for e in at.sidebar.error] == ["Batch size m must be 1 to 2,500 (the training set), not 4,096."]
     assert_unchanged(at, before)
 
 
 @pytest.mark.parametrize("query, says", [
-    ({"lr": "0"}, "The learning rate must be above 0 (and at most 100), not 0.0."),
-    ({"lr": "-0.5"}, "The learning rate must be above 0 (and at most 100), not -0.5."),
-    ({"batch_size": "5000"}, "The batch size must be 1 to 2,500 (the training set)."),
-    ({"hidden": "0"}, "Use 1 to 3 hidden layers of 1 to 512 units."),
-    ({"hidden": "64,0"}, "Use 1 to 3 hidden layers of 1 to 512 units."),
+    ({"lr": "0"}, "Ignored lr from the link: Learning rate η must be 1e-06 to 100, not 0."),
+    ({"lr": "-0.5"}, "Ignored lr from the link: Learning rate η must be 1e-06 to 100, not -0.5."),
+    ({"batch_size": "5000"}, "Ignored batch_size from the link: Batch size m must be 1 to 4,096, not 5,000."),
+    ({"hidden": "0"}, "Ignored hidden from the link: Hidden layers: use 1 to 3 hidden layers of 1 to 512 units, "
+                      "not (0,)."),
+    ({"hidden": "64,0"}, "Ignored hidden from the link: Hidden layers: use 1 to 3 hidden layers of 1 to 512 units, "
+                         "not (64, 0)."),
 ])
 def test_settings_from_a_link_that_are_out_of_range_are_refused_on_screen(query, says):
     at = AppTest.from_file(APP, default_timeout=60)
@@ -475,8 +478,10 @@ def test_settings_from_a_link_that_are_out_of_range_are_refused_on_screen(query,
     rerun(at)
     captions = [unplain(c.value) for c in at.sidebar.caption]
     assert says in captions, captions
-    assert "The link's settings were not usable; the defaults are shown instead." in captions
-    assert at.session_state["ws"].settings == Settings()
+    # only the bad value falls back to its default; the rest of the link is kept
+    name = next(iter(query))
+    assert getattr(at.session_state["ws"].settings, name) == getattr(Settings(), name)
+    assert at.session_state["ws"].settings == Settings.from_query(SMALL)[0]
 
 
 # --------------------------------------------------------------------------- training that explodes

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.teach.explain import Explanation, activation_of, sample_gradient_norms, sample_gradient_shares
+from core.teach.explain import Explanation, sample_gradient_norms, sample_gradient_shares
 from core.engine.network import Trace
 from ui.figures import DIGIT_COLOURS, DIGITS, bars, digit_grid, heatmap, stats
 
@@ -92,16 +92,10 @@ def row_inputs(trace: Trace, outputs: tuple[str, ...]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- words
-def _sizes(trace: Trace) -> list[int]:
-    L = sum(1 for k in trace if k[0] == "W" and k[1:].isdigit())
-    return [trace["W1"].shape[0]] + [trace[f"W{l}"].shape[1] for l in range(1, L + 1)]
-
-
 def stop_text(stop: Stop, trace: Trace) -> str:
     """A few sentences for a student who has seen the equations once: what this
     matrix is, why it has this shape, what to look at."""
-    sizes = _sizes(trace)
-    L = len(sizes) - 1
+    sizes, L = trace.sizes, trace.n_layers
     m = trace["X"].shape[0]
     l, k = stop.layer, stop.key
     n_in, n_out = (sizes[l - 1], sizes[l]) if 1 <= l <= L else (0, 0)
@@ -121,20 +115,9 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f" and `b{l}` is added to every row. *Look at:* with the seed's 0.01·N(0,1) weights, `Z{l}` "
                 "starts tiny and centred on 0; roughly half of it is negative.")
     if k.startswith("A") and l < L:
-        act = activation_of(trace)
-        what = {"relu": "ReLU keeps what is positive and sets the rest to 0: the *zeros* figure in the statistics "
-                        "is the share of (sample, unit) pairs where the unit is silent. *Look at:* a column that is "
-                        "0 for every sample is a unit that fired for none of them; if that holds for every image it "
-                        "is a *dead* unit, and no gradient will ever reach its weights.",
-                "leaky_relu": "Leaky ReLU keeps what is positive and scales the rest by 0.01, so a unit is never "
-                              "completely silent and always passes some gradient back.",
-                "sigmoid": "The sigmoid squashes every number into (0, 1). *Look at:* values near 0 or 1 are "
-                           "saturated units, whose slope — and so whose gradient — is almost 0.",
-                "tanh": "tanh squashes every number into (−1, 1). *Look at:* values near ±1 are saturated units, "
-                        "whose slope — and so whose gradient — is almost 0."}[act]
         return (f"**Activations of layer {l}.** The non-linearity is applied to every entry of `Z{l}` "
-                f"separately, so the shape stays ({m} × {n_out}). {what} Without a non-linearity here, the "
-                "layers would collapse into a single matrix product.")
+                f"separately, so the shape stays ({m} × {n_out}). {trace.activation.a_about} Without a "
+                "non-linearity here, the layers would collapse into a single matrix product.")
     if k == f"Z{L}":
         return (f"**Scores of the {n_out} digits.** The same weighted sum, now giving one score (logit) per digit "
                 f"for every sample: ({m} × {n_in}) · ({n_in} × {n_out}) = ({m} × {n_out}). Scores can be any "
@@ -174,13 +157,8 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f"backpropagation: the same weights that carried the signal up carry each unit's share of the "
                 f"blame down (transposed). Layer 1 sends nothing further: `dX` is never needed.")
     if k.startswith("dZ"):
-        if activation_of(trace) != "relu":
-            return (f"**Through the non-linearity.** `dZ{l} = dA{l} ⊙ f′(Z{l})`, entry by entry: the gradient "
-                    f"arriving at `A{l}` times the slope of the activation at each entry. Where a unit is "
-                    "saturated (flat), almost nothing gets through.")
-        return (f"**Through the non-linearity.** `dZ{l} = dA{l} ⊙ f′(Z{l})`, entry by entry. For ReLU the "
-                f"slope is 1 where the unit fired and 0 where it did not, so the gradient passes only where "
-                f"`A{l}` was positive. *Look at:* the zeros here sit exactly where `A{l}` is 0.")
+        return (f"**Through the non-linearity.** `dZ{l} = dA{l} ⊙ f′(Z{l})`, entry by entry: "
+                f"{trace.activation.dz_about}. " + trace.activation.dz_look.format(l=l))
     if stop.phase == "update":
         return (f"**The update of layer {l}.** The optimizer turns the gradient into a change `ΔW{l}` (for the "
                 f"seed's SGD, `ΔW{l} = −η dW{l}`: a small step against the gradient), and `W{l}_new = W{l} + "
@@ -302,9 +280,9 @@ def gradcheck_verdict(results, tol: float = 1e-5) -> tuple[bool, str]:
     smooth = [r for r in results if not r.kink]
     kinks = len(results) - len(smooth)
     if not smooth:
-        return False, "Every checked entry sat at a ReLU kink; check other entries."
+        return False, "Every checked entry sat at a kink of the activation; check other entries."
     worst = max(r.rel_error for r in smooth)
-    k = f" {kinks} entr{'y' if kinks == 1 else 'ies'} at a ReLU kink (not comparable) left out." if kinks else ""
+    k = f" {kinks} entr{'y' if kinks == 1 else 'ies'} at a kink of the activation (not comparable) left out." if kinks else ""
     if worst < tol:
         return True, (f"Backprop agrees with finite differences: the largest relative error over "
                       f"{len(smooth)} entries is {worst:.1e} (below {tol:g}).{k}")
@@ -315,8 +293,7 @@ def gradcheck_verdict(results, tol: float = 1e-5) -> tuple[bool, str]:
 # --------------------------------------------------------------------------- one sample
 def sample_view_data(trace: Trace, i: int) -> dict:
     """Everything the one-sample view shows about sample ``i`` of the batch."""
-    sizes = _sizes(trace)
-    L = len(sizes) - 1
+    L = trace.n_layers
     y = int(trace["y"][i])
     proba = np.asarray(trace[f"A{L}"][i], np.float64)
     out = {"label": y, "pred": int(proba.argmax()), "proba": proba, "loss": float(trace["losses"][i]),
@@ -332,7 +309,7 @@ def sample_view_data(trace: Trace, i: int) -> dict:
 
 def render_sample(trace: Trace, i: int, X_image: np.ndarray) -> dict:
     d = sample_view_data(trace, i)
-    L, m = len(_sizes(trace)) - 1, trace["X"].shape[0]
+    L, m = trace.n_layers, trace["X"].shape[0]
     c1, c2 = st.columns([1, 3])
     with c1:
         st.plotly_chart(digit_grid(X_image[None], size=220), key="sample_img", config={"displayModeBar": False})

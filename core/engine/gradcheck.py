@@ -12,8 +12,9 @@ rounding. The relative error ``|g_bp − g_fd| / (|g_bp| + |g_fd|)`` is about
 Two honest limits of the numerical side: float64 rounds the loss (≈2.3) to
 about 1e-16, so the difference quotient carries an absolute error near
 1e-16/ε ≈ 1e-11 and tiny gradients show larger *relative* errors; and where
-θ ± ε moves some hidden unit across a kink (ReLU at 0) the loss is not smooth
-there, so the entry is flagged ``kink`` rather than compared.
+θ ± ε moves some hidden unit across a kink (Z = 0 of an activation whose record
+says ``kink``, like ReLU) the loss is not smooth there, so the entry is flagged
+``kink`` rather than compared.
 """
 from __future__ import annotations
 
@@ -78,6 +79,6 @@ def check_gradients(net: MLP, X: np.ndarray, y: np.ndarray, entries=None, *, n: 
             patterns.add(b"".join((v[f"Z{l}"] > 0).tobytes() for l in range(1, net64.n_layers)))
         numeric = (losses[0] - losses[1]) / (2 * eps)
         bp = float(trace["d" + name][index])
-        kink = len(patterns) > 1 and net64.activation in ("relu", "leaky_relu")
+        kink = len(patterns) > 1 and net64.act.kink
         results.append(GradCheck(name, index, bp, numeric, relative_error(bp, numeric), kink))
     return results

@@ -26,9 +26,11 @@ arrays ``W1 + ΔW1``, so the trace can keep the parameters *before* the step
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
+
+from core.engine.activations import ACTIVATIONS, Activation
 
 PHASES = ("forward", "loss", "backward", "update")
 
@@ -46,65 +48,25 @@ def to_float(X_u8: np.ndarray, dtype=np.float32) -> np.ndarray:
     return np.divide(X_u8, 255, dtype=dtype)
 
 
-# --------------------------------------------------------------------------- activations
+# --------------------------------------------------------------------------- initialisations
 @dataclass(frozen=True)
-class Activation:
-    """A hidden-layer non-linearity, its derivative, and how to write both."""
+class Init:
+    """How the weights start: ``W_l ~ scale(fan_in) · N(0, 1)``, biases zero."""
 
-    name: str
-    latex: str          # A = f(Z), with {l} for the layer number
-    grad_latex: str     # dZ = dA ⊙ f'(Z), with {l}
-    alpha: float = 0.01  # leak of leaky ReLU
+    key: str                          # what settings, checkpoints and the command line store
+    name: str                         # for sentences: "He initialisation"
+    rule: str                         # the distribution, for a menu
+    scale: Callable[[int], float]     # the standard deviation, from the layer's fan-in
 
-    def f(self, Z: np.ndarray) -> np.ndarray:
-        if self.name == "relu":
-            return np.maximum(Z, 0)
-        if self.name == "leaky_relu":
-            return np.where(Z > 0, Z, Z * Z.dtype.type(self.alpha))
-        if self.name == "sigmoid":
-            # exp(-|Z|) never overflows; same value as 1 / (1 + exp(-Z))
-            E = np.exp(-np.abs(Z))
-            return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
-        if self.name == "tanh":
-            return np.tanh(Z)
-        raise ValueError(self.name)
-
-    def backward(self, dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
-        """dZ = dA ⊙ f'(Z), with f' written through Z or A, whichever is cheaper."""
-        if self.name == "relu":
-            return dA * (Z > 0)
-        if self.name == "leaky_relu":
-            return dA * np.where(Z > 0, 1, Z.dtype.type(self.alpha))
-        if self.name == "sigmoid":
-            return dA * A * (1 - A)
-        if self.name == "tanh":
-            return dA * (1 - A * A)
-        raise ValueError(self.name)
+    @property
+    def label(self) -> str:
+        return f"{self.name}: {self.rule}"
 
 
-ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation(
-        "relu",
-        r"A_{l} = \mathrm{{ReLU}}(Z_{l}) = \max(0,\, Z_{l})",
-        r"dZ_{l} = dA_{l} \odot \mathbf{{1}}[Z_{l} > 0]",
-    ),
-    "leaky_relu": Activation(
-        "leaky_relu",
-        r"A_{l} = \max(0.01\,Z_{l},\, Z_{l})",
-        r"dZ_{l} = dA_{l} \odot (\mathbf{{1}}[Z_{l} > 0] + 0.01\,\mathbf{{1}}[Z_{l} \le 0])",
-    ),
-    "sigmoid": Activation(
-        "sigmoid",
-        r"A_{l} = \sigma(Z_{l}) = \frac{{1}}{{1 + e^{{-Z_{l}}}}}",
-        r"dZ_{l} = dA_{l} \odot A_{l} \odot (1 - A_{l})",
-    ),
-    "tanh": Activation(
-        "tanh",
-        r"A_{l} = \tanh(Z_{l})",
-        r"dZ_{l} = dA_{l} \odot (1 - A_{l}^2)",
-    ),
-}
-INITS = ("seed", "he")
+INITS: dict[str, Init] = {i.key: i for i in (
+    Init("seed", "seed", "0.01·N(0,1)", lambda fan_in: 0.01),
+    Init("he", "He", "N(0, 2/fan_in)", lambda fan_in: float(np.sqrt(2.0 / fan_in))),
+)}
 
 
 # --------------------------------------------------------------------------- the trace
@@ -141,14 +103,31 @@ class Trace(Mapping):
     name, phase, layer, LaTeX equation and inputs, so a page can draw the whole
     step from the trace alone. A trace of ``forward_backward`` stops after the
     backward phase; a trace of ``step`` also holds ``ΔW1 … W1_new …``.
+
+    It also says what it came from: the network's ``sizes`` and hidden
+    ``activation`` (the :class:`Activation` record), and for a step, the
+    ``hyper`` of the optimizer that made the update (``{"optimizer": "sgd",
+    "lr": 0.1, …}``, see ``core.engine.optim``).
     """
 
-    __slots__ = ("values", "specs", "lr")
+    __slots__ = ("values", "specs", "sizes", "activation", "hyper")
 
-    def __init__(self, values: dict, specs: tuple[RecordSpec, ...], lr: float | None = None):
+    def __init__(self, values: dict, specs: tuple[RecordSpec, ...], *, sizes, activation: Activation,
+                 hyper: dict | None = None):
         self.values = values
         self.specs = specs
-        self.lr = lr
+        self.sizes = tuple(sizes)
+        self.activation = activation
+        self.hyper = hyper
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def lr(self) -> float | None:
+        """The learning rate of the update, or None for a trace without one."""
+        return None if self.hyper is None else self.hyper["lr"]
 
     def __getitem__(self, name):
         return self.values[name]
@@ -205,7 +184,7 @@ class MLP:
         if activation not in ACTIVATIONS:
             raise ValueError(f"Unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}.")
         if init not in INITS:
-            raise ValueError(f"Unknown initialisation {init!r}; choose one of {INITS}.")
+            raise ValueError(f"Unknown initialisation {init!r}; choose one of {sorted(INITS)}.")
         self.sizes = sizes
         self.activation = activation
         self.init = init
@@ -231,11 +210,12 @@ class MLP:
 
     # -- parameters ---------------------------------------------------------
     def _initial_params(self) -> dict[str, np.ndarray]:
-        """The seed's ``0.01·N(0,1)`` weights, or He's ``N(0, 2/fan_in)``; biases zero."""
+        """Weights ``scale(fan_in)·N(0,1)`` as the init says (the seed's 0.01, He's √(2/fan_in)); biases zero."""
         rng = np.random.default_rng(self.seed)
         params = {}
+        scale_of = INITS[self.init].scale
         for l, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
-            scale = 0.01 if self.init == "seed" else np.sqrt(2.0 / n_in)
+            scale = scale_of(n_in)
             params[f"W{l}"] = (scale * rng.standard_normal((n_in, n_out))).astype(self.dtype)
             params[f"b{l}"] = np.zeros(n_out, self.dtype)
         return params
@@ -321,7 +301,7 @@ class MLP:
             chance = np.log(self.sizes[-1])
             what = "is not a finite number" if not np.isfinite(loss) else \
                 f"jumped to {float(loss):.4g}, far above the {chance:.2f} of guessing at random"
-            raise DivergenceError(f"The loss {what}: the weights are blowing up.", Trace(v, self._specs(None)))
+            raise DivergenceError(f"The loss {what}: the weights are blowing up.", self._trace(v, None))
 
         # backward: softmax + cross-entropy fused, dZ_L = (A_L - Y) / m
         v["Y"] = Y = self.one_hot(y)
@@ -336,7 +316,11 @@ class MLP:
                 dA = dZ @ p[self._W[l]].T
                 v["d" + self._A[l]] = dA
                 dZ = self.act.backward(dA, v[self._Z[l - 1]], v[self._A[l]])
-        return Trace(v, self._specs(None))
+        return self._trace(v, None)
+
+    def _trace(self, values: dict, optimizer) -> Trace:
+        return Trace(values, self._specs(optimizer), sizes=self.sizes, activation=self.act,
+                     hyper=None if optimizer is None else dict(optimizer.hyper))
 
     def one_hot(self, y: np.ndarray) -> np.ndarray:
         """Y_ic = 1[y_i = c]: row y_i of the identity matrix, for every sample i."""
@@ -358,6 +342,7 @@ class MLP:
             trace = self.forward_backward(X, y)
         except DivergenceError as err:
             err.trace.specs = self._specs(optimizer)
+            err.trace.hyper = dict(optimizer.hyper)
             raise
         v = trace.values
         deltas = optimizer.update(self.params, self.gradients(v))
@@ -369,7 +354,7 @@ class MLP:
             v[name + "_new"] = new[name]
         self.params = new
         trace.specs = self._specs(optimizer)
-        trace.lr = getattr(optimizer, "lr", None)
+        trace.hyper = dict(optimizer.hyper)
         return trace
 
     # -- what each quantity is (static per architecture and optimizer) -------------------
@@ -403,7 +388,7 @@ def build_specs(net: MLP, optimizer=None) -> tuple[RecordSpec, ...]:
             f"Each unit's weighted input: row i is sample i, column j is unit j (m × {sizes[l]}).")
         if l < L:
             add(f"A{l}", "forward", l, act.latex.format(l=l), [f"Z{l}"],
-                f"Layer {l}'s activations: the non-linearity applied to every entry of Z{l}.")
+                f"Layer {l}'s activations: {act.label} applied to every entry of Z{l}.")
         else:
             add(f"A{l}", "forward", l,
                 rf"A_{{{l}}} = \mathrm{{softmax}}(Z_{{{l}}}),\quad A_{{{l},ic}} = \frac{{e^{{Z_{{{l},ic}}}}}}{{\sum_k e^{{Z_{{{l},ik}}}}}}",
@@ -422,7 +407,7 @@ def build_specs(net: MLP, optimizer=None) -> tuple[RecordSpec, ...]:
                 "∂L/∂Z at the output: softmax and cross-entropy together give simply (probabilities − truth)/m.")
         else:
             add(f"dZ{l}", "backward", l, act.grad_latex.format(l=l), [f"dA{l}", f"Z{l}"],
-                f"∂L/∂Z{l}: the gradient flowing back, let through only where the unit was active.")
+                f"∂L/∂Z{l}: {act.dz_about}.")
         add(f"dW{l}", "backward", l, rf"dW_{{{l}}} = {prev_tex}^\top dZ_{{{l}}}", [prev, f"dZ{l}"],
             f"∂L/∂W{l}: same shape as W{l}; entry (k, j) sums input k × error of unit j over the batch.")
         add(f"db{l}", "backward", l, rf"db_{{{l}}} = \sum_i dZ_{{{l},i}}", [f"dZ{l}"],

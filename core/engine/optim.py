@@ -6,6 +6,13 @@ arrays every step rather than changed in place, so an earlier step's state can
 be kept by reference (the stepper's history relies on this).
 
 L2 weight decay λ adds ``λ W`` to the gradient of weight matrices (not biases).
+
+Each optimizer class says what it is once: its ``key`` (what settings,
+checkpoints and the command line store), its ``label`` (for a menu), its
+``name`` (for sentences), the state it keeps per parameter (``state_keys``:
+``V`` gives ``V_W1``, ``V_b1``, …) and as plain counters (``counters``), its
+LaTeX, and a ``divergence_tip`` for when training with it blows up. The
+registry :data:`OPTIMIZERS` maps keys to classes; nothing compares names.
 """
 from __future__ import annotations
 
@@ -25,7 +32,13 @@ def _tex(name: str) -> tuple[str, str]:
 class SGD:
     """The seed's plain gradient descent: ΔW = -η dW."""
 
+    key = "sgd"
+    label = "SGD (the seed's)"
     name = "SGD"
+    state_keys: tuple[str, ...] = ()   # per parameter: "V" → V_W1, V_b1, … (each a dict attribute)
+    counters: tuple[str, ...] = ()     # plain integers: Adam's step count t
+    divergence_tip: str | None = None  # what to try when training with it diverges
+    settings: tuple[str, ...] = ("lr", "weight_decay")   # the settings it is made from (core/lab/settings.py)
 
     def __init__(self, lr: float = 0.1, weight_decay: float = 0.0):
         self.lr = float(lr)
@@ -42,24 +55,39 @@ class SGD:
         return rf"\Delta {p} = -\eta\, {g}"
 
     def describe_key(self):
-        return (self.name, bool(self.weight_decay))
+        return (self.key, bool(self.weight_decay))
+
+    @classmethod
+    def state_names(cls, params) -> set[str]:
+        """The names :meth:`state` uses for a network with these parameter names."""
+        return {f"{s}_{p}" for s in cls.state_keys for p in params} | set(cls.counters)
 
     def state(self) -> dict:
-        return {}
+        out = {f"{s}_{p}": v for s in self.state_keys for p, v in getattr(self, s).items()}
+        out.update({c: np.array(getattr(self, c), dtype=np.int64) for c in self.counters})
+        return out
 
     def load_state(self, state: dict) -> None:
-        if state:
-            raise ValueError("SGD has no state.")
+        for k in state:
+            if k not in self.counters and k.split("_", 1)[0] not in self.state_keys:
+                raise ValueError(f"{self.name} keeps no state named {k!r}.")
+        for s in self.state_keys:
+            setattr(self, s, {k[len(s) + 1:]: v for k, v in state.items() if k.startswith(s + "_")})
+        for c in self.counters:
+            setattr(self, c, int(state.get(c, 0)))
 
     @property
     def hyper(self) -> dict:
-        return {"optimizer": "sgd", "lr": self.lr, "weight_decay": self.weight_decay}
+        return {"optimizer": self.key, "lr": self.lr, "weight_decay": self.weight_decay}
 
 
 class Momentum(SGD):
     """Heavy-ball momentum: V ← μV + dW, ΔW = -η V."""
 
-    name = "SGD + momentum"
+    key = "momentum"
+    label = name = "SGD + momentum"
+    state_keys = ("V",)
+    settings = ("lr", "momentum", "weight_decay")
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
@@ -80,22 +108,20 @@ class Momentum(SGD):
         g = rf"({g} + \lambda {p})" if self.weight_decay and name.startswith("W") else g
         return rf"V_{{{p}}} \leftarrow \mu V_{{{p}}} + {g},\quad \Delta {p} = -\eta\, V_{{{p}}}"
 
-    def state(self):
-        return {f"V_{k}": v for k, v in self.V.items()}
-
-    def load_state(self, state):
-        self.V = {k[2:]: v for k, v in state.items() if k.startswith("V_")}
-
     @property
     def hyper(self):
-        return {"optimizer": "momentum", "lr": self.lr, "momentum": self.momentum,
+        return {"optimizer": self.key, "lr": self.lr, "momentum": self.momentum,
                 "weight_decay": self.weight_decay}
 
 
 class Adam(SGD):
     """Adam: bias-corrected running means of dW and dW², ΔW = -η m̂ / (√v̂ + ε)."""
 
-    name = "Adam"
+    key = "adam"
+    label = name = "Adam"
+    state_keys = ("M", "S")
+    counters = ("t",)
+    divergence_tip = "plain SGD (Adam's usual learning rate is 0.001)"
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0):
@@ -124,24 +150,13 @@ class Adam(SGD):
         return (rf"m \leftarrow \beta_1 m + (1-\beta_1)\,{g},\ v \leftarrow \beta_2 v + (1-\beta_2)\,{g}^2,\ "
                 rf"\Delta {p} = -\eta\,\hat m / (\sqrt{{\hat v}} + \epsilon)")
 
-    def state(self):
-        out = {f"M_{k}": v for k, v in self.M.items()}
-        out.update({f"S_{k}": v for k, v in self.S.items()})
-        out["t"] = np.array(self.t, dtype=np.int64)
-        return out
-
-    def load_state(self, state):
-        self.M = {k[2:]: v for k, v in state.items() if k.startswith("M_")}
-        self.S = {k[2:]: v for k, v in state.items() if k.startswith("S_")}
-        self.t = int(state.get("t", 0))
-
     @property
     def hyper(self):
-        return {"optimizer": "adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,
+        return {"optimizer": self.key, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,
                 "eps": self.eps, "weight_decay": self.weight_decay}
 
 
-OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
+OPTIMIZERS: dict[str, type[SGD]] = {cls.key: cls for cls in (SGD, Momentum, Adam)}
 
 
 def make_optimizer(name: str = "sgd", lr: float = 0.1, weight_decay: float = 0.0, **kw):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.engine.network import MLP, DivergenceError, Trace, to_float
+from core.engine.network import INITS, MLP, DivergenceError, Trace, to_float
 from core.engine.optim import snapshot as snapshot_optimizer
 
 SNAPSHOT_EPOCHS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -379,10 +379,11 @@ def divergence_message(err: DivergenceError, epoch: int, step: int, optimizer, n
     """What happened, and what to try, in words a student can act on."""
     lr = getattr(optimizer, "lr", None)
     tips = [f"a learning rate ten times smaller ({lr / 10:g} instead of {lr:g})" if lr else "a smaller learning rate"]
-    if getattr(optimizer, "name", "") == "Adam":
-        tips.append("plain SGD (Adam's usual learning rate is 0.001)")
-    if net.init == "seed" and net.activation == "relu" and lr and lr >= 1:
-        tips.append("He initialisation")
+    if getattr(optimizer, "divergence_tip", None):
+        tips.append(optimizer.divergence_tip)
+    suited = net.act.suited_init
+    if suited and net.init != suited and lr and lr >= 1:
+        tips.append(f"{INITS[suited].name} initialisation")
     return (f"Training diverged at epoch {epoch}, step {step}. {err} "
             f"That step was not applied: the network keeps the parameters it had before it. "
             f"Try {', or '.join(tips)}.")

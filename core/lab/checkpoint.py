@@ -170,10 +170,7 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
         optimizer = from_hyper(hyper)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"The optimizer settings are not usable: {err}") from None
-    opt_keys = {f"{p}_{k}" for p in {"momentum": ("V",), "adam": ("M", "S")}.get(hyper["optimizer"], ())
-                for k in shapes}
-    if hyper["optimizer"] == "adam":
-        opt_keys.add("t")
+    opt_keys = optimizer.state_names(shapes)
 
     # the exact set of keys
     snap_epochs = config["snapshot_epochs"]

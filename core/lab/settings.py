@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from core.engine.network import ACTIVATIONS, INITS
+from core.engine.activations import ACTIVATIONS
+from core.engine.network import INITS
 from core.engine.optim import OPTIMIZERS, make_optimizer
 
 MNIST_IMAGES = 60_000
@@ -33,7 +34,7 @@ class Field:
     label: str
     lo: float | None = None
     hi: float | None = None
-    choices: tuple[str, ...] = ()
+    names: dict | None = None   # for a choice: each choice → its registry record (``.label``) or its name
     help: str = ""
     model: bool = False     # changing it means another network (or other data): the old one is thrown away
 
@@ -50,6 +51,15 @@ class Field:
         if not self.lo <= value <= self.hi:
             return f"{self.label} must be {_num(self.lo)} to {_num(self.hi)}, not {_num(value)}."
         return None
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The keys of the registry, read when asked: a record registered later is offered too."""
+        return tuple(self.names or ())
+
+    def choice_label(self, choice: str) -> str:
+        named = (self.names or {}).get(choice, choice)
+        return getattr(named, "label", named)
 
     def parse(self, raw: str, like):
         """The value of ``raw`` (text from a link) in the type of ``like``; raises ValueError."""
@@ -75,9 +85,10 @@ def _num(x) -> str:
 FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("hidden", "Hidden layers", 1, 512, model=True,
           help="Units per hidden layer, 1 to 3 layers: the seed's is 64, 64."),
-    Field("activation", "Activation", choices=tuple(ACTIVATIONS), model=True),
-    Field("init", "Initialisation", choices=tuple(INITS), model=True),
-    Field("optimizer", "Optimizer", choices=tuple(OPTIMIZERS)),
+    Field("activation", "Activation", names=ACTIVATIONS, model=True),
+    Field("init", "Initialisation", names=INITS, model=True,
+          help="; ".join(f"{i.label}" for i in INITS.values()) + "."),
+    Field("optimizer", "Optimizer", names=OPTIMIZERS),
     Field("lr", "Learning rate η", 1e-6, 100.0, help="The seed's is 0.1 (Adam's usual one is 0.001)."),
     Field("momentum", "Momentum μ", 0.0, 0.999, help="For SGD + momentum: how much of the last step's "
                                                      "direction each step keeps."),
@@ -91,7 +102,8 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
                "At most 60,000 for MNIST, or the rows of your upload."),
     Field("val", "Held out for validation", 1, MAX_IMAGES - 1, model=True),
     Field("epochs", "Epochs", 1, 10_000, help="How many epochs a run trains to (Start training goes this far)."),
-    Field("dataset", "Images", choices=("mnist", "upload"), model=True),
+    Field("dataset", "Images", model=True,
+          names={"mnist": "Shipped MNIST", "upload": "My uploaded train.csv"}),
 )}
 
 
@@ -135,8 +147,7 @@ class Settings:
         return [n for n, f in FIELDS.items() if f.model and getattr(self, n) != getattr(other, n)]
 
     def make_optimizer(self):
-        extra = {"momentum": self.momentum} if self.optimizer == "momentum" else {}
-        return make_optimizer(self.optimizer, lr=self.lr, weight_decay=self.weight_decay, **extra)
+        return make_optimizer(self.optimizer, **{n: getattr(self, n) for n in OPTIMIZERS[self.optimizer].settings})
 
     # -- links --------------------------------------------------------------------------------------
     def to_query(self) -> dict[str, str]:

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.engine.network import ACTIVATIONS, Trace
-from core.engine.optim import SGD
+from core.engine.network import Trace
+from core.engine.optim import OPTIMIZERS, from_hyper
 
 
 @dataclass(frozen=True)
@@ -129,19 +129,6 @@ def _sorted(terms: list[Term]) -> tuple[Term, ...]:
     return tuple(sorted(terms, key=lambda t: -abs(t.value)))
 
 
-def _n_layers(trace: Trace) -> int:
-    return sum(1 for k in trace if re.fullmatch(r"W\d+", k))
-
-
-def activation_of(trace: Trace) -> str:
-    """The hidden activation's name, read from the equation the trace gives A1."""
-    latex = trace.spec("A1").latex
-    for name, act in ACTIVATIONS.items():
-        if act.latex.format(l=1) == latex:
-            return name
-    raise ValueError("Unknown activation in this trace.")
-
-
 def _sum_text(terms: tuple[Term, ...], shown: int = 3, extra: str = "") -> str:
     """``0.12 + (−0.05) + … `` with the largest terms written out and the rest summed."""
     written = [t for t in terms[:shown] if t.value != 0]    # zero terms are folded into the rest
@@ -158,9 +145,10 @@ def explain(trace: Trace, name: str, index=(), optimizer=None) -> Explanation:
     """How the cell ``trace[name][index]`` was computed.
 
     ``optimizer`` is the optimizer *as it was before the step* (a workspace's
-    ``StepRecord.optimizer_before``); it is needed to rebuild ΔW of momentum,
-    Adam or weight decay, whose state the trace does not hold. Without it, SGD's
-    ``ΔW = −η dW`` is rebuilt from ``trace.lr`` and other rules are described.
+    ``StepRecord.optimizer_before``); it is needed to rebuild ΔW of an optimizer
+    that keeps state (momentum, Adam), which the trace does not hold. Without
+    it, a stateless optimizer (SGD) is rebuilt from ``trace.hyper`` and the
+    rules of the others are described.
     """
     if name not in trace:
         raise KeyError(f"{name!r} is not in this trace.")
@@ -169,7 +157,7 @@ def explain(trace: Trace, name: str, index=(), optimizer=None) -> Explanation:
     if len(index) != a.ndim or any(not 0 <= i < n for i, n in zip(index, a.shape)):
         raise IndexError(f"{name} has shape {a.shape}; {index} is not one of its cells.")
     value = float(a[index])
-    L = _n_layers(trace)
+    L = trace.n_layers
     m = _NAME.match(name)
     pre, sym, l, new = m.groups() if m else (None, None, None, None)
     l = int(l) if l else None
@@ -249,34 +237,15 @@ def _pre_activation(trace, l, index, value) -> Explanation:
     return Explanation(f"Z{l}", index, rule, sub, tuple(terms), total, value, note, "sum")
 
 
-def _act_value(act: str, z: float) -> float:
-    if act == "relu":
-        return max(z, 0.0)
-    if act == "leaky_relu":
-        return z if z > 0 else z * 0.01
-    if act == "sigmoid":
-        e = math.exp(-abs(z))
-        return 1 / (1 + e) if z >= 0 else e / (1 + e)
-    return math.tanh(z)
-
-
 def _activation(trace, l, index, value) -> Explanation:
-    act = activation_of(trace)
+    act = trace.activation
     z = float(trace[f"Z{l}"][index])
-    total = _act_value(act, z)
+    total = float(act.f(np.asarray(z, np.float64)))   # the engine's own f, on this one cell in float64
     cell, zc = _cell(f"A{l}", index), _cell(f"Z{l}", index)
-    rule = {"relu": rf"{cell} = \max(0,\ {zc})", "leaky_relu": rf"{cell} = \max(0.01\,{zc},\ {zc})",
-            "sigmoid": rf"{cell} = 1 / (1 + e^{{-{zc}}})", "tanh": rf"{cell} = \tanh({zc})"}[act]
-    fn = {"relu": r"\max(0,\ %s)", "leaky_relu": r"\max(0.01 \cdot %s,\ %s)",
-          "sigmoid": r"1 / (1 + e^{-%s})", "tanh": r"\tanh(%s)"}[act]
-    zs = _p(z)
-    sub = "= " + (fn % (zs, zs) if act == "leaky_relu" else fn % zs) + f" = {tex_num(total)}"
-    if act == "relu":
-        note = (f"Z{l} is {'positive, so the unit fires and passes it on unchanged' if z > 0 else 'not positive, so the unit is silent: 0, and no gradient will flow back through it'}.")
-    else:
-        note = f"The {act} of the weighted input, applied to this one entry."
-    return Explanation(f"A{l}", index, rule, sub, (Term(f"{act}({_lab(f'Z{l}', *index)})", total, (z,)),),
-                       total, value, note, act)
+    rule = rf"{cell} = " + act.cell_latex.format(z=zc)
+    sub = "= " + act.cell_latex.format(z=_p(z)) + f" = {tex_num(total)}"
+    return Explanation(f"A{l}", index, rule, sub, (Term(f"{act.key}({_lab(f'Z{l}', *index)})", total, (z,)),),
+                       total, value, act.a_note(z), act.key)
 
 
 def _softmax(trace, l, index, value) -> Explanation:
@@ -346,33 +315,18 @@ def _output_error(trace, l, index, value) -> Explanation:
 
 
 def _hidden_error(trace, l, index, value) -> Explanation:
-    act = activation_of(trace)
+    act = trace.activation
     dA = float(trace[f"dA{l}"][index])
     z = float(trace[f"Z{l}"][index])
     a = float(trace[f"A{l}"][index])
-    cell, dac, zc = _cell(f"dZ{l}", index), _cell(f"dA{l}", index), _cell(f"Z{l}", index)
-    if act == "relu":
-        gate, gtex = float(z > 0), rf"\mathbf{{1}}[{zc} > 0]"
-        gate_sub = rf"\mathbf{{1}}[{_p(z)} > 0]"
-    elif act == "leaky_relu":
-        gate, gtex = (1.0 if z > 0 else 0.01), rf"(\mathbf{{1}}[{zc} > 0] + 0.01\,\mathbf{{1}}[{zc} \le 0])"
-        gate_sub = tex_num(1.0 if z > 0 else 0.01)
-    elif act == "sigmoid":
-        gate, gtex = a * (1 - a), rf"A_{{{l}}}[\cdot](1 - A_{{{l}}}[\cdot])"
-        gate_sub = rf"{_p(a)}\,(1 - {_p(a)})"
-    else:
-        gate, gtex = 1 - a * a, rf"(1 - A_{{{l}}}[\cdot]^2)"
-        gate_sub = rf"(1 - {_p(a)}^2)"
+    cell, dac, zc, ac = _cell(f"dZ{l}", index), _cell(f"dA{l}", index), _cell(f"Z{l}", index), _cell(f"A{l}", index)
+    # the slope f'(z) is the engine's backward with dA = 1, on this one cell in float64
+    gate = float(act.backward(np.float64(1.0), np.asarray(z, np.float64), np.asarray(a, np.float64)))
     total = dA * gate
-    rule = rf"{cell} = {dac} \cdot {gtex}"
-    sub = rf"= {_p(dA)} \cdot {gate_sub} = {tex_num(total)}"
-    if act == "relu":
-        note = ("The unit fired (Z > 0), so the gradient passes through unchanged." if z > 0 else
-                "The unit did not fire (Z ≤ 0): ReLU's slope is 0 there, so this sample teaches this unit nothing.")
-    else:
-        note = f"The gradient arriving at A{l} times the slope of {act} at this entry."
+    rule = rf"{cell} = {dac} \cdot " + act.slope_latex.format(z=zc, a=ac)
+    sub = rf"= {_p(dA)} \cdot " + act.slope_latex.format(z=_p(z), a=_p(a)) + f" = {tex_num(total)}"
     return Explanation(f"dZ{l}", index, rule, sub, (Term(f"dA{l}·f'(Z{l})", total, (dA, gate)),), total, value,
-                       note, "product")
+                       act.dz_note(z, a), "product")
 
 
 def _weight_grad(trace, l, index, value) -> Explanation:
@@ -421,74 +375,112 @@ def _activation_grad(trace, l, index, value) -> Explanation:
 
 
 def _update(trace, p, index, value, optimizer) -> Explanation:
-    name, cell = "Δ" + p, _cell("Δ" + p, index)
-    g = float(trace["d" + p][index])
-    w = float(trace[p][index])
-    is_w = p.startswith("W")
-    dtex, wtex = _cell("d" + p, index), _cell(p, index)
+    name = "Δ" + p
+    if optimizer is None and trace.hyper is not None:
+        kind = OPTIMIZERS[trace.hyper["optimizer"]]
+        if not (kind.state_keys or kind.counters):   # nothing from before the step is needed
+            optimizer = from_hyper(trace.hyper)
     if optimizer is None:
-        latex = trace.spec(name).latex
-        if trace.lr is not None and r"\lambda" not in latex and "V_" not in latex and r"\hat m" not in latex:
-            optimizer = SGD(trace.lr)
-        else:
-            return Explanation(name, index, cell, rf"= {tex_num(value)}", (Term(_lab(name, *index), value),), value,
-                               value, "The optimizer's rule (see the equation above) made this change from the "
-                               "gradient and its own running state, which this step's trace does not hold.",
-                               "optimizer")
-    lr, wd = optimizer.lr, optimizer.weight_decay if is_w else 0.0
-    kind = getattr(optimizer, "name", "SGD")
-    grad = g + wd * w
-    terms = [Term(f"−η·{_lab('d' + p, *index)}", -lr * g, (lr, g))]
-    gtex = dtex
-    if wd:
-        terms.append(Term(f"−η·λ·{_lab(p, *index)}", -lr * wd * w, (lr, wd, w)))
-        gtex = rf"({dtex} + \lambda\,{wtex})"
-    if kind == "SGD":
-        total = -lr * grad
-        rule = rf"{cell} = -\eta\, {gtex}"
-        sub = rf"= -{tex_num(lr)} \cdot " + (rf"({_p(g)} + {tex_num(wd)} \cdot {_p(w)})" if wd else _p(g)) + \
-              f" = {tex_num(total)}"
-        note = (f"Plain gradient descent: a step of size η = {lr:g} against the gradient"
-                + (" plus weight decay, which pulls every weight towards 0." if wd else "."))
-        return Explanation(name, index, rule, sub, _sorted(terms), total, value, note, "sum")
-    if kind == "SGD + momentum":
-        mu = optimizer.momentum
-        V0 = optimizer.V.get(p)
-        v0 = float(V0[index]) if V0 is not None else None
-        V = mu * v0 + grad if v0 is not None else grad
-        total = -lr * V
-        if v0 is not None:
-            terms.append(Term(f"−η·μ·V_{p}[{','.join(map(str, index))}] (before)", -lr * mu * v0, (lr, mu, v0)))
-        rule = rf"{cell} = -\eta\,(\mu\, V_{{{tex_name(p)}}} + {gtex})"
-        sub = (rf"= -{tex_num(lr)} \cdot ({tex_num(mu)} \cdot {_p(v0 or 0.0)} + {_p(grad)})"
-               f" = {tex_num(total)}")
-        note = ("The optimizer's rule (momentum): the step follows a velocity V that remembers μ of the previous "
-                "steps' direction, plus this step's gradient." + ("" if v0 is not None else
-                                                                     " This is its first step, so V is just the gradient."))
-        return Explanation(name, index, rule, sub, _sorted(terms), total, value, note, "sum", (("V (new)", V),))
-    if kind == "Adam":
-        b1, b2, eps = optimizer.beta1, optimizer.beta2, optimizer.eps
-        t = optimizer.t + 1
-        M0, S0 = optimizer.M.get(p), optimizer.S.get(p)
-        m0 = float(M0[index]) if M0 is not None else None
-        s0 = float(S0[index]) if S0 is not None else None
-        mt = b1 * m0 + (1 - b1) * grad if m0 is not None else (1 - b1) * grad
-        vt = b2 * s0 + (1 - b2) * (grad * grad) if s0 is not None else (1 - b2) * (grad * grad)
-        step = float(lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t))
-        total = -step * mt / (math.sqrt(vt) + eps)
-        terms = [Term(f"(1−β1)·{_lab('d' + p, *index)}", (1 - b1) * grad, (1 - b1, grad))]
-        if m0 is not None:
-            terms.append(Term("β1·m (before)", b1 * m0, (b1, m0)))
-        rule = (rf"{cell} = -\eta\,\frac{{\sqrt{{1-\beta_2^{{t}}}}}}{{1-\beta_1^{{t}}}}\,"
-                rf"\frac{{m}}{{\sqrt{{v}} + \epsilon}},\quad m = \beta_1 m + (1-\beta_1)\,{gtex},\ "
-                rf"v = \beta_2 v + (1-\beta_2)\,{gtex}^2")
-        sub = rf"= -{tex_num(step)} \cdot \frac{{{tex_num(mt)}}}{{\sqrt{{{tex_num(vt)}}} + {tex_num(eps)}}} = {tex_num(total)}"
-        note = (f"The optimizer's rule (Adam, step t = {t}): the terms below make the running mean m of the "
-                "gradient; it is divided by the root of the running mean v of the squared gradient, so every "
-                "weight moves by roughly η whatever the size of its gradient.")
-        return Explanation(name, index, rule, sub, _sorted(terms), total, value, note, "adam",
-                           (("m (new)", mt), ("v (new)", vt), ("step size η·√(1−β2ᵗ)/(1−β1ᵗ)", step)))
-    raise ValueError(f"Unknown optimizer {kind!r}.")
+        return Explanation(name, index, _cell(name, index), rf"= {tex_num(value)}", (Term(_lab(name, *index), value),),
+                           value, value, "The optimizer's rule (see the equation above) made this change from the "
+                           "gradient and its own running state, which this step's trace does not hold.", "optimizer")
+    return UPDATE_EXPLANATIONS[optimizer.key](_UpdateCell.of(trace, p, index, value, optimizer), optimizer)
+
+
+@dataclass(frozen=True)
+class _UpdateCell:
+    """What every optimizer's ΔW cell starts from: the gradient, weight decay folded in."""
+
+    p: str                    # "W1"
+    index: tuple[int, ...]
+    value: float              # ΔW[index] as the step stored it
+    g: float                  # dW[index]
+    w: float                  # W[index] before the step
+    lr: float
+    wd: float                 # λ for a weight, 0 for a bias
+    grad: float               # dW + λW
+    gtex: str                 # its LaTeX
+
+    @classmethod
+    def of(cls, trace, p, index, value, optimizer) -> "_UpdateCell":
+        g, w = float(trace["d" + p][index]), float(trace[p][index])
+        wd = optimizer.weight_decay if p.startswith("W") else 0.0
+        dtex = _cell("d" + p, index)
+        gtex = rf"({dtex} + \lambda\,{_cell(p, index)})" if wd else dtex
+        return cls(p, index, value, g, w, optimizer.lr, wd, g + wd * w, gtex)
+
+    @property
+    def name(self) -> str:
+        return "Δ" + self.p
+
+    @property
+    def cell(self) -> str:
+        return _cell(self.name, self.index)
+
+    def gradient_terms(self) -> list[Term]:
+        """−η dW, and −η λ W under weight decay."""
+        c = self
+        terms = [Term(f"−η·{_lab('d' + c.p, *c.index)}", -c.lr * c.g, (c.lr, c.g))]
+        if c.wd:
+            terms.append(Term(f"−η·λ·{_lab(c.p, *c.index)}", -c.lr * c.wd * c.w, (c.lr, c.wd, c.w)))
+        return terms
+
+
+def _sgd_update(c: _UpdateCell, optimizer) -> Explanation:
+    lr, wd, g, w = c.lr, c.wd, c.g, c.w
+    total = -lr * c.grad
+    rule = rf"{c.cell} = -\eta\, {c.gtex}"
+    sub = rf"= -{tex_num(lr)} \cdot " + (rf"({_p(g)} + {tex_num(wd)} \cdot {_p(w)})" if wd else _p(g)) + \
+          f" = {tex_num(total)}"
+    note = (f"Plain gradient descent: a step of size η = {lr:g} against the gradient"
+            + (" plus weight decay, which pulls every weight towards 0." if wd else "."))
+    return Explanation(c.name, c.index, rule, sub, _sorted(c.gradient_terms()), total, c.value, note, "sum")
+
+
+def _momentum_update(c: _UpdateCell, optimizer) -> Explanation:
+    lr, mu, grad = c.lr, optimizer.momentum, c.grad
+    V0 = optimizer.V.get(c.p)
+    v0 = float(V0[c.index]) if V0 is not None else None
+    V = mu * v0 + grad if v0 is not None else grad
+    total = -lr * V
+    terms = c.gradient_terms()
+    if v0 is not None:
+        terms.append(Term(f"−η·μ·V_{c.p}[{','.join(map(str, c.index))}] (before)", -lr * mu * v0, (lr, mu, v0)))
+    rule = rf"{c.cell} = -\eta\,(\mu\, V_{{{tex_name(c.p)}}} + {c.gtex})"
+    sub = rf"= -{tex_num(lr)} \cdot ({tex_num(mu)} \cdot {_p(v0 or 0.0)} + {_p(grad)}) = {tex_num(total)}"
+    note = ("The optimizer's rule (momentum): the step follows a velocity V that remembers μ of the previous "
+            "steps' direction, plus this step's gradient." + ("" if v0 is not None else
+                                                                 " This is its first step, so V is just the gradient."))
+    return Explanation(c.name, c.index, rule, sub, _sorted(terms), total, c.value, note, "sum", (("V (new)", V),))
+
+
+def _adam_update(c: _UpdateCell, optimizer) -> Explanation:
+    lr, grad = c.lr, c.grad
+    b1, b2, eps = optimizer.beta1, optimizer.beta2, optimizer.eps
+    t = optimizer.t + 1
+    M0, S0 = optimizer.M.get(c.p), optimizer.S.get(c.p)
+    m0 = float(M0[c.index]) if M0 is not None else None
+    s0 = float(S0[c.index]) if S0 is not None else None
+    mt = b1 * m0 + (1 - b1) * grad if m0 is not None else (1 - b1) * grad
+    vt = b2 * s0 + (1 - b2) * (grad * grad) if s0 is not None else (1 - b2) * (grad * grad)
+    step = float(lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t))
+    total = -step * mt / (math.sqrt(vt) + eps)
+    terms = [Term(f"(1−β1)·{_lab('d' + c.p, *c.index)}", (1 - b1) * grad, (1 - b1, grad))]
+    if m0 is not None:
+        terms.append(Term("β1·m (before)", b1 * m0, (b1, m0)))
+    rule = (rf"{c.cell} = -\eta\,\frac{{\sqrt{{1-\beta_2^{{t}}}}}}{{1-\beta_1^{{t}}}}\,"
+            rf"\frac{{m}}{{\sqrt{{v}} + \epsilon}},\quad m = \beta_1 m + (1-\beta_1)\,{c.gtex},\ "
+            rf"v = \beta_2 v + (1-\beta_2)\,{c.gtex}^2")
+    sub = rf"= -{tex_num(step)} \cdot \frac{{{tex_num(mt)}}}{{\sqrt{{{tex_num(vt)}}} + {tex_num(eps)}}} = {tex_num(total)}"
+    note = (f"The optimizer's rule (Adam, step t = {t}): the terms below make the running mean m of the "
+            "gradient; it is divided by the root of the running mean v of the squared gradient, so every "
+            "weight moves by roughly η whatever the size of its gradient.")
+    return Explanation(c.name, c.index, rule, sub, _sorted(terms), total, c.value, note, "adam",
+                       (("m (new)", mt), ("v (new)", vt), ("step size η·√(1−β2ᵗ)/(1−β1ᵗ)", step)))
+
+
+# How one cell of ΔW was computed, by optimizer key: every key of core.engine.optim.OPTIMIZERS has one.
+UPDATE_EXPLANATIONS = {"sgd": _sgd_update, "momentum": _momentum_update, "adam": _adam_update}
 
 
 def _new_param(trace, p, index, value) -> Explanation:
