@@ -15,8 +15,7 @@ import streamlit as st
 
 from core.lab import checkpoint
 from core.engine.blas import set_blas_threads
-from core.data.mnist import Digits, load_mnist, make_split
-from core.engine.trainer import History
+from core.data.mnist import Digits, load_mnist
 from core.lab.workspace import Settings, Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +38,9 @@ def pretrained() -> checkpoint.Checkpoint | None:
     if not PRETRAINED.exists():
         return None
     ck = checkpoint.load(PRETRAINED)
-    for p in [ck.net.params, *ck.snapshots.values()]:
+    # shared by every session: each one that opens it makes its own trainer (see Workspace.open_checkpoint),
+    # and nobody may write into these arrays (the history's rows are read-only already)
+    for p in [ck.net.params, ck.optimizer.state(), *ck.snapshots.values()]:
         for a in p.values():
             a.flags.writeable = False
     return ck
@@ -97,34 +98,37 @@ def workspace() -> Workspace:
 
 
 def open_pretrained(ws: Workspace) -> bool:
-    """Make the shipped 1000-epoch network this session's own (parameters shared
-    read-only, history copied so continued training does not touch the shared one)."""
+    """Make the shipped 1000-epoch network this session's own (see :func:`adopt_checkpoint`)."""
     ck = pretrained()
     if ck is None:
         return False
     return adopt_checkpoint(ws, ck, "the pretrained network (seed protocol, 1000 epochs)")
 
 
-def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str) -> bool:
-    s = ck.split or {}
-    m = mnist()
-    try:
-        split = make_split(m["train"], pool=int(s.get("pool", 42_000)), val=int(s.get("val", 1_000)),
-                           seed=int(s.get("seed", ck.net.seed)), test=m["test"])
-    except ValueError:
-        split = make_split(m["train"], test=m["test"])
-    copy = checkpoint.Checkpoint(ck.net.with_params(dict(ck.net.params)), ck.optimizer,
-                                 dict(ck.trainer_state),
-                                 History.from_arrays(ck.net.n_layers, ck.history.to_arrays()),
-                                 dict(ck.snapshots), ck.split, ck.meta)
-    trainer = checkpoint.restore_trainer(copy, split)
+def checkpoint_settings(ck: checkpoint.Checkpoint, base: Settings, n_source: int) -> Settings:
+    """The settings that describe a checkpoint's network, split and optimizer; the rest
+    (e.g. the epochs to train) stays as in ``base``. A split that does not fit MNIST
+    (the checkpoint was trained on an upload) becomes the default one."""
+    s, default = ck.split or {}, Settings()
+    pool, val = int(s.get("pool", default.pool)), int(s.get("val", default.val))
+    if not (2 <= pool <= n_source and 1 <= val < pool):
+        pool, val = default.pool, default.val
     hyper = ck.optimizer.hyper
-    settings = replace(ws.settings, hidden=tuple(ck.net.sizes[1:-1]), activation=ck.net.activation,
-                       init=ck.net.init, seed=ck.net.seed, pool=split.n_train + split.n_val, val=split.n_val,
-                       batch_size=trainer.batch_size, optimizer=hyper["optimizer"], lr=hyper["lr"],
-                       weight_decay=hyper.get("weight_decay", 0.0), momentum=hyper.get("momentum", 0.9),
-                       dataset="mnist")
-    ws.adopt(trainer, settings, origin)
+    return replace(base, hidden=tuple(ck.net.sizes[1:-1]), activation=ck.net.activation, init=ck.net.init,
+                   seed=ck.net.seed, pool=pool, val=val,
+                   batch_size=int(ck.trainer_state.get("batch_size", default.batch_size)),
+                   optimizer=hyper["optimizer"], lr=hyper["lr"], weight_decay=hyper.get("weight_decay", 0.0),
+                   momentum=hyper.get("momentum", 0.9), dataset="mnist")
+
+
+def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str) -> bool:
+    """Carry on from ``ck`` in this session's workspace, on MNIST. ``ck`` may be the
+    cached pretrained network every session shares: the workspace makes its own
+    trainer and leaves ``ck`` as it is. Raises ValueError (and changes nothing) when
+    the checkpoint does not fit."""
+    m = mnist()
+    ws.open_checkpoint(ck, checkpoint_settings(ck, ws.settings, len(m["train"])), m["train"], m["test"],
+                       origin=origin)
     return True
 
 
