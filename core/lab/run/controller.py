@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core.engine.optim import snapshot as snapshot_optimizer
 from core.engine.trainer import Trainer
 from core.lab.run.worker import PAUSE, pack, params_from, read_frame, state_arrays, unpack, write_frame
 
@@ -74,7 +73,7 @@ def apply_frame(trainer: Trainer, header: dict, arrays: dict) -> None:
     grows first and the counters move last, so a page drawn meanwhile sees at
     worst the previous state with some of the new rows."""
     h = trainer.history
-    h.extend(params_from(arrays, "row/"))     # (copies: a view would keep the whole report alive)
+    h.extend(params_from(arrays, "row/"))   # copies the rows: a view would keep the whole report alive
     h.add_step_losses(arrays["step_loss"])
     for e in header["snapshots"]:
         trainer.snapshots[int(e)] = {k: v.copy() for k, v in params_from(arrays, f"snap/{e}/").items()}

@@ -140,13 +140,13 @@ class _Outbox:
         tr, h = self.trainer, self.trainer.history
         n_rows = len(h)
         arrays = state_arrays(tr)
+        # the new epochs' rows, column by column, as the history's schema types them
         arrays.update({f"row/{k}": v for k, v in h.columns(self.rows_sent, n_rows).items()})
         arrays["step_loss"] = h.step_loss[self.steps_sent:]
         new_snaps = sorted(set(tr.snapshots) - self.snaps_sent)
         for e in new_snaps:
             arrays.update({f"snap/{e}/{k}": v for k, v in tr.snapshots[e].items()})
-        header = {"kind": kind, "state": tr.state(), "rows": n_rows - self.rows_sent, "snapshots": new_snaps,
-                  **extra}
+        header = {"kind": kind, "state": tr.state(), "snapshots": new_snaps, **extra}
         write_frame(self.stream, pack(header, arrays))
         self.rows_sent, self.steps_sent = n_rows, h.n_steps
         self.snaps_sent.update(new_snaps)
