@@ -49,7 +49,8 @@ from core.engine.blas import blas_info, set_blas_threads  # noqa: E402
 from core.data.mnist import load_mnist, make_split, to_float  # noqa: E402
 from core.engine.network import MLP  # noqa: E402
 from core.engine.optim import SGD  # noqa: E402
-from core.engine.trainer import SNAPSHOT_EPOCHS, History, Trainer, evaluate  # noqa: E402
+from core.engine.history import History  # noqa: E402
+from core.engine.trainer import SNAPSHOT_EPOCHS, Trainer, evaluate  # noqa: E402
 
 SEED = 0
 SEED_TRAIN = 41_000  # the seed protocol's training images (1,000 more are held out)
@@ -469,7 +470,7 @@ def report(r: dict) -> str:
     mem = r["memory"]
     add(f"## Memory of a {mem['epochs']}-epoch run's telemetry")
     add("")
-    add(f"`core.engine.trainer.History` with {mem['epochs']:,} epoch rows and {mem['steps']:,} step losses, "
+    add(f"`core.engine.history.History` with {mem['epochs']:,} epoch rows and {mem['steps']:,} step losses, "
         f"built through its real append path, plus the {mem['snapshots']} parameter snapshots the trainer keeps "
         f"(measured with tracemalloc):")
     add("")

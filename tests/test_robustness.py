@@ -31,7 +31,8 @@ from core.data import kaggle_csv as csv_data
 from core.lab import checkpoint
 from core.data.mnist import load_mnist
 from core.lab.run.controller import DIVERGED, DONE, PAUSED
-from core.engine.trainer import History, Trainer
+from core.engine.history import History
+from core.engine.trainer import Trainer
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
 from ui.text import plain

@@ -14,7 +14,8 @@ from core.data.mnist import load_mnist, make_split
 from core.engine.network import MLP
 from core.engine.optim import SGD, Momentum
 from core.lab.run.controller import DIVERGED, DONE, PAUSED, RUNNING, STOPPED, RunController
-from core.engine.trainer import SNAPSHOT_EPOCHS, History, Trainer
+from core.engine.history import History
+from core.engine.trainer import SNAPSHOT_EPOCHS, Trainer
 from core.lab.settings import Settings
 from core.lab.workspace import STEP_HISTORY, StepRecord, Workspace
 

@@ -14,7 +14,8 @@ from core.lab.checkpoint import CheckpointError
 from core.data.mnist import load_mnist, make_split
 from core.engine.network import MLP
 from core.engine.optim import SGD, Adam, Momentum, make_optimizer
-from core.engine.trainer import History, Trainer, dead_layers
+from core.engine.history import History
+from core.engine.trainer import Trainer, dead_layers
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,8 @@ from core.data.mnist import load_mnist, make_split
 from core.engine.network import MLP
 from core.engine.optim import SGD
 from core.lab.run.controller import DIVERGED, DONE, PAUSED, RUNNING
-from core.engine.trainer import History, Trainer
+from core.engine.history import History
+from core.engine.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/training.py"

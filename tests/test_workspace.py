@@ -78,3 +78,68 @@ def test_two_workspaces_share_images_but_nothing_else(mnist):
     assert a.split.source.X is b.split.source.X          # the images: shared, read-only
     assert b.trainer.global_step == 0 and len(b.steps) == 0
     assert not np.array_equal(a.net.params["W1"], b.net.params["W1"])
+
+
+def own_state(params, optimizer, history, snapshots, position) -> dict:
+    """Copies of everything a session may change, to compare later."""
+    return {"params": {k: v.copy() for k, v in params.items()},
+            "opt": {k: np.array(v, copy=True) for k, v in optimizer.state().items()},
+            "history": history.to_arrays(), "snapshots": {e: {k: v.copy() for k, v in p.items()}
+                                                          for e, p in snapshots.items()},
+            "position": dict(position)}
+
+
+def assert_same_state(now: dict, before: dict) -> None:
+    assert now["position"] == before["position"]
+    for part in ("params", "opt", "history"):
+        assert now[part].keys() == before[part].keys(), part
+        for k in now[part]:
+            np.testing.assert_array_equal(now[part][k], before[part][k], err_msg=f"{part} {k}")
+    assert now["snapshots"].keys() == before["snapshots"].keys()
+    for e in now["snapshots"]:
+        for k in now["snapshots"][e]:
+            np.testing.assert_array_equal(now["snapshots"][e][k], before["snapshots"][e][k])
+
+
+def test_two_workspaces_opened_from_one_checkpoint_share_nothing_that_changes(mnist):
+    """The pretrained network is one cached Checkpoint for every session: a session that
+    trains it must not change the other sessions' network, optimizer, history or snapshots,
+    nor the checkpoint itself."""
+    from core.lab import checkpoint
+    settings = small_settings(optimizer="momentum", pool=1100, val=100)
+    src = Workspace(settings, mnist["train"], mnist["test"])
+    src.trainer.run(1)
+    src.step()
+    ck = checkpoint.load(checkpoint.to_bytes(src.net, src.optimizer, src.trainer))
+    for p in [ck.net.params, ck.optimizer.state(), *ck.snapshots.values()]:   # as ui/session.pretrained does
+        for a in p.values():
+            a.flags.writeable = False
+    ck_before = own_state(ck.net.params, ck.optimizer, ck.history, ck.snapshots, ck.trainer_state)
+
+    a, b = (Workspace(settings, mnist["train"], mnist["test"]) for _ in range(2))
+    for ws in (a, b):
+        ws.open_checkpoint(ck, settings, mnist["train"], mnist["test"], origin="a checkpoint")
+    tb = b.trainer
+    b_before = own_state(tb.net.params, tb.optimizer, tb.history, tb.snapshots, tb.state())
+    assert (tb.epoch, tb.global_step) == (1, src.trainer.global_step)
+
+    a.trainer.run(2)            # ends an epoch: a history row and the epoch-2 snapshot
+    a.step()
+    assert len(a.history) == 2 and 2 in a.trainer.snapshots
+
+    assert_same_state(own_state(tb.net.params, tb.optimizer, tb.history, tb.snapshots, tb.state()), b_before)
+    assert_same_state(own_state(ck.net.params, ck.optimizer, ck.history, ck.snapshots, ck.trainer_state), ck_before)
+    assert a.optimizer is not b.optimizer is not ck.optimizer
+    assert a.history is not b.history is not ck.history and a.trainer.snapshots is not tb.snapshots
+
+
+def test_a_checkpoint_that_does_not_fit_leaves_the_workspace_as_it_was(mnist):
+    from core.lab import checkpoint
+    big = Workspace(small_settings(batch_size=600), mnist["train"], mnist["test"])
+    ck = checkpoint.load(checkpoint.to_bytes(big.net, big.optimizer, big.trainer))
+    ws = Workspace(small_settings(), mnist["train"], mnist["test"])
+    trainer, settings = ws.trainer, ws.settings
+    with pytest.raises(ValueError, match="batch size must be 1 to 400"):
+        ws.open_checkpoint(ck, small_settings(pool=500, val=100, batch_size=600), mnist["train"], mnist["test"],
+                           origin="a checkpoint")
+    assert ws.trainer is trainer and ws.settings is settings

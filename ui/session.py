@@ -15,8 +15,7 @@ import streamlit as st
 
 from core.lab import checkpoint
 from core.engine.blas import set_blas_threads
-from core.data.mnist import Digits, load_mnist, make_split
-from core.engine.trainer import History
+from core.data.mnist import Digits, load_mnist
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
 
@@ -40,7 +39,9 @@ def pretrained() -> checkpoint.Checkpoint | None:
     if not PRETRAINED.exists():
         return None
     ck = checkpoint.load(PRETRAINED)
-    for p in [ck.net.params, *ck.snapshots.values()]:
+    # shared by every session: each one that opens it makes its own trainer (see Workspace.open_checkpoint),
+    # and nobody may write into these arrays (the history's rows are read-only already)
+    for p in [ck.net.params, ck.optimizer.state(), *ck.snapshots.values()]:
         for a in p.values():
             a.flags.writeable = False
     return ck
@@ -98,8 +99,7 @@ def workspace() -> Workspace:
 
 
 def open_pretrained(ws: Workspace) -> bool:
-    """Make the shipped 1000-epoch network this session's own (parameters shared
-    read-only, history copied so continued training does not touch the shared one)."""
+    """Make the shipped 1000-epoch network this session's own (see :func:`adopt_checkpoint`)."""
     ck = pretrained()
     if ck is None:
         return False
@@ -107,25 +107,14 @@ def open_pretrained(ws: Workspace) -> bool:
 
 
 def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str) -> bool:
-    s = ck.split or {}
+    """Carry on from ``ck`` in this session's workspace, on MNIST. ``ck`` may be the
+    cached pretrained network every session shares: the workspace makes its own
+    trainer and leaves ``ck`` as it is. Raises ValueError (and changes nothing) when
+    the checkpoint does not fit."""
     m = mnist()
-    try:
-        split = make_split(m["train"], pool=int(s.get("pool", 42_000)), val=int(s.get("val", 1_000)),
-                           seed=int(s.get("seed", ck.net.seed)), test=m["test"])
-    except ValueError:
-        split = make_split(m["train"], test=m["test"])
-    copy = checkpoint.Checkpoint(ck.net.with_params(dict(ck.net.params)), ck.optimizer,
-                                 dict(ck.trainer_state),
-                                 History.from_arrays(ck.net.n_layers, ck.history.to_arrays()),
-                                 dict(ck.snapshots), ck.split, ck.meta)
-    trainer = checkpoint.restore_trainer(copy, split)
-    hyper = ck.optimizer.hyper
-    settings = replace(ws.settings, hidden=tuple(ck.net.sizes[1:-1]), activation=ck.net.activation,
-                       init=ck.net.init, seed=ck.net.seed, pool=split.n_train + split.n_val, val=split.n_val,
-                       batch_size=trainer.batch_size, optimizer=hyper["optimizer"], lr=hyper["lr"],
-                       weight_decay=hyper.get("weight_decay", 0.0), momentum=hyper.get("momentum", 0.9),
-                       dataset="mnist")
-    ws.adopt(trainer, settings, origin)
+    settings = Settings.of_network(ck.net.config, ck.optimizer.hyper, ck.trainer_state, ck.split or {},
+                                   ws.settings, len(m["train"]))
+    ws.open_checkpoint(ck, settings, m["train"], m["test"], origin=origin)
     return True
 
 

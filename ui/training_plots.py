@@ -18,8 +18,6 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.engine.trainer import HIST_BINS
-
 # one colour per layer (W1, W2, W3, W4), the same in every figure
 LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
 TRAIN, VAL, STEP = "#1f77b4", "#d62728", "rgba(90,90,90,0.45)"
@@ -32,23 +30,9 @@ MAX_HEATMAP_EPOCHS = 300
 
 # --------------------------------------------------------------------------- data
 def read_history(history) -> dict[str, np.ndarray]:
-    """Every column of a :class:`core.engine.trainer.History` cut to the epochs all of them
-    have: the run's reports are appended one row key by key, so for a moment some
-    columns are one epoch longer than others."""
-    rows = history.rows
-    n = min(len(v) for v in rows.values())
-    out = {}
-    for k, vals in rows.items():
-        part = vals[:n]
-        if k in history.SCALARS:
-            out[k] = np.asarray(part, float)
-        elif part:
-            out[k] = np.stack(part)
-        else:
-            extra = (HIST_BINS,) if k.startswith("hist") else (2,) if k.startswith("range") else ()
-            out[k] = np.zeros((0, history.n_layers) + extra)
-    out["step_loss"] = history.step_loss
-    return out
+    """Every column of a :class:`core.engine.history.History`, cut to the epochs all of them
+    have (the run's reports are applied while the page draws), and the per-step losses."""
+    return {**history.columns(), "step_loss": history.step_loss}
 
 
 def downsample(values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:

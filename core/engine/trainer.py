@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.engine.history import HIST_BINS, History  # History re-exported for older imports
 from core.engine.network import INITS, MLP, DivergenceError, Trace, to_float
-from core.engine.optim import snapshot as snapshot_optimizer
+from core.engine.optim import from_hyper, snapshot as snapshot_optimizer
 
 SNAPSHOT_EPOCHS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-HIST_BINS = 40
 EVAL_CHUNK = 2048
 
 
@@ -64,112 +64,6 @@ def evaluate(net: MLP, X_u8: np.ndarray, y: np.ndarray | None, params: dict | No
     return out
 
 
-# --------------------------------------------------------------------------- history
-class History:
-    """Per-epoch telemetry plus the loss of every step, as growing arrays.
-
-    Per layer ``l`` (columns): ``weight_norm`` ‖W_l‖, ``grad_norm`` ‖dW_l‖,
-    ``update_norm`` ‖ΔW_l‖, ``update_ratio`` ‖ΔW_l‖/‖W_l‖ (Karpathy's "is the
-    learning rate sane" number, healthy near 1e-3), and ``dead_frac``, the
-    fraction of the layer's units that never fire on the validation set.
-    ``hist_W``/``hist_dW`` are histograms of each layer's weights and gradients
-    with ``HIST_BINS`` bins between the ``range_W``/``range_dW`` of that epoch.
-    """
-
-    SCALARS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "lr")
-    LAYERED = ("weight_norm", "grad_norm", "update_norm", "update_ratio", "dead_frac")
-    HISTS = ("hist_W", "range_W", "hist_dW", "range_dW")
-
-    def __init__(self, n_layers: int):
-        self.n_layers = n_layers
-        self.rows: dict[str, list] = {k: [] for k in self.SCALARS + self.LAYERED + self.HISTS}
-        self._step_loss = np.empty(1024, np.float32)
-        self.n_steps = 0
-
-    def __len__(self) -> int:
-        return len(self.rows["epoch"])
-
-    def add_step_loss(self, loss: float) -> None:
-        if self.n_steps == len(self._step_loss):
-            self.reserve_steps(2 * len(self._step_loss))
-        self._step_loss[self.n_steps] = loss
-        self.n_steps += 1
-
-    def add_step_losses(self, losses: np.ndarray) -> None:
-        n = len(losses)
-        if self.n_steps + n > len(self._step_loss):
-            self.reserve_steps(max(self.n_steps + n, 2 * len(self._step_loss)))
-        self._step_loss[self.n_steps:self.n_steps + n] = losses
-        self.n_steps += n
-
-    def reserve_steps(self, total: int) -> None:
-        if total > len(self._step_loss):
-            grown = np.empty(total, np.float32)
-            grown[:self.n_steps] = self._step_loss[:self.n_steps]
-            self._step_loss = grown
-
-    @property
-    def step_loss(self) -> np.ndarray:
-        return self._step_loss[:self.n_steps]
-
-    def append(self, row: dict) -> None:
-        # "epoch" goes last: len(self) counts epochs, so a reader in another thread
-        # never sees an epoch whose other columns are not there yet
-        for k, v in row.items():
-            if k != "epoch":
-                self.rows[k].append(v)
-        self.rows["epoch"].append(row["epoch"])
-
-    def column(self, key: str) -> np.ndarray:
-        """``(epochs,)`` for scalars, ``(epochs, layers)`` for per-layer metrics, and
-        ``(epochs, layers, bins)`` for histograms."""
-        vals = self.rows[key][:len(self)]  # a worker may be mid-append
-        if key in self.SCALARS:
-            return np.asarray(vals, float)
-        if not vals:
-            return np.zeros((0, self.n_layers) + ((HIST_BINS,) if key.startswith("hist") else
-                                                   (2,) if key.startswith("range") else ()))
-        return np.stack(vals)
-
-    def frame(self):
-        """The per-epoch history as a pandas DataFrame (one column per layer metric)."""
-        import pandas as pd
-        cols = {k: self.column(k) for k in self.SCALARS}
-        for k in self.LAYERED:
-            c = self.column(k)
-            for l in range(self.n_layers if k != "dead_frac" else self.n_layers - 1):
-                cols[f"{k}_{l + 1}"] = c[:, l] if len(c) else np.zeros(0)
-        df = pd.DataFrame(cols)
-        df["epoch"] = df["epoch"].astype(int)
-        return df
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        out = {k: self.column(k) for k in self.rows}
-        out["step_loss"] = self.step_loss.copy()
-        return out
-
-    @classmethod
-    def from_arrays(cls, n_layers: int, arrays: dict[str, np.ndarray]) -> "History":
-        h = cls(n_layers)
-        n = len(arrays["epoch"])
-        for k in h.rows:
-            a = arrays[k]
-            h.rows[k] = [float(x) for x in a] if k in cls.SCALARS else [a[i] for i in range(n)]
-        h.rows["epoch"] = [int(e) for e in h.rows["epoch"]]
-        sl = np.asarray(arrays["step_loss"], np.float32)
-        h.reserve_steps(len(sl))
-        h._step_loss[:len(sl)] = sl
-        h.n_steps = len(sl)
-        return h
-
-    @property
-    def nbytes(self) -> int:
-        total = self._step_loss.nbytes
-        for k, vals in self.rows.items():
-            total += sum(np.asarray(v).nbytes for v in vals)
-        return total
-
-
 # --------------------------------------------------------------------------- trainer
 @dataclass
 class RunResult:
@@ -199,7 +93,7 @@ class Trainer:
                              f"not {batch_size}.")
         self.net, self.optimizer, self.split = net, optimizer, split
         self.batch_size, self.seed = int(batch_size), int(seed)
-        self.history = history or History(net.n_layers)
+        self.history = history if history is not None else History(net.n_layers)
         self.snapshot_epochs = frozenset(snapshot_epochs)
         self.telemetry_every = max(1, int(telemetry_every))
         self.epoch = 0          # completed epochs
@@ -213,6 +107,30 @@ class Trainer:
             snapshots = {0: net.params} if 0 in self.snapshot_epochs else {}
         self.snapshots: dict[int, dict] = snapshots
         self._last_good = (net.params, snapshot_optimizer(optimizer))
+
+    @classmethod
+    def from_state(cls, net_config: dict, params: dict, optimizer_hyper: dict, optimizer_state: dict,
+                   state: dict, split, *, history: History | None = None, snapshots: dict | None = None,
+                   **kw) -> "Trainer":
+        """The one way to carry on from a state reached elsewhere (a checkpoint, the
+        session that started a training process, the pretrained network): a trainer at
+        ``state``'s position in its epoch, with the same network, optimizer state, history
+        and snapshots.
+
+        Everything that changes while training is its own: a new network and optimizer,
+        a copy of ``history``, a new snapshots dict. The parameter and state arrays are
+        shared, since a step replaces them rather than writing into them.
+        """
+        net = MLP(net_config["sizes"], activation=net_config["activation"], init=net_config["init"],
+                  seed=int(net_config["seed"]), dtype=net_config["dtype"], params=dict(params))
+        optimizer = from_hyper(optimizer_hyper)
+        optimizer.load_state(dict(optimizer_state))
+        trainer = cls(net, optimizer, split, batch_size=int(state.get("batch_size", 64)),
+                      seed=int(state.get("seed", net.seed)),
+                      history=history.copy() if history is not None else History(net.n_layers),
+                      snapshots={int(e): dict(p) for e, p in (snapshots or {}).items()}, **kw)
+        trainer.load_state(state)
+        return trainer
 
     # -- where we are ---------------------------------------------------------
     @property

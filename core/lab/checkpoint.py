@@ -23,7 +23,8 @@ import numpy as np
 
 from core.engine.network import ACTIVATIONS, INITS, MLP
 from core.engine.optim import OPTIMIZERS, from_hyper
-from core.engine.trainer import HIST_BINS, History
+from core.engine.trainer import Trainer
+from core.engine.history import ARRAY_NAMES as HISTORY_ARRAYS, History, HistoryError
 
 FORMAT = "nn-stepper-checkpoint/1"
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # uncompressed; a full 1000-epoch run is ~10 MB
@@ -177,7 +178,7 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
     _expect(isinstance(snap_epochs, list) and all(isinstance(e, int) and e >= 0 for e in snap_epochs),
             "The list of snapshot epochs is not a list of epoch numbers.")
     expected = {"config"} | {f"param/{k}" for k in shapes}
-    expected |= {f"history/{k}" for k in History.SCALARS + History.LAYERED + History.HISTS + ("step_loss",)}
+    expected |= {f"history/{k}" for k in HISTORY_ARRAYS}
     expected |= {f"snapshot/{e}/{k}" for e in snap_epochs for k in shapes}
     present = set(arrays)
     opt_present = {k for k in present if k.startswith("opt/")}
@@ -219,23 +220,12 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
             state[k] = a
     optimizer.load_state(state)
 
-    # history
-    h = {k[len("history/"):]: arrays[k] for k in expected if k.startswith("history/")}
-    n_ep = h["epoch"].shape[0] if h["epoch"].ndim == 1 else -1
-    _expect(n_ep >= 0, "The history's epoch column is not a list.")
-    for k in History.SCALARS:
-        _expect(h[k].shape == (n_ep,) and h[k].dtype.kind in "fiu", f"History column {k!r} has the wrong shape.")
-    ep = h["epoch"]
-    _expect(bool(np.all(np.isfinite(ep))) and np.array_equal(ep, np.arange(1, n_ep + 1)),
-            "The history's epochs are not 1, 2, 3, …")
-    for k in History.LAYERED:
-        _expect(h[k].shape == (n_ep, L) and h[k].dtype.kind == "f", f"History column {k!r} has the wrong shape.")
-    for k in ("hist_W", "hist_dW"):
-        _expect(h[k].shape == (n_ep, L, HIST_BINS) and h[k].dtype.kind in "iu", f"History {k!r} has the wrong shape.")
-    for k in ("range_W", "range_dW"):
-        _expect(h[k].shape == (n_ep, L, 2) and h[k].dtype.kind == "f", f"History {k!r} has the wrong shape.")
-    _expect(h["step_loss"].ndim == 1 and h["step_loss"].dtype.kind == "f", "The per-step losses are not a list.")
-    history = History.from_arrays(L, h)
+    # history: checked against its schema
+    try:
+        history = History.from_arrays(L, {k: arrays[f"history/{k}"] for k in HISTORY_ARRAYS})
+    except HistoryError as err:
+        raise CheckpointError(str(err)) from None
+    n_ep = len(history)
 
     ts = config["trainer"]
     try:
@@ -256,11 +246,7 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
 
 
 def restore_trainer(ckpt: Checkpoint, split, **kw):
-    """A :class:`Trainer` that carries on exactly where the checkpoint stopped."""
-    from core.engine.trainer import Trainer
-    ts = ckpt.trainer_state
-    trainer = Trainer(ckpt.net, ckpt.optimizer, split, batch_size=int(ts.get("batch_size", 64)),
-                      seed=int(ts.get("seed", ckpt.net.seed)), history=ckpt.history,
-                      snapshots=dict(ckpt.snapshots), **kw)
-    trainer.load_state(ts)
-    return trainer
+    """A :class:`Trainer` of its own that carries on exactly where the checkpoint stopped
+    (the checkpoint itself is left as it is)."""
+    return Trainer.from_state(ckpt.net.config, ckpt.net.params, ckpt.optimizer.hyper, ckpt.optimizer.state(),
+                              ckpt.trainer_state, split, history=ckpt.history, snapshots=ckpt.snapshots, **kw)

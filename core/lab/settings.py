@@ -187,15 +187,19 @@ class Settings:
     # -- a saved network ----------------------------------------------------------------------------
     @classmethod
     def of_network(cls, net_config: dict, hyper: dict, trainer_state: dict, split: dict,
-                   base: "Settings | None" = None) -> "Settings":
+                   base: "Settings | None" = None, n_source: int = MNIST_IMAGES) -> "Settings":
         """The settings a saved network was made and trained with (``base`` fills the rest:
-        the epochs to train to, the dataset). Check the result with :meth:`problems`."""
-        base = base or cls()
+        the epochs to train to). A split that does not fit the ``n_source`` images it will be
+        opened on (it was made on an upload) becomes the default one. Check the result with
+        :meth:`problems`: a saved network may hold values the app does not offer."""
+        base, default = base or cls(), cls()
+        pool, val = int(split.get("pool", default.pool)), int(split.get("val", default.val))
+        if not (2 <= pool <= n_source and 1 <= val < pool):
+            pool, val = default.pool, default.val
         return replace(base, hidden=tuple(int(h) for h in net_config["sizes"][1:-1]),
                        activation=net_config["activation"], init=net_config["init"],
                        seed=int(net_config["seed"]), optimizer=hyper["optimizer"], lr=float(hyper["lr"]),
                        momentum=float(hyper.get("momentum", base.momentum)),
                        weight_decay=float(hyper.get("weight_decay", 0.0)),
                        batch_size=int(trainer_state.get("batch_size", base.batch_size)),
-                       pool=int(split.get("pool", base.pool)), val=int(split.get("val", base.val)),
-                       dataset="mnist")
+                       pool=pool, val=val, dataset="mnist")

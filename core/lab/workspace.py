@@ -14,6 +14,7 @@ import numpy as np
 from core.data.mnist import Digits, Split, make_split, to_float
 from core.engine.network import ACTIVATIONS, INITS, MLP, DivergenceError, Trace
 from core.engine.optim import OPTIMIZERS, make_optimizer, snapshot as snapshot_optimizer
+from core.lab.checkpoint import restore_trainer
 from core.lab.run.controller import RunController
 from core.lab.settings import Settings
 from core.engine.trainer import Trainer, divergence_message
@@ -84,10 +85,23 @@ class Workspace:
         self.trainer.optimizer = new
         self.settings = settings
 
-    def adopt(self, trainer: Trainer, settings: Settings, origin: str) -> None:
-        """Take over a trainer (a loaded checkpoint, the pretrained network)."""
-        self.settings = settings
-        self.split = trainer.split
+    def open_checkpoint(self, ckpt, settings: Settings, source: Digits, test: Digits | None = None, *,
+                        origin: str, source_label: str = "MNIST") -> None:
+        """Carry on from a checkpoint (an uploaded file, the pretrained network) with
+        ``settings`` that describe it: the one way the app opens a saved network.
+
+        The workspace gets a trainer of its own (network, optimizer, history and
+        snapshots: see ``Trainer.from_state``), so the checkpoint, which may be shared by
+        every session, is never changed. When the checkpoint does not fit (a batch
+        larger than the training set, settings out of range) this raises ValueError
+        and the workspace keeps what it had.
+        """
+        split = make_split(source, pool=settings.pool, val=settings.val, seed=settings.seed, test=test)
+        trainer = restore_trainer(ckpt, split)
+        problems = settings.problems(len(source))
+        if problems:
+            raise ValueError(" ".join(problems))
+        self.settings, self.split, self.source_label = settings, split, source_label
         self._attach(trainer, origin)
 
     # -- stepping -----------------------------------------------------------------------------

@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.engine.optim import snapshot as snapshot_optimizer
-from core.engine.trainer import History, Trainer
+from core.engine.trainer import Trainer
 from core.lab.run.worker import PAUSE, pack, params_from, read_frame, state_arrays, unpack, write_frame
 
 IDLE, RUNNING, PAUSING, PAUSED, DONE, STOPPED, DIVERGED, FAILED = (
@@ -74,13 +73,7 @@ def apply_frame(trainer: Trainer, header: dict, arrays: dict) -> None:
     grows first and the counters move last, so a page drawn meanwhile sees at
     worst the previous state with some of the new rows."""
     h = trainer.history
-    for i in range(int(header["rows"])):
-        row = {}
-        for k in h.rows:
-            v = arrays[f"row/{k}"][i]
-            # copies: a view would keep the whole report alive (350 MB over a 1000-epoch run)
-            row[k] = int(v) if k == "epoch" else float(v) if k in History.SCALARS else v.copy()
-        h.append(row)
+    h.extend(params_from(arrays, "row/"))   # copies the rows: a view would keep the whole report alive
     h.add_step_losses(arrays["step_loss"])
     for e in header["snapshots"]:
         trainer.snapshots[int(e)] = {k: v.copy() for k, v in params_from(arrays, f"snap/{e}/").items()}

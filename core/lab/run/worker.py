@@ -140,15 +140,13 @@ class _Outbox:
         tr, h = self.trainer, self.trainer.history
         n_rows = len(h)
         arrays = state_arrays(tr)
-        if n_rows > self.rows_sent:
-            for k, vals in h.rows.items():
-                arrays[f"row/{k}"] = np.asarray(vals[self.rows_sent:n_rows])
+        # the new epochs' rows, column by column, as the history's schema types them
+        arrays.update({f"row/{k}": v for k, v in h.columns(self.rows_sent, n_rows).items()})
         arrays["step_loss"] = h.step_loss[self.steps_sent:]
         new_snaps = sorted(set(tr.snapshots) - self.snaps_sent)
         for e in new_snaps:
             arrays.update({f"snap/{e}/{k}": v for k, v in tr.snapshots[e].items()})
-        header = {"kind": kind, "state": tr.state(), "rows": n_rows - self.rows_sent, "snapshots": new_snaps,
-                  **extra}
+        header = {"kind": kind, "state": tr.state(), "snapshots": new_snaps, **extra}
         write_frame(self.stream, pack(header, arrays))
         self.rows_sent, self.steps_sent = n_rows, h.n_steps
         self.snaps_sent.update(new_snaps)
@@ -157,26 +155,16 @@ class _Outbox:
 def build_trainer(header: dict, arrays: dict):
     """The trainer a start frame describes: the session's, exactly where it was."""
     from core.data.mnist import Digits, Split
-    from core.engine.network import MLP
-    from core.engine.optim import from_hyper
-    from core.engine.trainer import History, Trainer
+    from core.engine.trainer import Trainer
 
-    n = header["net"]
-    net = MLP(n["sizes"], activation=n["activation"], init=n["init"], seed=int(n["seed"]), dtype=n["dtype"],
-              params=params_from(arrays))
-    optimizer = from_hyper(header["optimizer"])
-    optimizer.load_state(params_from(arrays, "opt/"))
     n_train = int(header["n_train"])
     X, y = arrays["X"], arrays["y"]
     # the start frame holds the training images first, then the validation images, in the session's order
     split = Split(Digits(X, y, "training process"), np.arange(n_train), np.arange(n_train, len(y)),
                   seed=int(header["state"]["seed"]))
-    ts = header["state"]
-    trainer = Trainer(net, optimizer, split, batch_size=int(ts["batch_size"]), seed=int(ts["seed"]),
-                      history=History(net.n_layers), snapshots={},
-                      snapshot_epochs=header["snapshot_epochs"], telemetry_every=int(header["telemetry_every"]))
-    trainer.load_state(ts)
-    return trainer
+    return Trainer.from_state(header["net"], params_from(arrays), header["optimizer"], params_from(arrays, "opt/"),
+                              header["state"], split, snapshot_epochs=header["snapshot_epochs"],
+                              telemetry_every=int(header["telemetry_every"]))
 
 
 def serve(stdin, stdout) -> int:
