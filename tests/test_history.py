@@ -73,7 +73,7 @@ def test_a_workspace_that_stepped_but_finished_no_epoch_saves_a_checkpoint_that_
     assert_same_arrays(ws.history.to_arrays(), other.history.to_arrays())
 
 
-@pytest.mark.parametrize("opt", [SGD(0.1), Momentum(0.1)], ids=["sgd", "momentum"])
+@pytest.mark.parametrize("opt", [SGD(0.1), Momentum(0.1), Adam(0.001)], ids=["sgd", "momentum", "adam"])
 def test_a_checkpoint_saved_without_a_trainer_loads(opt, tmp_path):
     net = MLP([784, 8, 10], seed=3)
     path = tmp_path / "net.npz"

@@ -30,6 +30,9 @@ FORMAT = "nn-stepper-checkpoint/1"
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024  # uncompressed; a full 1000-epoch run is ~10 MB
 
 
+MAX_COUNT = 10**12     # steps: far beyond any run (1000 epochs of the seed are 641,000 steps)
+
+
 class CheckpointError(ValueError):
     """A checkpoint file cannot be used; the message says why."""
 
@@ -190,7 +193,8 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
     if extra:
         raise CheckpointError(f"The file holds an unexpected entry {extra[0]!r}.")
     opt_found = {k[4:] for k in opt_present}
-    if opt_found and opt_found != opt_keys:
+    # a fresh optimizer has no per-parameter state yet (Adam: only its counter t = 0)
+    if opt_found not in (set(), opt_keys, set(optimizer.counters) & opt_keys):
         raise CheckpointError(f"The optimizer state does not match {hyper['optimizer']}: "
                               f"found {sorted(opt_found)}, expected {sorted(opt_keys)}.")
 
@@ -212,8 +216,9 @@ def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
     state = {}
     for k in opt_found:
         a = arrays[f"opt/{k}"]
-        if k == "t":
-            _expect(a.dtype.kind in "iu" and a.ndim == 0 and int(a) >= 0, "The Adam step counter is not a count.")
+        if k in optimizer.counters:
+            _expect(a.dtype.kind in "iu" and a.ndim == 0 and 0 <= int(a) <= MAX_COUNT,
+                    f"The optimizer's counter {k} is not a count of steps.")
             state[k] = a
         else:
             _check_float(f"optimizer state {k}", a, shapes[k.split("_", 1)[1]], dtype)
