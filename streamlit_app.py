@@ -14,6 +14,7 @@ from core.engine.optim import OPTIMIZERS
 from core.lab.settings import FIELDS, Settings
 from ui import uploads
 from ui.session import configure_process, new_workspace, workspace
+from ui.state import session
 from ui.text import plain
 
 configure_process()
@@ -34,19 +35,20 @@ def upload_box(ws) -> None:
     up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key=uploads.uploader_key("train_csv"),
                           help="Kaggle's Digit Recognizer train.csv: label,pixel0,…,pixel783. "
                                "It replaces the shipped MNIST when you choose it under Data above and apply.")
+    state = session().upload
     if up is None:
-        st.session_state.pop("upload_error", None)   # the file is gone, and so is what was wrong with it
+        state.error = ""   # the file is gone, and so is what was wrong with it
     if not uploads.is_new(up, "upload"):
         return
     got = uploads.read_csv(up, require_labels=True)
     if not got.ok:   # whatever was loaded before stays, and stays in use
-        kept = st.session_state.get("upload")
-        st.session_state["upload_error"] = got.error(
+        kept = state.digits
+        state.error = got.error(
             uploads.UNCHANGED + (f" The images of {plain(kept.name)} are still the upload." if kept else ""))
         return
-    st.session_state.pop("upload_error", None)
-    st.session_state["upload"] = digits_from_csv(got.value, up.name)
-    st.session_state["upload_notes"] = list(got.notes)
+    state.error = ""
+    state.digits = digits_from_csv(got.value, up.name)
+    state.notes = list(got.notes)
     uploads.done(up, "train_csv")   # the images are kept: free the file, show an empty uploader
     st.rerun()   # the settings form above was drawn before the upload: redraw it with the choice enabled
 
@@ -87,7 +89,7 @@ def settings_form(ws) -> Settings | None:
         epochs = number("epochs", s.epochs)
         seed = number("seed", s.seed)
         st.markdown("**Data**")
-        have_upload = "upload" in st.session_state
+        have_upload = session().upload.digits is not None
         dataset = st.radio(FIELDS["dataset"].label, FIELDS["dataset"].choices,
                            index=int(s.dataset == "upload" and have_upload), format_func=FIELDS["dataset"].choice_label,
                            disabled=not have_upload, horizontal=True)
@@ -105,24 +107,25 @@ def settings_form(ws) -> Settings | None:
 
 
 def apply_settings(ws, new: Settings) -> None:
-    n_source = len(st.session_state["upload"]) if new.dataset == "upload" and "upload" in st.session_state \
-        else 60_000
+    state = session()
+    up = state.upload.digits
+    n_source = len(up) if new.dataset == "upload" and up is not None else 60_000
     if (new.pool, new.val) == (ws.settings.pool, ws.settings.val) and new.pool > n_source:
         # sizes left as they were, for images that hold fewer: use all of them, a tenth to validate
         new = replace(new, pool=n_source, val=min(new.val, max(1, n_source // 10)))
     problems = new.problems(n_source)
     if problems:
-        st.session_state["settings_error"] = " ".join(problems)
+        state.settings_error = " ".join(problems)
         return
-    st.session_state.pop("settings_error", None)
+    state.settings_error = ""
     changed = new.model_changes(ws.settings)
     if changed and ws.trainer.global_step > 0:
-        st.session_state["pending_settings"] = new     # ask before throwing away a trained network
+        state.pending_settings = new     # ask before throwing away a trained network
     elif changed:
-        st.session_state["ws"] = new_workspace(new)
+        state.ws = new_workspace(new)
     elif ws.busy and (new.optimizer, new.lr, new.momentum, new.weight_decay) != (
             ws.settings.optimizer, ws.settings.lr, ws.settings.momentum, ws.settings.weight_decay):
-        st.session_state["settings_error"] = "Pause the training run before changing the optimizer."
+        state.settings_error = "Pause the training run before changing the optimizer."
         return
     else:
         ws.set_hyper(new)
@@ -130,7 +133,8 @@ def apply_settings(ws, new: Settings) -> None:
 
 
 def confirm_pending(ws) -> None:
-    new = st.session_state.get("pending_settings")
+    state = session()
+    new = state.pending_settings
     if new is None:
         return
     changed = ", ".join(new.model_changes(ws.settings))
@@ -142,11 +146,11 @@ def confirm_pending(ws) -> None:
         if ws.busy:
             ws.runner.stop()
             ws.runner.join(5)
-        st.session_state["ws"] = new_workspace(new)
-        del st.session_state["pending_settings"]
+        state.ws = new_workspace(new)
+        state.pending_settings = None
         st.rerun()
     if b.button("Keep the current network", use_container_width=True):
-        del st.session_state["pending_settings"]
+        state.pending_settings = None
         st.rerun()
 
 
@@ -176,16 +180,17 @@ def sidebar() -> None:
             if new is not None:
                 apply_settings(ws, new)
             upload_box(ws)
-        for key in ("settings_error", "upload_error"):
-            if st.session_state.get(key):
-                st.error(st.session_state[key])
-        if "upload" in st.session_state:   # say so even when the file needed no notes
-            up = st.session_state["upload"]
+        state = session()
+        for error in (state.settings_error, state.upload.error):
+            if error:
+                st.error(error)
+        up = state.upload.digits
+        if up is not None:   # say so even when the file needed no notes
             hint = "" if workspace().settings.dataset == "upload" else \
                 " To train on it, choose *My uploaded train.csv* under Data in the settings and apply."
             st.caption(f"Loaded {len(up):,} labelled images from {plain(up.name)}. "
-                       + plain(" ".join(st.session_state.get("upload_notes", []))) + hint)
-        for note in st.session_state.get("link_notes", []):
+                       + plain(" ".join(state.upload.notes)) + hint)
+        for note in state.link_notes:
             st.caption(plain(note))
 
 

@@ -276,7 +276,8 @@ def time_stepper_page(reps: int, log) -> dict:
         t0 = time.perf_counter()
         at.run()
         plain.append(time.perf_counter() - t0)
-    ws = at.session_state["ws"] if "ws" in at.session_state else None
+    from ui.state import STATE_KEY
+    ws = at.session_state[STATE_KEY].ws if STATE_KEY in at.session_state else None
     log(f"  stepper page: {len(times)} presses of {label!r}")
     return {"button": label, "press": spread(times[1:]), "rerun": spread(plain[1:]), "first_run": first,
             "presses": len(times), "steps_taken": None if ws is None else ws.trainer.global_step}

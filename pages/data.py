@@ -7,6 +7,7 @@ import streamlit as st
 from ui.figures import bars, digit_grid
 from ui.text import plain
 from ui.session import workspace
+from ui.state import session
 
 ws = workspace()
 split = ws.split
@@ -37,10 +38,10 @@ def mnist_summary(_split, key):
 if ws.settings.dataset == "mnist":
     counts, means, hist = mnist_summary(split, (len(src), split.seed, split.n_train, split.n_val))
 else:  # a user's own upload: summarised for this session only, never in the shared cache
-    memo = st.session_state.get("data_summary")
-    if memo is None or memo[0] is not split:
-        memo = st.session_state["data_summary"] = (split, summarise(split))
-    counts, means, hist = memo[1]
+    state = session()
+    if state.data_summary is None or state.data_summary[0] is not split:
+        state.data_summary = (split, summarise(split))
+    counts, means, hist = state.data_summary[1]
 
 st.subheader("Sample images")
 seed = st.columns([1, 3])[0].number_input("Show other samples (seed)", 0, 10_000, 0)

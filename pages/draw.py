@@ -7,6 +7,7 @@ from core.data.preprocess import gray_from_picture, gray_from_rgba, mnist_style
 from ui.inspect_plots import contributions, image_grid, probability_bars, vector_strip
 from ui.text import plain
 from ui.session import offer_pretrained, snapshot_choice, workspace
+from ui.state import session
 
 try:  # a Streamlit component: needs a running server (it is not there in bare mode or AppTest)
     from streamlit_drawable_canvas import st_canvas
@@ -55,12 +56,12 @@ with left:
 
 img = mnist_style(gray) if gray is not None else None
 if img is None:
-    st.session_state.pop("probe_image", None)
+    session().drawn_digit = None
     right.info("Draw a digit on the canvas" + (" (or upload one)." if st_canvas is not None else
                                                 ": upload a picture on the left."))
     st.stop()
 
-st.session_state["probe_image"] = img  # the stepper may show it
+session().drawn_digit = img  # the stepper may train a step on it
 values = activations(net, img[None, :], params)  # the same forward pass the training step uses
 proba = values[f"A{L}"][0]
 pred = int(proba.argmax())

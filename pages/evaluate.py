@@ -4,13 +4,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.engine.metrics import Memo, confusion_matrix, mistakes, precision_recall, top_k
+from core.engine.metrics import confusion_matrix, mistakes, precision_recall, top_k
 from core.engine.trainer import evaluate
 from ui.inspect_plots import confusion_figure, curves, image_grid, probability_bars
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
+from ui.state import MIS_PRED, MIS_TRUE, session
 
 ws = workspace()
-memo = st.session_state.setdefault("inspect_memo", Memo())
+state = session()
+memo = state.memo
 net, split = ws.net, ws.split
 
 st.title("Where it fails")
@@ -60,7 +62,7 @@ st.subheader("Which digits it confuses")
 left, right = st.columns([3, 2])
 with left:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="cm_norm")
-    pick = (st.session_state.get("mis_true"), st.session_state.get("mis_pred"))
+    pick = (st.session_state.get(MIS_TRUE), st.session_state.get(MIS_PRED))
     st.markdown(f"**{which.capitalize()}: {int(cm.sum()):,} images, {int(cm.sum() - np.trace(cm)):,} wrong** "
                 f"(network at {label})")
     fig = confusion_figure(cm, normalised, pick=pick if None not in pick else None)
@@ -86,19 +88,19 @@ clicked = None
 for p in points:   # cells are points at x = predicted, y = true
     if p.get("x") is not None and p.get("y") is not None:
         clicked = (int(p["y"]), int(p["x"]))
-if clicked is not None and clicked != st.session_state.get("cm_last_click"):
-    st.session_state["cm_last_click"] = clicked
-    st.session_state["mis_true"], st.session_state["mis_pred"] = clicked
+if clicked is not None and clicked != state.confusion_click:
+    state.confusion_click = clicked
+    st.session_state[MIS_TRUE], st.session_state[MIS_PRED] = clicked
     st.rerun()
 if clicked is None:
-    st.session_state.pop("cm_last_click", None)
+    state.confusion_click = None
 
 # --------------------------------------------------------------------------- mistakes
 st.subheader("Its mistakes")
 DIGIT_OPTIONS = [None] + list(range(10))
 fa, fb, fc, fd = st.columns([1, 1, 1.4, 1.4])
-true_c = fa.selectbox("True digit", DIGIT_OPTIONS, key="mis_true", format_func=lambda d: "any" if d is None else str(d))
-pred_c = fb.selectbox("Predicted", DIGIT_OPTIONS, key="mis_pred", format_func=lambda d: "any" if d is None else str(d))
+true_c = fa.selectbox("True digit", DIGIT_OPTIONS, key=MIS_TRUE, format_func=lambda d: "any" if d is None else str(d))
+pred_c = fb.selectbox("Predicted", DIGIT_OPTIONS, key=MIS_PRED, format_func=lambda d: "any" if d is None else str(d))
 order = fc.radio("Order", ["most confident first", "least confident first"], key="mis_order", horizontal=True)
 n_show = fd.select_slider("Show", [12, 24, 48, 96], value=24, key="mis_n")
 wrong = mistakes(y, pred, proba, true_class=true_c, pred_class=pred_c,

@@ -3,17 +3,19 @@ network, and the network's representation of the digits (PCA)."""
 import numpy as np
 import streamlit as st
 
-from core.engine.metrics import (Memo, activations, by_class, extremes, firing_rate, logit_contributions,
+from core.engine.metrics import (activations, by_class, extremes, firing_rate, logit_contributions,
                            mistakes, neuron_order, pca)
 from ui.inspect_plots import (class_boxes, contributions, image_grid, layer_bars, pca_scatter,
                               probability_bars, weight_image)
 from ui.session import offer_pretrained, snapshot_choice, workspace
+from ui.state import NEURON, PROBE_DIGIT_K, PROBE_INDEX, session
 
 N_TRAIN_PROBE = 5000   # training images searched for what excites a neuron
 N_PCA = 2000           # validation images in the PCA pictures
 
 ws = workspace()
-memo = st.session_state.setdefault("inspect_memo", Memo())
+state = session()
+memo = state.memo
 net, split = ws.net, ws.split
 L = net.n_layers
 HIDDEN = [f"A{l}" for l in range(1, L)]
@@ -42,13 +44,12 @@ def picked(event) -> list[int]:
     return out
 
 
-def apply_click(ids: list[int], chart_key: str, widget_key: str) -> None:
-    """A new click in a chart picks the item in the number box that follows it."""
-    last = st.session_state.get(chart_key + "_last")
+def apply_neuron_click(ids: list[int]) -> None:
+    """A new click in the grid of neurons picks that neuron in the number box that follows it."""
     now = ids[-1] if ids else None
-    if now is not None and now != last:
-        st.session_state[widget_key] = now
-    st.session_state[chart_key + "_last"] = now
+    if now is not None and now != state.neuron_click:
+        st.session_state[NEURON] = now
+    state.neuron_click = now
 
 
 # --------------------------------------------------------------------------- neurons
@@ -77,10 +78,10 @@ def neurons_section() -> None:
                f"largest |weight|. Caption: neuron number · share of validation images on which it fires. "
                + (f"{int(dead.sum())} of {n_units} never fire on them (dead). " if net.activation == "relu" else "")
                + "Click a neuron to open it.")
-    apply_click(picked(event), "neuron_grid", "neuron")
-    if "neuron" not in st.session_state or not 0 <= st.session_state["neuron"] < n_units:
-        st.session_state["neuron"] = int(order[0])
-    j = int(st.number_input("Neuron", 0, n_units - 1, key="neuron"))
+    apply_neuron_click(picked(event))
+    if NEURON not in st.session_state or not 0 <= st.session_state[NEURON] < n_units:
+        st.session_state[NEURON] = int(order[0])
+    j = int(st.number_input("Neuron", 0, n_units - 1, key=NEURON))
 
     train_idx = split.train_idx[:N_TRAIN_PROBE]
     Z1_train = memo.get("Z1:train", (split, params),
@@ -128,9 +129,9 @@ def one_image_section() -> None:
     n = len(val_y)
     wrong = mistakes(val_y, val_pred, vals[f"A{L}"])
     if how == "by number":
-        if not 0 <= st.session_state.get("probe_index", 0) < n:   # another network, fewer images
-            st.session_state["probe_index"] = 0
-        i = int(st.number_input(f"Validation image (0–{n - 1})", 0, n - 1, key="probe_index"))
+        if not 0 <= st.session_state.get(PROBE_INDEX, 0) < n:   # another network, fewer images
+            st.session_state[PROBE_INDEX] = 0
+        i = int(st.number_input(f"Validation image (0–{n - 1})", 0, n - 1, key=PROBE_INDEX))
     elif how == "by digit":
         d1, d2 = st.columns(2)
         digit = d1.selectbox("Digit", list(range(10)), key="probe_digit")
@@ -138,14 +139,14 @@ def one_image_section() -> None:
         if len(of_digit) == 0:
             st.warning(f"No {digit} among the validation images.")
             return
-        if not 1 <= st.session_state.get("probe_digit_k", 1) <= len(of_digit):
-            st.session_state["probe_digit_k"] = 1
-        k = int(d2.number_input(f"Which one ({len(of_digit)} of them)", 1, len(of_digit), key="probe_digit_k"))
+        if not 1 <= st.session_state.get(PROBE_DIGIT_K, 1) <= len(of_digit):
+            st.session_state[PROBE_DIGIT_K] = 1
+        k = int(d2.number_input(f"Which one ({len(of_digit)} of them)", 1, len(of_digit), key=PROBE_DIGIT_K))
         i = int(of_digit[k - 1])
     elif how == "at random":
-        if st.button("Another one", key="probe_random_btn") or "probe_random" not in st.session_state:
-            st.session_state["probe_random"] = int(np.random.default_rng().integers(n))
-        i = min(st.session_state["probe_random"], n - 1)
+        if st.button("Another one", key="probe_random_btn") or state.probe_random is None:
+            state.probe_random = int(np.random.default_rng().integers(n))
+        i = min(state.probe_random, n - 1)
     else:
         if len(wrong) == 0:
             st.success("No validation image is misclassified.")

@@ -2,15 +2,17 @@
 import numpy as np
 import streamlit as st
 
-from core.engine.metrics import Memo, submission_csv
+from core.engine.metrics import submission_csv
 from core.engine.trainer import evaluate
 from ui import uploads
 from ui.inspect_plots import image_grid, prediction_counts
 from ui.text import plain
 from ui.session import offer_pretrained, snapshot_choice, workspace
+from ui.state import session
 
 ws = workspace()
-memo = st.session_state.setdefault("inspect_memo", Memo())
+memo = session().memo
+kaggle = session().kaggle
 net = ws.net
 
 st.title("Kaggle submission")
@@ -26,29 +28,27 @@ if uploads.is_new(up, "kaggle"):
     with st.spinner(f"Reading {up.size / 1e6:.1f} MB…"):
         got = uploads.read_csv(up, require_labels=None)
     if got.ok:
-        st.session_state.pop("kaggle_error", None)
-        st.session_state["kaggle_csv"] = got.value
-        st.session_state["kaggle_name"] = up.name
+        kaggle.error, kaggle.csv, kaggle.name = "", got.value, up.name
         uploads.done(up, "kaggle_upload")     # the images are kept: free the file, show an empty uploader
         st.rerun()
     else:   # the predictions of an earlier file, if any, stay on screen
-        kept = st.session_state.get("kaggle_name", "the earlier file") if "kaggle_csv" in st.session_state else None
-        st.session_state["kaggle_error"] = got.error(
+        kept = (kaggle.name or "the earlier file") if kaggle.csv is not None else None
+        kaggle.error = got.error(
             f"The predictions below are still those for {plain(kept)}." if kept else "")
 elif up is None:
-    st.session_state.pop("kaggle_error", None)
+    kaggle.error = ""
 
-if st.session_state.get("kaggle_error"):
-    st.error(st.session_state["kaggle_error"])   # escaped by uploads: the file's text never becomes markup
-csv = st.session_state.get("kaggle_csv")
+if kaggle.error:
+    st.error(kaggle.error)   # escaped by uploads: the file's text never becomes markup
+csv = kaggle.csv
 if csv is None:
     st.stop()
 
-name = st.session_state.get("kaggle_name", "the upload")
+name = kaggle.name or "the upload"
 result = memo.get("kaggle", (csv, params), lambda: evaluate(net, csv.X, csv.y, params))
 pred = result["pred"]
 submission = submission_csv(pred)
-st.session_state["kaggle_submission"] = submission   # exactly the bytes the button serves
+kaggle.submission = submission   # exactly the bytes the button serves
 
 st.success(f"Predicted {len(pred):,} images with the network at {label}.")
 st.text(f"File: {name}" + ("" if not csv.notes else "  ·  " + "; ".join(csv.notes)))

@@ -1,174 +1,53 @@
 """Step through backprop: one mini-batch, phase by phase, every number on screen.
 
-The page keeps where the student stands (the stop, the step shown, the batch
-choice) in ``st.session_state["stepper"]``; the network, its trainer and the
-history of steps are the session's Workspace. "Step" is one call of
-``ws.step`` — the same ``Trainer.train_step`` the 1000-epoch run makes.
+Where the student stands (the stop, the step shown, a step that diverged) is the
+session's :class:`core.lab.stepper.Stepper`, which also chooses the batch, takes
+the step and replays a shared link; the network, its trainer and the history of
+steps are the session's Workspace. "Step" is one call of ``ws.step`` — the same
+``Trainer.train_step`` the 1000-epoch run makes. This page draws.
 """
 from __future__ import annotations
-
-from urllib.parse import quote
 
 import numpy as np
 import streamlit as st
 
 from core.teach.explain import explain
 from core.engine.gradcheck import check_gradients, random_entries
-from core.engine.network import DivergenceError
+from core.lab.stepper import BATCH_CHOICES, DIVERGED, MAX_REPLAY, link_path
 from ui import stepper_views as views
 from ui.session import workspace
+from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, stepper_strip, \
+    zoom_target
 from ui.text import plain
 
-MAX_REPLAY = 2000          # steps a shared link may replay (≈ 3 epochs at the default sizes)
-HOW = {"next": "the trainer's next mini-batch", "random": "a random mini-batch", "chosen": "images I choose",
-       "drawn": "the digit I drew"}
-DIVERGED = "diverged"
+HOW = dict(zip(BATCH_CHOICES, ("the trainer's next mini-batch", "a random mini-batch", "images I choose",
+                               "the digit I drew")))
 
 ws = workspace()
-S = st.session_state.setdefault("stepper", {})
-if S.get("ws") is not ws:                # a new network (settings, checkpoint): start over
-    S.update(ws=ws, stop="X", custom=set(), diverged=None, gradcheck=None, hist=None, random_draw=0,
-             link_done=S.get("link_done", False), link_note=S.get("link_note", ""))
+S = session().stepper.follow(ws)
 
 
 # --------------------------------------------------------------------------- the batch and the step
-def batch_indices(ws, how: str) -> tuple[np.ndarray | None, str]:
-    """Source indices of the mini-batch the next step would use, or a problem."""
-    tr = ws.trainer
-    if how == "random":
-        rng = np.random.default_rng([ws.settings.seed, 7919, S["random_draw"]])
-        return rng.choice(ws.split.train_idx, tr.batch_size, replace=False), ""
-    if how == "chosen":
-        pos, problem = views.parse_indices(st.session_state.get("stepper_chosen", ""), ws.split.n_train)
-        return (ws.split.train_idx[pos] if pos else None), problem
-    if how == "drawn":
-        return None, "" if "probe_image" in st.session_state else "Draw a digit on the Draw page first."
-    return tr.next_indices(), ""
-
-
-def drawn_batch() -> tuple[np.ndarray, np.ndarray]:
-    """The digit drawn on the Draw page, with the label the student says it is."""
-    return (st.session_state["probe_image"][None, :],
-            np.array([int(st.session_state.get("stepper_drawn_label", 0))]))
+def chosen_batch(ws):
+    """The batch the widgets above describe."""
+    return S.batch(ws, st.session_state.get(STEPPER_HOW, "next"), chosen=st.session_state.get(STEPPER_CHOSEN, ""),
+                   drawn=session().drawn_digit, drawn_label=st.session_state.get(STEPPER_DRAWN_LABEL, 0))
 
 
 def take_step() -> None:
-    """One ``ws.step`` on the chosen batch; on divergence keep the partial trace."""
     ws = workspace()                   # the session's, even if it changed since this button was drawn
-    how = st.session_state.get("stepper_how", "next")
-    idx, problem = batch_indices(ws, how)
-    S["problem"] = problem
-    if problem:
-        return
-    number = ws.trainer.global_step + 1
-    try:
-        if how == "drawn":
-            ws.step(how=how, images=drawn_batch())
-        else:
-            ws.step(None if how == "next" else idx, how)
-    except DivergenceError as err:
-        S["diverged"] = {"trace": err.trace, "message": ws.error, "number": number, "idx": idx}
-        S["stop"] = "X"
-        st.session_state["stepper_shown"] = DIVERGED
-        return
-    except RuntimeError as err:          # a run started meanwhile
-        S["problem"] = str(err)
-        return
-    S["diverged"] = None
-    if how != "next":
-        S["custom"].add(number)
-    if how == "random":
-        S["random_draw"] += 1
-    S["stop"] = "X"
-    st.session_state["stepper_shown"] = number
-
-
-def go(delta: int) -> None:
-    keys = S.get("keys", [])
-    if keys:
-        i = keys.index(S["stop"]) if S["stop"] in keys else 0
-        S["stop"] = keys[max(0, min(len(keys) - 1, i + delta))]
-
-
-def go_end() -> None:
-    if S.get("keys"):
-        S["stop"] = S["keys"][-1]
+    S.follow(ws).take_step(ws, chosen_batch(ws))
 
 
 def on_strip(phase: str) -> None:
-    v = st.session_state.get(f"stepper_strip_{phase}")
-    if v:
-        S["stop"] = v
+    S.go_to(st.session_state.get(stepper_strip(phase)))
 
 
-# --------------------------------------------------------------------------- a shared link
-def apply_link() -> None:
-    """Once per session: a link's ``step=N`` replays N steps of a fresh network from
-    its seed (the same ``ws.step`` loop), and ``stop=`` opens that phase."""
-    if S["link_done"]:
-        return
-    S["link_done"] = True
-    q = st.query_params
-    if "stop" in q:
-        S["stop"] = q["stop"]
-    if "step" not in q:
-        return
-    try:
-        n = int(q["step"])
-    except ValueError:
-        S["link_note"] = "The link's step number was not a number; nothing was replayed."
-        return
-    tr = ws.trainer
-    if n == tr.global_step or n <= 0:
-        return
-    if tr.global_step != 0 or not ws.origin.startswith("a new network"):
-        S["link_note"] = f"The link asks for step {n:,}; your network is already elsewhere, so nothing was replayed."
-        return
-    if n > MAX_REPLAY:
-        S["link_note"] = (f"The link asks for step {n:,}; links replay at most {MAX_REPLAY:,} steps, so "
-                          "nothing was replayed. Train on the training page to get that far.")
-        return
-    with st.spinner(f"Replaying {n:,} steps from seed {ws.settings.seed}…"):
-        for _ in range(n):
-            try:
-                ws.step()
-            except DivergenceError as err:
-                S["diverged"] = {"trace": err.trace, "message": ws.error, "number": tr.global_step + 1,
-                                 "idx": tr.next_indices()}
-                st.session_state["stepper_shown"] = DIVERGED
-                st.rerun()
-    st.session_state["stepper_shown"] = tr.global_step
-    S["link_note"] = f"Replayed {n:,} step{'s' if n > 1 else ''} from the link."
-    st.rerun()                      # so the sidebar, drawn before this page, shows the replayed network
-
-
-def link_text(number: int, stop: str) -> str:
-    q = dict(ws.settings.to_query(), step=str(number), stop=stop)
-    return "/stepper?" + "&".join(f"{k}={quote(v, safe=',')}" for k, v in q.items()).replace("%CE%94", "Δ")
+def on_shown() -> None:
+    S.shown = st.session_state.get(STEPPER_SHOWN)
 
 
 # --------------------------------------------------------------------------- what is on screen
-def shown_step():
-    """(trace, record, label) of the step on screen: the latest, an earlier one recomputed,
-    or the partial trace of a step that diverged."""
-    records = {r.number: r for r in ws.steps}
-    choice = st.session_state.get("stepper_shown")
-    if choice == DIVERGED and S["diverged"]:
-        return S["diverged"]["trace"], None, DIVERGED
-    if choice not in records:
-        if S["diverged"]:
-            return S["diverged"]["trace"], None, DIVERGED
-        if not ws.steps:
-            return None, None, None
-        choice = ws.steps[-1].number
-    rec = records[choice]
-    if rec is ws.steps[-1] and ws.current is not None:
-        return ws.current, rec, choice
-    if not (S["hist"] and S["hist"][0] is rec):
-        S["hist"] = (rec, ws.trace_of(rec))        # the same engine recomputes it
-    return S["hist"][1], rec, choice
-
-
 def zoom_on_click(key: str, shapes: dict):
     """A click on an output's cell moves the zoom there (see views.add_click_layer)."""
     def for_chart(name: str, chart: str):
@@ -177,7 +56,7 @@ def zoom_on_click(key: str, shapes: dict):
             points = event["selection"]["points"] if event else []
             if not points:
                 return
-            st.session_state[f"{key}_target"] = name
+            st.session_state[zoom_target(key)] = name
             for axis, v in enumerate((points[0]["y"], points[0]["x"])):
                 st.session_state[views.index_key(key, name, shapes[name], axis)] = int(v)
         return clicked
@@ -195,7 +74,7 @@ def block(trace, rows, key: str, rec, L: int, main: str | None = None) -> None:
         st.markdown("**Zoom into one number** — how it was computed from the numbers that made it")
         c1, c2 = st.columns([1, 3])
         target = outputs[0] if len(outputs) == 1 else c1.selectbox(
-            "quantity", outputs, index=outputs.index(main) if main in outputs else 0, key=f"{key}_target")
+            "quantity", outputs, index=outputs.index(main) if main in outputs else 0, key=zoom_target(key))
         with c2:
             index = views.index_inputs(target, trace[target], L, key)
     with figs:
@@ -224,7 +103,11 @@ st.markdown("One mini-batch through the network, one phase at a time: the **forw
             "the **loss**, the **backward pass** layer by layer, and the **update**. Every matrix is on screen "
             "with its equation, and any single number can be taken apart. *Step* trains your network for real: "
             "it is the same `train_step` the 1000-epoch run makes, one call.")
-apply_link()
+replay = S.read_link(ws, st.query_params.to_dict())   # once per session: a shared link's step and stop
+if replay:
+    with st.spinner(f"Replaying {replay:,} steps from seed {ws.settings.seed}…"):
+        S.replay(ws, replay)
+    st.rerun()                      # so the sidebar, drawn before this page, shows the replayed network
 tr = ws.trainer
 st.caption(f"Your network: {plain(ws.origin)}, {' → '.join(map(str, ws.net.sizes))}, {ws.optimizer.name} "
            f"with η = {getattr(ws.optimizer, 'lr', float('nan')):g}; "
@@ -237,29 +120,30 @@ if ws.busy:
                "stopped. You can still look at the steps shown here.")
     st.page_link("pages/training.py", label="Go to the training page", icon=":material/model_training:")
 
-with st.expander("**1 · Choose the next mini-batch**", expanded=not ws.steps and not S["diverged"]):
+with st.expander("**1 · Choose the next mini-batch**", expanded=not ws.steps and not S.diverged):
     c1, c2 = st.columns([1, 2])
-    hows = [h for h in HOW if h != "drawn" or "probe_image" in st.session_state]
-    if st.session_state.get("stepper_how") not in hows:
-        st.session_state["stepper_how"] = "next"
-    how = c1.radio("Train on", hows, format_func=HOW.get, key="stepper_how")
+    hows = [h for h in HOW if h != "drawn" or session().drawn_digit is not None]
+    if st.session_state.get(STEPPER_HOW) not in hows:
+        st.session_state[STEPPER_HOW] = "next"
+    how = c1.radio("Train on", hows, format_func=HOW.get, key=STEPPER_HOW)
     if how == "drawn":
-        c1.number_input("It is a", 0, 9, key="stepper_drawn_label",
+        c1.number_input("It is a", 0, 9, key=STEPPER_DRAWN_LABEL,
                         help="The true digit: the loss and every gradient are measured against it.")
     if how == "random":
-        c1.button("Draw another", on_click=lambda: S.update(random_draw=S["random_draw"] + 1))
+        c1.button("Draw another", on_click=S.draw_again)
     if how == "chosen":
-        c1.text_input("Training-set positions", "0-15", key="stepper_chosen",
+        c1.text_input("Training-set positions", "0-15", key=STEPPER_CHOSEN,
                       help=f"Positions 0 to {ws.split.n_train - 1:,} in the training set, like 0, 5, 10-20.")
-    idx, problem = batch_indices(ws, how)
+    batch = chosen_batch(ws)
+    problem = batch.problem
     with c2:
         if problem:
             st.error(problem)
         else:
-            X, y = drawn_batch() if how == "drawn" else (ws.split.source.X[idx], ws.split.source.y[idx])
+            X, y = batch.pictures(ws.split.source)
             where = (f"epoch {tr.epoch + 1}, batch {tr.step_in_epoch + 1} of {tr.steps_per_epoch} of the "
                      "shuffled training set" if how == "next" else "your drawn digit" if how == "drawn"
-                     else f"{len(idx)} images")
+                     else f"{len(y)} images")
             st.caption(f"The next step trains on {where}" + (" (first 64 shown)" if len(y) > 64 else "") +
                        ". Labels above the images.")
             st.plotly_chart(views.batch_figure(X[:64] / 255, y[:64]),
@@ -272,77 +156,62 @@ c1.button("Step: train on this mini-batch", type="primary", on_click=take_step, 
           key="stepper_step", width="stretch")
 c2.caption(f"One call of `ws.step` on {HOW[how]}: forward, loss, backward and update, exactly as in training. "
            "The batch and its images are in the panel above.")
-if S.get("problem"):
-    st.error(S["problem"])
+if S.problem:
+    st.error(S.problem)
 
-trace, rec, shown = shown_step()
-if trace is None:
+on_screen = S.shown_step(ws)
+if on_screen is None:
     st.info("Press **Step** to send the first mini-batch through the network.")
     st.stop()
+trace, rec, shown, number = on_screen.trace, on_screen.record, on_screen.label, on_screen.number
 
 stops = views.build_stops(trace)
-S["keys"] = [s.key for s in stops]
-pos = views.stop_index(stops, S["stop"])
-if S["stop"] not in S["keys"]:
-    S["stop"] = stops[pos].key
+pos = S.place([s.key for s in stops])
 stop = stops[pos]
 L = len(ws.net.sizes) - 1
-number = S["diverged"]["number"] if shown == DIVERGED else rec.number
 
 # ---- 2 · the controls and the strip, always visible
 st.subheader("2 · Step through it")
-options = ([DIVERGED] if S["diverged"] else []) + [r.number for r in reversed(ws.steps)]
-if st.session_state.get("stepper_shown") not in options:
-    st.session_state["stepper_shown"] = options[0]
+options = S.step_choices(ws)
+st.session_state[STEPPER_SHOWN] = S.shown
 latest = ws.steps[-1].number if ws.steps else None
 c = st.columns([1, 1, 1.5, 1.5, 2.4], vertical_alignment="bottom")
-c[0].button("previous", icon=":material/chevron_left:", on_click=go, args=(-1,), disabled=pos == 0,
+c[0].button("previous", icon=":material/chevron_left:", on_click=S.go, args=(-1,), disabled=pos == 0,
             width="stretch", key="stepper_prev")
-c[1].button("next", icon=":material/chevron_right:", on_click=go, args=(1,), disabled=pos == len(stops) - 1,
+c[1].button("next", icon=":material/chevron_right:", on_click=S.go, args=(1,), disabled=pos == len(stops) - 1,
             width="stretch", key="stepper_next")
-c[2].button("run the rest of this step", icon=":material/skip_next:", on_click=go_end,
+c[2].button("run the rest of this step", icon=":material/skip_next:", on_click=S.go_end,
             disabled=pos == len(stops) - 1, width="stretch", key="stepper_rest")
 c[3].button("next mini-batch", icon=":material/fast_forward:", on_click=take_step, disabled=ws.busy,
             type="primary", width="stretch", key="stepper_again",
             help="Train one more step on the batch chosen above (the trainer's next one by default).")
-c[4].selectbox("Step shown", options, key="stepper_shown",
-               format_func=lambda n: f"step {S['diverged']['number']:,}: diverged, not applied" if n == DIVERGED
+c[4].selectbox("Step shown", options, key=STEPPER_SHOWN, on_change=on_shown,
+               format_func=lambda n: f"step {S.diverged.number:,}: diverged, not applied" if n == DIVERGED
                else f"step {n:,}" + (" (latest)" if n == latest else " (recomputed)"))
 
 phases = [p for p in views.PHASE_TITLES if any(s.phase == p for s in stops)]
 widths = [max(2.2, sum(s.phase == p for s in stops)) for p in phases]
 for col, ph in zip(st.columns(widths), phases):
-    st.session_state[f"stepper_strip_{ph}"] = stop.key if stop.phase == ph else None
+    st.session_state[stepper_strip(ph)] = stop.key if stop.phase == ph else None
     col.pills(f"{views.PHASE_ICONS[ph]} {views.PHASE_TITLES[ph].lower()}", [s.key for s in stops if s.phase == ph],
-              key=f"stepper_strip_{ph}", on_change=on_strip, args=(ph,), wrap=True)
+              key=stepper_strip(ph), on_change=on_strip, args=(ph,), wrap=True)
 st.caption(f"Stop {pos + 1} of {len(stops)}. Click a name to jump there.")
 
-if S["link_note"]:
-    st.caption(S["link_note"])
+if S.link_note:
+    st.caption(S.link_note)
 with st.expander("Link to this step", icon=":material/link:"):
-    st.code(link_text(number, stop.key), language=None)
+    st.code(link_path(ws.settings, number, stop.key), language=None)
     st.caption("Opening it in a new session rebuilds the network from its seed and replays the steps up to this "
                f"one (the trainer's own batches, at most {MAX_REPLAY:,} steps), then opens this phase. Add it to "
                "this app's address.")
-    notes = []
-    if any(n <= number for n in S["custom"]):
-        notes.append("Some of these steps used random or chosen batches: a link replays the trainer's own "
-                     "batches, so it will not give the same numbers.")
-    if not ws.origin.startswith("a new network"):
-        notes.append(f"This network is {plain(ws.origin)}: a link starts from a fresh seed network, so it will "
-                     "not match.")
-    if ws.settings.dataset == "upload":
-        notes.append("This network trains on your uploaded CSV, which a link cannot carry.")
-    if number > MAX_REPLAY:
-        notes.append(f"Step {number:,} is beyond the {MAX_REPLAY:,} steps a link replays.")
-    for n in notes:
-        st.warning(n)
-want = {"step": str(number if shown != DIVERGED else tr.global_step), "stop": stop.key}
+    for note in S.link_caveats(ws, number):
+        st.warning(plain(note))      # the network's origin may name a file
+want = S.link_query(ws, on_screen)
 if any(st.query_params.get(k) != v for k, v in want.items()):
     st.query_params.update(want)
 
 if shown == DIVERGED:
-    st.error(S["diverged"]["message"])
+    st.error(S.diverged.message)
     st.caption("Below is the partial trace of that step, up to the loss that blew up. The update was not applied: "
                "the network is unchanged. Lower the learning rate in the sidebar's settings and step again.")
 elif rec is ws.steps[-1] and tr.global_step != rec.number:
@@ -411,9 +280,9 @@ elif view == "Gradient check":
         if st.button("Run the gradient check", type="primary", key="gc_run"):
             X, y = ws.split.images(rec.idx)
             with st.spinner("Nudging weights…"):
-                S["gradcheck"] = (rec, check_gradients(net, X, y, entries))
-        if S["gradcheck"] and S["gradcheck"][0] is rec:
-            results = S["gradcheck"][1]
+                S.gradcheck = (rec, check_gradients(net, X, y, entries))
+        if S.gradcheck and S.gradcheck[0] is rec:
+            results = S.gradcheck[1]
             ok, verdict = views.gradcheck_verdict(results)
             (st.success if ok else st.warning)(verdict)
             st.dataframe(views.gradcheck_frame(results, trace), hide_index=True, key="gc_table",

@@ -17,6 +17,7 @@ from core.lab.run.controller import DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSIN
 from core.engine.trainer import dead_layers
 from ui import training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
+from ui.state import session
 from ui.text import plain
 
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
@@ -65,7 +66,7 @@ def load_checkpoint_file(ws, uploaded) -> bool:
     if not uploads.is_new(uploaded, "training_ckpt"):
         return False
     if ws.busy:
-        st.session_state["training_ckpt_result"] = (
+        session().checkpoint_result = (
             "error", "Pause or stop the training run before loading a checkpoint: nothing was loaded.")
         return False
     got = uploads.read_checkpoint(uploaded)
@@ -76,9 +77,9 @@ def load_checkpoint_file(ws, uploaded) -> bool:
         except ValueError as err:   # a valid file whose trainer cannot be rebuilt here (adopts nothing)
             got = uploads.Upload(got.name, problem=str(err))
     if not got.ok:
-        st.session_state["training_ckpt_result"] = ("error", got.error())
+        session().checkpoint_result = ("error", got.error())
         return False
-    st.session_state["training_ckpt_result"] = (
+    session().checkpoint_result = (
         "ok", f"Loaded {plain(got.name)}: {ws.trainer.epoch} epochs, {ws.trainer.global_step:,} steps, "
               f"{len(ws.trainer.snapshots)} snapshots. Press *Continue training* to train it further.")
     return True
@@ -289,7 +290,7 @@ def save_load_section(ws) -> None:
                    "current one first to keep it). A file that is refused changes nothing.")
         if load_checkpoint_file(ws, up):
             st.rerun()      # the sidebar shows the loaded network's settings too
-        result = st.session_state.get("training_ckpt_result")
+        result = session().checkpoint_result
         if result and up is not None:
             (st.success if result[0] == "ok" else st.error)(result[1])
 

@@ -4,6 +4,8 @@ from streamlit.testing.v1 import AppTest
 
 from pathlib import Path
 
+from ui.state import session
+
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
 
@@ -30,53 +32,53 @@ def test_home_page_states_the_seed_and_our_result():
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "97.7%" in text and "784 → 64 (ReLU) → 64 (ReLU) → 10 (softmax)" in text
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     assert ws.net.sizes == [784, 64, 64, 10] and ws.split.n_train == 41_000 and ws.split.n_val == 1_000
 
 
 def test_a_link_sets_the_network_and_reports_what_it_ignored():
     at = app({"hidden": "32", "lr": "0.05", "seed": "3", "batch_size": "oops"})
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     assert ws.net.sizes == [784, 32, 10] and ws.settings.lr == 0.05 and ws.net.seed == 3
     assert any("Ignored batch" in c.value and "oops" in c.value for c in at.caption)
 
 
 def test_changing_the_learning_rate_keeps_the_network():
     at = app({"pool": "3000", "val": "500"})
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     ws.step()
     params = ws.net.params
     widget(at, "number_input", "Learning rate η").set_value(0.01)
     at = submit(at)
-    assert at.session_state["ws"] is ws and ws.net.params is params and ws.optimizer.lr == 0.01
+    assert session(at.session_state).ws is ws and ws.net.params is params and ws.optimizer.lr == 0.01
     assert at.query_params["lr"] in ("0.01", ["0.01"])  # the link now carries it
 
 
 def test_changing_the_architecture_of_a_trained_network_asks_first():
     at = app({"pool": "3000", "val": "500"})
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     ws.step()
     widget(at, "selectbox", "Activation").set_value("tanh")
     at = submit(at)
-    assert at.session_state["ws"] is ws                  # nothing thrown away yet
+    assert session(at.session_state).ws is ws                  # nothing thrown away yet
     assert any("means a new network" in w.value for w in at.warning)
     [b for b in at.button if b.label == "Keep the current network"][0].click()
     at.run()
-    assert at.session_state["ws"] is ws and not at.warning
+    assert session(at.session_state).ws is ws and not at.warning
     widget(at, "selectbox", "Activation").set_value("tanh")
     at = submit(at)
     [b for b in at.button if b.label.startswith("Discard it")][0].click()
     at.run()
-    new = at.session_state["ws"]
+    new = session(at.session_state).ws
     assert new is not ws and new.net.activation == "tanh" and new.trainer.global_step == 0
 
 
 def test_an_untrained_network_is_rebuilt_without_asking():
     at = app({"pool": "3000", "val": "500"})
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     widget(at, "number_input", "Seed").set_value(5)
     at = submit(at)
-    assert at.session_state["ws"] is not ws and at.session_state["ws"].net.seed == 5 and not at.warning
+    assert session(at.session_state).ws is not ws and session(at.session_state).ws.net.seed == 5 and not at.warning
 
 
 def test_the_data_page_describes_the_split():
@@ -91,6 +93,6 @@ def test_the_data_page_describes_the_split():
 
 def test_two_sessions_are_isolated():
     a, b = app({"pool": "3000", "val": "500"}), app({"pool": "3000", "val": "500"})
-    a.session_state["ws"].step()
-    assert a.session_state["ws"] is not b.session_state["ws"]
-    assert b.session_state["ws"].trainer.global_step == 0
+    session(a.session_state).ws.step()
+    assert session(a.session_state).ws is not session(b.session_state).ws
+    assert session(b.session_state).ws.trainer.global_step == 0

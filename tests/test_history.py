@@ -12,7 +12,8 @@ from core.engine.optim import SGD, Adam, Momentum
 from core.engine.trainer import Trainer
 from core.lab import checkpoint
 from core.lab.checkpoint import CheckpointError
-from core.lab.workspace import Settings, Workspace
+from core.lab.settings import Settings
+from core.lab.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

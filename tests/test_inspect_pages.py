@@ -18,6 +18,7 @@ from core.data.mnist import load_csv, load_mnist
 from core.engine.trainer import evaluate
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
+from ui.state import session
 
 ROOT = Path(__file__).resolve().parent.parent
 HIDDEN = (48, 32)
@@ -31,11 +32,12 @@ def trained():
     return ws
 
 
-def open_page(ws, page: str, **state) -> AppTest:
+def open_page(ws, page: str, kaggle_csv=None, **widgets) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     at.run()
-    at.session_state["ws"] = ws
-    for k, v in state.items():
+    state = session(at.session_state)
+    state.ws, state.kaggle.csv = ws, kaggle_csv
+    for k, v in widgets.items():
         at.session_state[k] = v
     at.switch_page(page)
     at.run()
@@ -207,7 +209,7 @@ def test_submission_csv_for_an_unlabelled_test_file(trained, downloads):
     X = load_mnist()["test"].X[:123]
     at = open_page(trained, "pages/kaggle.py", kaggle_csv=load_csv(kaggle_csv(X), require_labels=None))
     data = downloads["submission.csv"]
-    assert data == at.session_state["kaggle_submission"]
+    assert data == session(at.session_state).kaggle.submission
     sub = pd.read_csv(io.BytesIO(data))
     assert list(sub.columns) == ["ImageId", "Label"]
     assert len(sub) == 123 and sub["ImageId"].tolist() == list(range(1, 124))
@@ -227,7 +229,7 @@ def test_a_labelled_file_is_predicted_and_scored(trained, downloads):
 
 def test_kaggle_page_without_a_file_waits_for_one(trained):
     at = open_page(trained, "pages/kaggle.py")
-    assert "kaggle_submission" not in at.session_state
+    assert session(at.session_state).kaggle.submission is None
     assert not at.get("download_button")
 
 
@@ -235,7 +237,7 @@ def test_kaggle_page_without_a_file_waits_for_one(trained):
 def test_draw_page_asks_for_a_digit(trained):
     at = open_page(trained, "pages/draw.py")
     assert any("Draw a digit" in i.value for i in at.info)
-    assert "probe_image" not in at.session_state
+    assert session(at.session_state).drawn_digit is None
 
 
 def test_a_drawn_digit_goes_through_the_network(trained, monkeypatch):
@@ -260,7 +262,7 @@ def test_a_drawn_digit_goes_through_the_network(trained, monkeypatch):
     monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
     at = open_page(trained, "pages/draw.py")
     img = mnist_style(gray_from_rgba(rgba))
-    np.testing.assert_array_equal(at.session_state["probe_image"], img)
+    np.testing.assert_array_equal(session(at.session_state).drawn_digit, img)
     v = activations(trained.net, img[None])
     pred = int(v["A3"][0].argmax())
     assert any(m.value == f"### It reads a **{pred}**" for m in at.markdown)

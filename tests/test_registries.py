@@ -14,6 +14,7 @@ from core.engine.network import INITS, MLP, DivergenceError
 from core.engine.optim import OPTIMIZERS, make_optimizer, snapshot
 from core.engine.trainer import divergence_message
 from core.teach.explain import UPDATE_EXPLANATIONS, explain
+from ui.state import session
 from ui.stepper_views import build_stops, stop_text
 
 
@@ -91,7 +92,7 @@ def test_the_settings_menus_read_the_registries(softplus):
     [b for b in at.button if b.label == "Apply settings"][0].click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.session_state["ws"].net.act is softplus
+    assert session(at.session_state).ws.net.act is softplus
 
 
 @pytest.mark.parametrize("act", list(ACTIVATIONS.values()), ids=lambda a: a.key)

@@ -36,6 +36,7 @@ from core.engine.trainer import Trainer
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
 from ui.text import plain
+from ui.state import session
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -89,15 +90,15 @@ def poll(at: AppTest, done, timeout: float = 40.0) -> None:
 
 
 def state_of(at: AppTest) -> dict:
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     return {"ws": ws, "trainer": ws.trainer, "params": ws.net.params,
             "values": {k: v.copy() for k, v in ws.net.params.items()}, "global_step": ws.trainer.global_step,
             "epochs": len(ws.history), "step_losses": len(ws.history.step_loss), "settings": ws.settings,
-            "upload": at.session_state["upload"] if "upload" in at.session_state else None}
+            "upload": session(at.session_state).upload.digits}
 
 
 def assert_unchanged(at: AppTest, before: dict) -> None:
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     assert ws is before["ws"] and ws.trainer is before["trainer"], "the workspace was replaced"
     assert ws.net.params is before["params"], "the parameters were replaced"
     for k, v in before["values"].items():
@@ -105,7 +106,7 @@ def assert_unchanged(at: AppTest, before: dict) -> None:
     assert ws.trainer.global_step == before["global_step"]
     assert len(ws.history) == before["epochs"] and len(ws.history.step_loss) == before["step_losses"]
     assert ws.settings == before["settings"]
-    now = at.session_state["upload"] if "upload" in at.session_state else None
+    now = session(at.session_state).upload.digits
     assert now is before["upload"], "the earlier upload was replaced"
 
 
@@ -134,13 +135,13 @@ def with_cell(rows, i, j, value):
 def sidebar(mnist):
     """One session: a network that has taken 3 steps, and an earlier good upload."""
     at = open_app()
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     for _ in range(3):
         ws.step()
     X, y = mnist["train"].X[100:120], mnist["train"].y[100:120]
     train_uploader(at).set_value(("first.csv", csv_bytes(X, y), "text/csv"))
     rerun(at)
-    assert np.array_equal(at.session_state["upload"].X, X)
+    assert np.array_equal(session(at.session_state).upload.digits.X, X)
     return at
 
 
@@ -250,14 +251,14 @@ def test_an_odd_but_valid_train_csv_is_accepted_with_a_note_and_replaces_no_netw
     before = state_of(sidebar)
     upload_train_csv(sidebar, name, write(csv_bytes(X, y)))
     assert not sidebar.sidebar.error, [e.value for e in sidebar.sidebar.error]
-    up = sidebar.session_state["upload"]
+    up = session(sidebar.session_state).upload.digits
     np.testing.assert_array_equal(up.X, X)
     np.testing.assert_array_equal(up.y, y)
     captions = [unplain(c.value) for c in sidebar.sidebar.caption]
     assert any(c.startswith(f"Loaded 7 labelled images from {name}. {note}") for c in captions), captions
     before["upload"] = up                 # the upload is new; the network, history and settings are not
     assert_unchanged(sidebar, before)
-    assert sidebar.session_state["ws"].settings.dataset == "mnist"
+    assert session(sidebar.session_state).ws.settings.dataset == "mnist"
     assert train_uploader(sidebar).value is None      # its bytes are freed: an empty uploader again
 
 
@@ -283,22 +284,22 @@ def test_a_parsed_upload_is_freed_from_streamlits_upload_store():
 
 def test_training_on_an_upload_asks_first_and_its_name_is_shown_literally(mnist):
     at = open_app({"pool": 600, "val": 100})
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     ws.step()
     X, y = mnist["train"].X[:600], mnist["train"].y[:600]
     name = "my_[data](x).csv"
     upload_train_csv(at, name, csv_bytes(X, y))
-    assert at.session_state["ws"] is ws
+    assert session(at.session_state).ws is ws
     [r for r in at.radio if r.label == "Images"][0].set_value("upload")
     [b for b in at.button if b.label == "Apply settings"][0].click()
     rerun(at)
-    assert at.session_state["ws"] is ws                       # a trained network is not thrown away unasked
+    assert session(at.session_state).ws is ws                       # a trained network is not thrown away unasked
     assert any("means a new network" in w.value for w in at.warning)
     [b for b in at.button if b.label.startswith("Discard it")][0].click()
     rerun(at)
-    new = at.session_state["ws"]
+    new = session(at.session_state).ws
     assert new is not ws and new.settings.dataset == "upload" and new.split.n_train == 500
-    assert new.split.source.X is at.session_state["upload"].X
+    assert new.split.source.X is session(at.session_state).upload.digits.X
     at.switch_page("pages/data.py")
     rerun(at)
     split_text = next(m.value for m in at.markdown if m.value.startswith("**The split.**"))
@@ -311,9 +312,9 @@ def test_a_bad_test_csv_on_the_kaggle_page_keeps_the_earlier_predictions(mnist):
     X = mnist["test"].X[:30]
     kaggle_uploader(at).set_value(("test.csv", csv_bytes(X), "text/csv"))
     rerun(at)
-    csv = at.session_state["kaggle_csv"]
+    csv = session(at.session_state).kaggle.csv
     np.testing.assert_array_equal(csv.X, X)
-    submission = at.session_state["kaggle_submission"]
+    submission = session(at.session_state).kaggle.submission
     before = state_of(at)
     for name, data, says in (
             ("test2.csv", csv_text([[0] * 784, [0] * 300 + ["x"] + [0] * 483], HEAD[1:]),
@@ -325,7 +326,8 @@ def test_a_bad_test_csv_on_the_kaggle_page_keeps_the_earlier_predictions(mnist):
         shown = unplain(at.main.error[0].value)
         assert shown.startswith(f"{name} was not loaded. ") and says in shown, shown
         assert "The predictions below are still those for test.csv." in shown
-        assert at.session_state["kaggle_csv"] is csv and at.session_state["kaggle_submission"] == submission
+        kaggle = session(at.session_state).kaggle
+        assert kaggle.csv is csv and kaggle.submission == submission
         assert_unchanged(at, before)
     assert r"\*bold\*\.csv" in at.main.error[0].value
 
@@ -387,7 +389,7 @@ BAD_CHECKPOINTS = {  # case → (damage to a valid file's arrays, what the messa
 def training(mnist):
     """A training-page session whose network has trained one epoch, and a valid checkpoint of another."""
     at = open_app({"epochs": 1}, page="pages/training.py")
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     ws.trainer.run(1)
     rerun(at)
     other = Workspace(Settings(pool=3000, val=500, seed=7), mnist["train"], mnist["test"])
@@ -422,7 +424,7 @@ def test_a_valid_checkpoint_through_the_same_path_is_adopted(training):
     at.file_uploader(key="training_upload").set_value(("good.npz", packed(valid), "application/octet-stream"))
     rerun(at)
     assert any(s.value.startswith("Loaded good\\.npz: 1 epochs") for s in at.main.success)
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     assert ws is before["ws"] and ws.trainer is not before["trainer"] and ws.net.seed == 7
     np.testing.assert_array_equal(ws.net.params["W1"], valid["param/W1"])
 
@@ -440,7 +442,7 @@ def test_the_sidebar_widgets_cannot_go_out_of_range():
 
 def test_a_pool_larger_than_the_images_is_refused_in_the_sidebar():
     at = open_app()
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     ws.step()
     before = state_of(at)
     [n for n in at.number_input if n.label == "Image pool (train + validation)"][0].set_value(70_000)
@@ -453,7 +455,7 @@ def test_a_pool_larger_than_the_images_is_refused_in_the_sidebar():
 
 def test_a_batch_larger_than_the_training_set_is_refused_in_the_sidebar():
     at = open_app()
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     ws.step()
     before = state_of(at)
     [n for n in at.number_input if n.label == "Batch size m"][0].set_value(4096)
@@ -481,8 +483,8 @@ def test_settings_from_a_link_that_are_out_of_range_are_refused_on_screen(query,
     assert says in captions, captions
     # only the bad value falls back to its default; the rest of the link is kept
     name = next(iter(query))
-    assert getattr(at.session_state["ws"].settings, name) == getattr(Settings(), name)
-    assert at.session_state["ws"].settings == Settings.from_query(SMALL)[0]
+    assert getattr(session(at.session_state).ws.settings, name) == getattr(Settings(), name)
+    assert session(at.session_state).ws.settings == Settings.from_query(SMALL)[0]
 
 
 # --------------------------------------------------------------------------- training that explodes
@@ -505,7 +507,7 @@ EXPLODING = {  # settings → the step whose loss blows up first (above 10 × ln
 def test_an_exploding_run_stops_at_the_first_bad_loss_with_the_last_good_parameters(mnist, case):
     query, bad_step = EXPLODING[case]
     at = open_app({**query, "epochs": 3}, page="pages/training.py")
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     click(at, "training_start")
     poll(at, lambda: not ws.busy)
     rerun(at)
@@ -525,7 +527,7 @@ def test_an_exploding_run_stops_at_the_first_bad_loss_with_the_last_good_paramet
 def test_a_network_whose_relus_all_died_gets_a_warning_on_the_training_page():
     """A layer none of whose units fires passes no gradient: the page names it."""
     at = open_app({"epochs": 1}, page="pages/training.py")
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     click(at, "training_start")
     poll(at, lambda: not ws.busy)
     ws.history.rows["dead_frac"][-1] = np.array([0.3, 1.0, np.nan])   # as after a too-large step
@@ -537,7 +539,7 @@ def test_a_network_whose_relus_all_died_gets_a_warning_on_the_training_page():
 def test_an_exploding_step_on_the_stepper_is_refused_with_the_message(mnist, case):
     query, bad_step = EXPLODING[case]
     at = open_app(query, page="pages/stepper.py")
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     click(at, "stepper_step")
     for _ in range(bad_step - 2):
         click(at, "stepper_again")
@@ -556,7 +558,7 @@ def test_an_exploding_step_on_the_stepper_is_refused_with_the_message(mnist, cas
 def test_a_run_nobody_watches_pauses_and_the_page_says_so_when_it_comes_back(monkeypatch):
     monkeypatch.setenv("BACKPROP_ORPHAN_AFTER", "1")
     at = open_app({"epochs": 10_000}, page="pages/training.py")   # far longer than the test
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     assert ws.runner.orphan_after == 1
     click(at, "training_start")
     deadline = time.monotonic() + 10
@@ -582,7 +584,7 @@ def reference_run(settings: Settings, mnist, epochs: int) -> Trainer:
 def test_two_sessions_training_at_once_keep_their_own_models_histories_and_progress(mnist):
     a = open_app({"epochs": 60, "seed": 0}, page="pages/training.py")
     b = open_app({"epochs": 80, "seed": 1, "lr": "0.05"}, page="pages/training.py")
-    wa, wb = a.session_state["ws"], b.session_state["ws"]
+    wa, wb = session(a.session_state).ws, session(b.session_state).ws
     click(a, "training_start")
     click(b, "training_start")
     assert wa.busy and wb.busy

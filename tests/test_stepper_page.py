@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.teach.explain import explain
+from ui.state import session
 from ui.stepper_views import build_stops
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -31,7 +32,11 @@ def click(at: AppTest, key: str) -> AppTest:
 
 
 def state(at):
-    return at.session_state["stepper"]
+    return session(at.session_state).stepper
+
+
+def ws_of(at):
+    return session(at.session_state).ws
 
 
 def table(at, column: str):
@@ -70,7 +75,7 @@ def test_step_once_and_walk_every_phase_forward_and_back():
     at = open_stepper()
     assert any("Press **Step**" in i.value for i in at.info)
     click(at, "stepper_step")
-    ws = at.session_state["ws"]
+    ws = ws_of(at)
     trace = ws.current
     assert ws.trainer.global_step == 1 and len(ws.steps) == 1
     keys = [s.key for s in build_stops(trace)]
@@ -79,7 +84,7 @@ def test_step_once_and_walk_every_phase_forward_and_back():
 
     seen = []
     for k, key in enumerate(keys):
-        assert state(at)["stop"] == key
+        assert state(at).stop == key
         assert at.query_params["stop"] == key and at.query_params["step"] == "1"
         stop = build_stops(trace)[k]
         shown = stats_table(at)
@@ -96,19 +101,19 @@ def test_step_once_and_walk_every_phase_forward_and_back():
     assert seen == keys and at.button(key="stepper_next").disabled
     for key in reversed(keys[:-1]):
         click(at, "stepper_prev")
-        assert state(at)["stop"] == key
+        assert state(at).stop == key
     assert at.button(key="stepper_prev").disabled
     click(at, "stepper_rest")
-    assert state(at)["stop"] == "ΔW3"
+    assert state(at).stop == "ΔW3"
     assert ws.trainer.global_step == 1                      # walking never trains
 
 
 def test_the_zoom_rebuilds_the_chosen_cell():
     at = open_stepper()
     click(at, "stepper_step")
-    trace = at.session_state["ws"].current
+    trace = ws_of(at).current
     at.pills(key="stepper_strip_forward").set_value("Z1").run()
-    assert state(at)["stop"] == "Z1"
+    assert state(at).stop == "Z1"
     at.number_input(key="stop_Z1_Z1_64x64_0").set_value(3).run()
     at.number_input(key="stop_Z1_Z1_64x64_1").set_value(5).run()
     shown = check_table(at)
@@ -147,7 +152,7 @@ def test_the_zoom_rebuilds_the_chosen_cell():
 def test_one_samples_view():
     at = open_stepper()
     click(at, "stepper_step")
-    trace = at.session_state["ws"].current
+    trace = ws_of(at).current
     at.selectbox(key="stepper_sample").set_value(5).run()
     y, loss = int(trace["y"][5]), float(trace["losses"][5])
     assert any(f"Sample **5** is a **{y}**" in m.value and f"{loss:.4f}" in m.value for m in at.markdown)
@@ -160,7 +165,7 @@ def test_one_samples_view():
 def test_history_revisits_an_earlier_step_with_the_same_values():
     at = open_stepper()
     click(at, "stepper_step")
-    ws = at.session_state["ws"]
+    ws = ws_of(at)
     first = {k: np.array(ws.current[k]) for k in ("Z1", "dW2", "W3_new")}
     click(at, "stepper_again")
     click(at, "stepper_again")
@@ -168,7 +173,7 @@ def test_history_revisits_an_earlier_step_with_the_same_values():
     at.selectbox(key="stepper_shown").set_value(1).run()
     at.pills(key="stepper_strip_forward").set_value("Z1").run()
     assert any("recomputed" in i.value for i in at.info)
-    shown_trace = state(at)["hist"][1]
+    shown_trace = state(at).recomputed[1]
     for k, v in first.items():
         assert np.array_equal(np.asarray(shown_trace[k]), v), k
     assert_stats_match(stats_table(at), {"Z1": first["Z1"]}, "Z1")
@@ -183,7 +188,7 @@ def test_history_revisits_an_earlier_step_with_the_same_values():
 def test_gradient_check_on_screen_agrees_with_backprop():
     at = open_stepper()
     click(at, "stepper_step")
-    trace = at.session_state["ws"].current
+    trace = ws_of(at).current
     at.segmented_control(key="stepper_view").set_value("Gradient check").run()
     at.number_input(key="gc_n").set_value(9).run()
     click(at, "gc_run")
@@ -207,12 +212,12 @@ def test_a_link_replays_the_same_step_and_phase():
     assert at.query_params["step"] == "3" and at.query_params["stop"] == "dW2"
     link = [c.value for c in at.code if "stop=" in c.value][0]
     assert "step=3" in link and "stop=dW2" in link and "pool=3000" in link
-    before = at.session_state["ws"].current
+    before = ws_of(at).current
     shown_before = stats_table(at)
 
     fresh = open_stepper(step="3", stop="dW2")
-    ws = fresh.session_state["ws"]
-    assert ws.trainer.global_step == 3 and state(fresh)["stop"] == "dW2"
+    ws = ws_of(fresh)
+    assert ws.trainer.global_step == 3 and state(fresh).stop == "dW2"
     for k in ("X", "Z1", "dW2", "W3_new"):
         assert np.array_equal(np.asarray(ws.current[k]), np.asarray(before[k])), k
     assert stats_table(fresh).equals(shown_before)
@@ -223,7 +228,7 @@ def test_a_custom_batch_is_stepped_and_flagged_for_links():
     at.radio(key="stepper_how").set_value("chosen").run()
     at.text_input(key="stepper_chosen").input("0-3, 10").run()
     click(at, "stepper_step")
-    ws = at.session_state["ws"]
+    ws = ws_of(at)
     rec = ws.steps[-1]
     assert rec.how == "chosen" and list(rec.idx) == list(ws.split.train_idx[[0, 1, 2, 3, 10]])
     assert ws.current["X"].shape == (5, 784)
@@ -236,14 +241,14 @@ def test_divergence_shows_the_message_and_the_partial_trace():
     at = open_stepper(lr="100")
     click(at, "stepper_step")
     click(at, "stepper_again")
-    ws = at.session_state["ws"]
+    ws = ws_of(at)
     params = ws.net.params
     click(at, "stepper_again")                               # lr 100 blows up on the third step
     assert ws.net.params is params and ws.trainer.global_step == 2
     assert any("diverged" in e.value and "learning rate" in e.value for e in at.error)
-    assert state(at)["diverged"]["trace"] is not None
+    assert state(at).diverged.trace is not None
     click(at, "stepper_rest")
-    assert state(at)["stop"] == "losses"                       # the partial trace ends at the loss
+    assert state(at).stop == "losses"                       # the partial trace ends at the loss
     shown = stats_table(at)
     assert "losses" in shown.index and shown.loc["losses", "max"] > 100
 
@@ -251,7 +256,7 @@ def test_divergence_shows_the_message_and_the_partial_trace():
 def test_stepping_is_disabled_while_a_run_is_active():
     at = open_stepper()
     click(at, "stepper_step")
-    ws = at.session_state["ws"]
+    ws = ws_of(at)
     release = threading.Event()
     worker = threading.Thread(target=release.wait, daemon=True)
     worker.start()
@@ -261,7 +266,7 @@ def test_stepping_is_disabled_while_a_run_is_active():
         assert any("pause the run" in w.value for w in at.warning)
         assert at.button(key="stepper_again").disabled and at.button(key="stepper_step").disabled
         click(at, "stepper_next")                            # looking is still allowed
-        assert state(at)["stop"] == "Z1"
+        assert state(at).stop == "Z1"
     finally:
         release.set()
         worker.join()
@@ -271,14 +276,14 @@ def test_any_architecture_and_optimizer_walks_and_zooms_exactly():
     at = open_stepper(hidden="32", activation="tanh", optimizer="adam", lr="0.001")
     click(at, "stepper_step")
     click(at, "stepper_again")                              # Adam now has moments from the step before
-    ws = at.session_state["ws"]
+    ws = ws_of(at)
     trace, rec = ws.current, ws.steps[-1]
     stops = build_stops(trace)
     assert [s.key for s in stops] == ["X", "Z1", "A1", "Z2", "A2", "losses", "dZ2", "dW2", "db2", "dA1", "dZ1",
                                       "dW1", "db1", "ΔW1", "ΔW2"]
     for stop in stops:
         at.pills(key=f"stepper_strip_{stop.phase}").set_value(stop.key).run()
-        assert not at.exception and state(at)["stop"] == stop.key
+        assert not at.exception and state(at).stop == stop.key
     shown = check_table(at)                                  # the last stop: ΔW2 under Adam's rule
     cell = tuple(int(at.number_input(key=f"stop_ΔW2_ΔW2_32x10_{ax}").value) for ax in (0, 1))
     assert shown["value in the trace"] == float(trace["ΔW2"][cell])
@@ -289,7 +294,7 @@ def test_any_architecture_and_optimizer_walks_and_zooms_exactly():
 def test_the_step_shown_says_when_the_network_trained_on_since():
     at = open_stepper()
     click(at, "stepper_step")
-    ws = at.session_state["ws"]
+    ws = ws_of(at)
     ws.trainer.train_step()                                  # what a run on the training page does
     at.run()
     assert any("trained on since" in i.value for i in at.info)
@@ -307,7 +312,7 @@ def test_a_drawn_digit_can_be_stepped_through_backprop():
     at.query_params["val"] = "500"
     at.run()
     digit = load_mnist()["test"].X[0]                 # a 7
-    at.session_state["probe_image"] = digit
+    session(at.session_state).drawn_digit = digit
     at.switch_page("pages/stepper.py")
     at.run()
     at.radio(key="stepper_how").set_value("drawn")
@@ -317,7 +322,7 @@ def test_a_drawn_digit_can_be_stepped_through_backprop():
     [b for b in at.button if b.key == "stepper_step"][0].click()
     at.run()
     assert not at.exception
-    ws = at.session_state["ws"]
+    ws = ws_of(at)
     t = ws.current
     assert t["X"].shape == (1, 784) and int(t["y"][0]) == 7
     _np.testing.assert_array_equal(t["X"][0], digit / _np.float32(255))

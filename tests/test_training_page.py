@@ -23,6 +23,7 @@ from core.engine.optim import SGD
 from core.lab.run.controller import DIVERGED, DONE, PAUSED, RUNNING
 from core.engine.history import History
 from core.engine.trainer import Trainer
+from ui.state import session
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/training.py"
@@ -105,7 +106,7 @@ def assert_same_run(a: Trainer, b: Trainer) -> None:
 
 def test_a_run_from_the_page_pauses_resumes_finishes_and_shows_the_engines_numbers():
     at = open_page(epochs=300, **SMALL)   # 40 steps per epoch: 12,000 steps, a few seconds
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     assert not at.button(key="training_start").disabled and at.button(key="training_pause").disabled
     assert at.button(key="training_start").label == "Start training"
 
@@ -170,7 +171,7 @@ def test_checkpoint_and_history_download_then_upload_restores_and_bad_files_chan
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", capture)
     at = open_page(epochs=3, **SMALL)
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     click(at, "training_start")
     poll(at, lambda: ws.runner.status == DONE and not ws.busy)
     at.run()
@@ -219,7 +220,7 @@ def test_checkpoint_and_history_download_then_upload_restores_and_bad_files_chan
 @pytest.mark.skipif(not ui.session.PRETRAINED.exists(), reason="data/pretrained.npz is not made yet")
 def test_the_pretrained_network_opens_with_its_history_against_the_seeds_accuracy():
     at = open_page(epochs=3, **SMALL)
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     shipped = checkpoint.load(ui.session.PRETRAINED)
     pre = figure(at, "training_acc_pretrained")
     np.testing.assert_array_equal(values(trace(pre, "validation")["y"]), shipped.history.column("val_acc") * 100)
@@ -247,7 +248,7 @@ def test_without_the_pretrained_file_the_page_says_so(monkeypatch, tmp_path):
 
 def test_a_diverging_run_says_what_happened_and_keeps_finite_parameters():
     at = open_page(epochs=5, lr=100, **SMALL)
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     click(at, "training_start")
     poll(at, lambda: not ws.busy)
     at.run()
@@ -322,7 +323,7 @@ def test_while_a_run_goes_on_the_live_curves_are_light_and_the_full_detail_comes
     machine): at most LIVE_POINTS points a line while training, static pictures."""
     from ui.training_plots import LIVE_POINTS, MAX_POINTS
     at = open_page(epochs=2000, pool=1100, val=100)   # 16 steps per epoch, 32,000 steps
-    ws = at.session_state["ws"]
+    ws = session(at.session_state).ws
     click(at, "training_start")
     poll(at, lambda: ws.trainer.global_step > 3 * MAX_POINTS and len(ws.history) > LIVE_POINTS)
     at.run()

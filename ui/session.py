@@ -18,6 +18,7 @@ from core.engine.blas import set_blas_threads
 from core.data.mnist import Digits, load_mnist
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
+from ui.state import session
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "data" / "pretrained.npz"
@@ -56,8 +57,8 @@ def configure_process() -> None:
 
 def source_for(settings: Settings) -> tuple[Digits, Digits | None, str]:
     """The images a workspace with these settings trains on."""
-    if settings.dataset == "upload" and "upload" in st.session_state:
-        up = st.session_state["upload"]
+    up = session().upload.digits
+    if settings.dataset == "upload" and up is not None:
         return up, None, up.name
     m = mnist()
     return m["train"], m["test"], "MNIST"
@@ -91,11 +92,12 @@ def _ensure_navigation() -> None:
 def workspace() -> Workspace:
     """This session's workspace, made on first use from the URL's settings."""
     _ensure_navigation()
-    if "ws" not in st.session_state:
+    state = session()
+    if state.ws is None:
         settings, notes = Settings.from_query(st.query_params.to_dict())
-        st.session_state["link_notes"] = notes
-        st.session_state["ws"] = new_workspace(settings)
-    return st.session_state["ws"]
+        state.link_notes = notes
+        state.ws = new_workspace(settings)
+    return state.ws
 
 
 def open_pretrained(ws: Workspace) -> bool:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import streamlit as st
-
 from core.data import kaggle_csv as csv_data
 from core.lab import checkpoint
 from core.lab.checkpoint import CheckpointError
 from core.data.kaggle_csv import DataError
+from ui.state import session
 from ui.text import plain
 
 UNCHANGED = "Your network, its history and the settings are unchanged."
@@ -55,14 +54,14 @@ def is_new(up, key: str) -> bool:
     corrected file) counts as new. An emptied uploader forgets, so uploading the
     same file once more is handled again.
     """
-    token_key = f"{key}_token"
+    seen = session().upload_tokens
     if up is None:
-        st.session_state.pop(token_key, None)
+        seen.pop(key, None)
         return False
     token = getattr(up, "file_id", None) or (up.name, up.size)
-    if st.session_state.get(token_key) == token:
+    if seen.get(key) == token:
         return False
-    st.session_state[token_key] = token
+    seen[key] = token
     return True
 
 
@@ -88,14 +87,15 @@ def release(up) -> None:
 
 def uploader_key(name: str) -> str:
     """The key of the uploader called ``name``: it changes after :func:`done`."""
-    return f"{name}_{st.session_state.get(f'{name}_round', 0)}"
+    return f"{name}_{session().uploader_rounds.get(name, 0)}"
 
 
 def done(up, name: str) -> None:
     """The page has parsed ``up`` and keeps what it needs: free the file's bytes and
     give the uploader ``name`` a new key, so it shows empty on the next run."""
     release(up)
-    st.session_state[f"{name}_round"] = st.session_state.get(f"{name}_round", 0) + 1
+    rounds = session().uploader_rounds
+    rounds[name] = rounds.get(name, 0) + 1
 
 
 def _name(up) -> str:

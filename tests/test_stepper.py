@@ -1,0 +1,215 @@
+"""The stepper's logic (core/lab/stepper.py), without Streamlit: choosing the batch, taking a
+step (and a step that diverges), moving between stops, the step shown, and a shared link."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from core.data.mnist import load_mnist
+from core.lab.stepper import DIVERGED, MAX_REPLAY, Stepper, link_path, parse_positions
+from core.lab.settings import Settings
+from core.lab.workspace import Workspace
+from core.lab import checkpoint
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+def lab(mnist, **kw):
+    ws = Workspace(replace(Settings(pool=3000, val=500, hidden=(32, 16)), **kw), mnist["train"], mnist["test"])
+    return ws, Stepper().follow(ws)
+
+
+def same_trace(a, b, names=("X", "Z1", "dW1", "W3_new")):
+    return all(np.array_equal(np.asarray(a[n]), np.asarray(b[n])) for n in names)
+
+
+# --------------------------------------------------------------------------- the batch
+def test_each_batch_choice_gives_its_images(mnist):
+    ws, s = lab(mnist)
+    assert np.array_equal(s.batch(ws, "next").idx, ws.trainer.next_indices())
+    first = s.batch(ws, "random").idx
+    assert len(first) == 64 and np.array_equal(s.batch(ws, "random").idx, first)   # the same until drawn again
+    s.draw_again()
+    assert not np.array_equal(s.batch(ws, "random").idx, first)
+    chosen = s.batch(ws, "chosen", chosen="3, 0-1")
+    assert np.array_equal(chosen.idx, ws.split.train_idx[[3, 0, 1]]) and not chosen.problem
+    X, y = chosen.pictures(ws.split.source)
+    assert np.array_equal(X, ws.split.source.X[chosen.idx]) and np.array_equal(y, ws.split.source.y[chosen.idx])
+    digit = mnist["test"].X[0]
+    drawn = s.batch(ws, "drawn", drawn=digit, drawn_label=7)
+    X, y = drawn.pictures(ws.split.source)
+    assert X.shape == (1, 784) and np.array_equal(X[0], digit) and list(y) == [7]
+
+
+@pytest.mark.parametrize("how, kw, says", [
+    ("chosen", {"chosen": "0, 99999"}, "99,999 is outside"),
+    ("chosen", {"chosen": "<b>x</b>"}, "Could not read the indices"),
+    ("chosen", {"chosen": ""}, "at least one index"),
+    ("drawn", {}, "Draw a digit on the Draw page first."),
+])
+def test_a_batch_that_cannot_be_used_says_why_and_a_step_on_it_trains_nothing(mnist, how, kw, says):
+    ws, s = lab(mnist)
+    batch = s.batch(ws, how, **kw)
+    assert says in batch.problem and "<b>" not in batch.problem
+    assert not s.take_step(ws, batch)
+    assert s.problem == batch.problem and ws.trainer.global_step == 0 and not ws.steps
+
+
+def test_parse_positions():
+    assert parse_positions("0, 5, 10-12", 100) == ([0, 5, 10, 11, 12], "")
+    assert parse_positions("4-2", 100) == ([2, 3, 4], "")
+    assert parse_positions("0-2000", 5000, limit=1024)[1] == "At most 1,024 images per mini-batch."
+
+
+# --------------------------------------------------------------------------- the step
+def test_a_step_trains_and_opens_its_first_stop(mnist):
+    ws, s = lab(mnist)
+    s.stop = "dW2"
+    assert s.take_step(ws, s.batch(ws, "next"))
+    assert ws.trainer.global_step == 1 and s.shown == 1 and s.stop == "X" and s.custom == set()
+    assert s.take_step(ws, s.batch(ws, "random"))
+    assert s.custom == {2} and s.random_draw == 1            # the next random batch is another one
+    assert s.take_step(ws, s.batch(ws, "chosen", chosen="0-3"))
+    assert s.custom == {2, 3} and ws.steps[-1].how == "chosen" and ws.current["X"].shape == (4, 784)
+    assert s.take_step(ws, s.batch(ws, "drawn", drawn=mnist["test"].X[0], drawn_label=7))
+    assert s.custom == {2, 3, 4} and ws.steps[-1].how == "drawn" and int(ws.current["y"][0]) == 7
+
+
+def test_a_step_during_a_run_trains_nothing_and_says_so(mnist, monkeypatch):
+    ws, s = lab(mnist)
+    monkeypatch.setattr(type(ws.runner), "active", property(lambda self: True))
+    assert not s.take_step(ws, s.batch(ws, "next"))
+    assert "pause it" in s.problem and ws.trainer.global_step == 0
+
+
+def test_a_step_that_diverges_keeps_the_network_and_shows_its_partial_trace(mnist):
+    ws, s = lab(mnist, lr=100.0, hidden=(64, 64))
+    for _ in range(10):
+        params = ws.net.params
+        if not s.take_step(ws, s.batch(ws, "next")):
+            break
+    assert s.diverged is not None, "lr 100 should blow up within a few steps"
+    assert ws.net.params is params and s.shown == DIVERGED and s.stop == "X"
+    assert s.diverged.number == ws.trainer.global_step + 1 and "learning rate" in s.diverged.message
+    shown = s.shown_step(ws)
+    assert shown.label == DIVERGED and shown.record is None and shown.trace is s.diverged.trace
+    assert "losses" in shown.trace and "ΔW1" not in shown.trace           # up to the loss, no update
+    assert s.step_choices(ws)[0] == DIVERGED
+    assert s.link_query(ws, shown) == {"step": str(ws.trainer.global_step), "stop": "X"}
+
+
+# --------------------------------------------------------------------------- stops and the step shown
+def test_moving_between_stops_stays_among_them():
+    s = Stepper()
+    keys = ["X", "Z1", "A1", "losses", "dZ2"]
+    s.stop = "ΔW3"                                    # not a stop of this (partial) trace
+    assert s.place(keys) == 0 and s.stop == "X"
+    s.go(-1)
+    assert s.stop == "X"
+    s.go(2)
+    assert s.stop == "A1"
+    s.go(10)
+    assert s.stop == "dZ2"
+    s.go_to("Z1")
+    s.go_to(None)                                     # a strip that was cleared moves nothing
+    assert s.stop == "Z1" and s.place(keys) == 1
+    s.go_end()
+    assert s.stop == "dZ2"
+
+
+def test_an_earlier_step_is_recomputed_by_the_same_engine(mnist):
+    ws, s = lab(mnist)
+    assert s.shown_step(ws) is None
+    s.take_step(ws, s.batch(ws, "next"))
+    first = ws.current
+    s.take_step(ws, s.batch(ws, "chosen", chosen="5-9"))
+    s.take_step(ws, s.batch(ws, "next"))
+    latest = s.shown_step(ws)
+    assert latest.trace is ws.current and latest.label == latest.number == 3
+    assert s.step_choices(ws) == [3, 2, 1]
+    s.shown = 1
+    again = s.shown_step(ws)
+    assert again.record is ws.steps[0] and again.number == 1 and same_trace(again.trace, first)
+    assert s.shown_step(ws).trace is again.trace                 # recomputed once, not on every rerun
+    assert s.link_query(ws, again) == {"step": "1", "stop": "X"}
+    s.shown = 2                                                  # a chosen batch is recomputed on its images
+    assert s.shown_step(ws).trace["X"].shape == (5, 784)
+    s.shown = 99                                                 # no longer kept: the latest
+    assert s.shown_step(ws).label == 3 and s.step_choices(ws) and s.shown == 3
+
+
+def test_another_trainer_starts_the_stepper_over_but_not_the_link(mnist):
+    """Loading a checkpoint (or the pretrained network) keeps the Workspace object but gives it
+    another trainer: what was shown of the old network must go."""
+    ws, s = lab(mnist, lr=100.0, hidden=(64, 64))
+    for _ in range(10):
+        if not s.take_step(ws, s.batch(ws, "random")):
+            break
+    s.link_done, s.link_note, s.stop = True, "Replayed 3 steps from the link.", "losses"
+    assert s.diverged is not None and s.custom
+    other, _ = lab(mnist)
+    ck = checkpoint.load(checkpoint.to_bytes(other.net, other.optimizer, other.trainer))
+    ws.open_checkpoint(ck, other.settings, mnist["train"], mnist["test"], origin="an uploaded checkpoint (epoch 0)")
+    s.follow(ws)
+    assert s.diverged is None and s.custom == set() and s.shown is None and s.stop == "X"
+    assert s.random_draw == 0 and s.recomputed is None and s.shown_step(ws) is None
+    assert s.link_done and s.link_note == "Replayed 3 steps from the link."
+    assert s.follow(ws).link_done                                # the same trainer: nothing starts over
+
+
+# --------------------------------------------------------------------------- a shared link
+def test_a_link_replays_the_trainers_own_steps_once(mnist):
+    ws, s = lab(mnist)
+    for _ in range(3):
+        s.take_step(ws, s.batch(ws, "next"))
+    link = link_path(ws.settings, 3, "ΔW2")
+    assert link.startswith("/stepper?") and "hidden=32,16" in link and "step=3&stop=ΔW2" in link
+
+    fresh, t = lab(mnist)
+    n = t.read_link(fresh, {"step": "3", "stop": "ΔW2", "hidden": "32,16"})
+    assert n == 3 and t.stop == "ΔW2" and fresh.trainer.global_step == 0     # reading trains nothing
+    t.replay(fresh, n)
+    assert fresh.trainer.global_step == 3 and t.shown == 3 and t.link_note == "Replayed 3 steps from the link."
+    assert same_trace(fresh.current, ws.current)
+    assert t.read_link(fresh, {"step": "5"}) == 0 and fresh.trainer.global_step == 3   # once per session
+
+
+@pytest.mark.parametrize("query, note", [
+    ({"step": "three"}, "was not a number"),
+    ({"step": str(MAX_REPLAY + 1)}, f"at most {MAX_REPLAY:,} steps"),
+    ({"step": "0"}, ""),
+    ({"stop": "Z1"}, ""),
+])
+def test_a_link_that_cannot_be_replayed_says_why(mnist, query, note):
+    ws, s = lab(mnist)
+    assert s.read_link(ws, query) == 0 and ws.trainer.global_step == 0
+    assert (note in s.link_note) if note else s.link_note == ""
+
+
+def test_a_link_to_a_network_that_has_trained_replays_nothing(mnist):
+    ws, s = lab(mnist)
+    ws.step()
+    assert s.read_link(ws, {"step": "4"}) == 0 and "already elsewhere" in s.link_note
+    assert ws.trainer.global_step == 1
+
+
+def test_a_replay_that_diverges_stops_there(mnist):
+    ws, s = lab(mnist, lr=100.0, hidden=(64, 64))
+    n = s.read_link(ws, {"step": "40"})
+    s.replay(ws, n)
+    assert s.shown == DIVERGED and s.diverged.number == ws.trainer.global_step + 1 < 40
+
+
+def test_a_link_says_when_it_will_not_give_the_same_numbers(mnist):
+    ws, s = lab(mnist)
+    s.take_step(ws, s.batch(ws, "next"))
+    assert s.link_caveats(ws, 1) == []
+    s.take_step(ws, s.batch(ws, "random"))
+    assert s.link_caveats(ws, 1) == []                                   # step 1 came before the random one
+    assert any("random or chosen" in n for n in s.link_caveats(ws, 2))
+    assert any(f"beyond the {MAX_REPLAY:,}" in n for n in s.link_caveats(ws, MAX_REPLAY + 1))
+    ws.origin = "the pretrained network (seed protocol, 1000 epochs)"
+    assert any("fresh seed network" in n for n in s.link_caveats(ws, 1))

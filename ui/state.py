@@ -1,0 +1,138 @@
+"""One browser session's state: one typed object under one ``st.session_state`` key.
+
+Everything a page keeps between reruns, or hands to another page, is a field of
+:class:`Session`, got with :func:`session`; no page reads another page's raw
+keys. Widget values stay under their widget keys (Streamlit keeps them there);
+the keys that code other than the widget's own line reads or sets are the
+constants at the end of this module, so no callback spells one out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from core.engine.metrics import Memo
+from core.lab.stepper import Stepper
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from core.data.kaggle_csv import CsvDigits
+    from core.data.mnist import Digits
+    from core.lab.settings import Settings
+    from core.lab.workspace import Workspace
+
+STATE_KEY = "backprop_session"      # the one st.session_state key this app's own state lives under
+
+
+@dataclass
+class TrainUpload:
+    """The Kaggle train.csv of the sidebar's uploader (written by streamlit_app.upload_box)."""
+
+    digits: Digits | None = None
+    """The labelled images parsed from the last accepted file; ``new_workspace`` trains on them
+    when the settings say ``dataset="upload"``. Read by the sidebar and ui.session.source_for."""
+    error: str = ""
+    """Markdown for st.error: why the last file was refused (empty when it was not). Shown by the sidebar."""
+    notes: list[str] = field(default_factory=list)
+    """What the loader accepted or converted in ``digits`` (raw text). Shown by the sidebar."""
+
+
+@dataclass
+class KaggleUpload:
+    """The Kaggle page's test.csv and the submission made from it (written and read by pages/kaggle.py)."""
+
+    csv: CsvDigits | None = None
+    """The images of the last accepted file; their predictions stay on screen when a later file is refused."""
+    name: str = ""
+    """That file's name, as given (raw text: escape before showing)."""
+    error: str = ""
+    """Markdown for st.error: why the last file was refused (empty when it was not)."""
+    submission: bytes | None = None
+    """The submission.csv bytes the download button serves, for ``csv`` and the network shown."""
+
+
+@dataclass
+class Session:
+    """What one browser session keeps. Made on first use by :func:`session`."""
+
+    ws: Workspace | None = None
+    """The session's network, trainer, run and step history. Made from the URL by
+    ``ui.session.workspace()`` (every page reads it through that); replaced by the sidebar
+    (streamlit_app.py) when settings that make another network are applied."""
+    link_notes: list[str] = field(default_factory=list)
+    """What ``Settings.from_query`` ignored in the URL the workspace was made from. Written by
+    ``ui.session.workspace()``, shown in the sidebar."""
+    settings_error: str = ""
+    """Why the settings just submitted were refused (empty when they were not). Sidebar only."""
+    pending_settings: Settings | None = None
+    """Settings that need a new network, waiting for the user to confirm throwing the trained
+    one away. Written by the sidebar's apply, read by streamlit_app.confirm_pending."""
+    upload: TrainUpload = field(default_factory=TrainUpload)
+    """The sidebar's train.csv."""
+    drawn_digit: np.ndarray | None = None
+    """The digit on the Draw page, made MNIST-like: 784 grey levels 0–255 (None when the canvas
+    is empty). Written by pages/draw.py; the stepper offers to train a step on it."""
+    stepper: Stepper = field(default_factory=Stepper)
+    """Where the student stands in the stepper (core.lab.stepper). Written and read by pages/stepper.py."""
+    memo: Memo = field(default_factory=Memo)
+    """Forward passes and evaluations of the network shown, remembered by the identity of its
+    parameters. Used by pages/inspect.py, pages/evaluate.py and pages/kaggle.py."""
+    data_summary: tuple | None = None
+    """(split, (counts, means, pixel histogram)) of an uploaded data set: summarised for this session
+    only, never in the shared cache. Written and read by pages/data.py."""
+    neuron_click: int | None = None
+    """The neuron last clicked in the grid of pages/inspect.py, so one click opens it once."""
+    probe_random: int | None = None
+    """The validation image "at random" of pages/inspect.py (Another one draws again)."""
+    confusion_click: tuple[int, int] | None = None
+    """(true, predicted) of the confusion-matrix cell last clicked on pages/evaluate.py, so one click
+    sets the gallery's filters once."""
+    kaggle: KaggleUpload = field(default_factory=KaggleUpload)
+    """The Kaggle page's test.csv."""
+    checkpoint_result: tuple[str, str] | None = None
+    """("ok" or "error", message) of the last checkpoint upload on pages/training.py."""
+    upload_tokens: dict[str, object] = field(default_factory=dict)
+    """The file last handled under each ``ui.uploads.is_new`` key, so each upload is read once."""
+    uploader_rounds: dict[str, int] = field(default_factory=dict)
+    """How often each uploader was emptied by ``ui.uploads.done`` (part of its widget key)."""
+
+
+def session(store=None) -> Session:
+    """This browser session's :class:`Session` (``store``: a session-state mapping, for tests)."""
+    store = st.session_state if store is None else store
+    if STATE_KEY not in store:
+        store[STATE_KEY] = Session()
+    return store[STATE_KEY]
+
+
+# --------------------------------------------------------------------------- widget keys read elsewhere
+# The stepper (pages/stepper.py): its callbacks read the batch choice; the page sets the
+# step shown, the strip and the zoom from its state.
+STEPPER_HOW = "stepper_how"
+STEPPER_CHOSEN = "stepper_chosen"
+STEPPER_DRAWN_LABEL = "stepper_drawn_label"
+STEPPER_SHOWN = "stepper_shown"
+
+
+def stepper_strip(phase: str) -> str:
+    """The pills of one phase in the stepper's strip of stops."""
+    return f"stepper_strip_{phase}"
+
+
+def zoom_target(key: str) -> str:
+    """The quantity picked in the stepper's zoom ``key`` (a click on a chart sets it)."""
+    return f"{key}_target"
+
+
+# What it learned (pages/inspect.py): a click on a chart picks the neuron; a number box whose
+# range shrank (another network) is put back in range.
+NEURON = "neuron"
+PROBE_INDEX = "probe_index"
+PROBE_DIGIT_K = "probe_digit_k"
+
+# Where it fails (pages/evaluate.py): a click on the confusion matrix sets the gallery's filters.
+MIS_TRUE = "mis_true"
+MIS_PRED = "mis_pred"
