@@ -14,7 +14,7 @@ from core.engine.network import ACTIVATIONS, INITS
 from core.engine.optim import OPTIMIZERS
 from core.lab.workspace import Settings
 from ui import uploads
-from ui.session import configure_process, new_workspace, workspace
+from ui.session import configure_process, navigation, new_workspace, workspace
 from ui.text import plain
 
 configure_process()
@@ -188,7 +188,7 @@ def sidebar() -> None:
 
 
 def main() -> None:
-    page = st.navigation(PAGES)
+    page = navigation(PAGES)
     sidebar()
     confirm_pending(workspace())
     page.run()

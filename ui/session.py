@@ -68,22 +68,37 @@ def new_workspace(settings: Settings) -> Workspace:
     return Workspace(settings, source, test, source_label=label)
 
 
+NAVIGATED = "navigated"      # this session's runs go through the entry point's st.navigation
+REROUTED = "rerouted"        # a page run alone has asked for the entry point once
+
+
+def navigation(pages: list) -> st.Page:
+    """``st.navigation`` over ``pages``, for the entry point: it also notes, for
+    :func:`_ensure_navigation`, that this session's pages run inside it."""
+    page = st.navigation(pages)
+    st.session_state[NAVIGATED] = True
+    return page
+
+
 def _ensure_navigation() -> None:
     """Run every page through streamlit_app.py's ``st.navigation``.
 
     Because this project keeps its pages in ``pages/``, Streamlit starts in its
-    older "pages directory" mode and, until the entry point has run once, serves
-    a deep link such as ``/stepper`` by running ``pages/stepper.py`` alone (no
-    settings sidebar, no page config). A page that finds itself run that way
-    switches the mode off and reruns, so the entry point handles the same URL.
+    older "pages directory" mode and, until some session has called
+    ``st.navigation``, serves a deep link such as ``/stepper`` by running
+    ``pages/stepper.py`` alone (no settings sidebar, no page config). A page
+    that finds itself run that way calls ``st.navigation`` (documented: once any
+    session has, the app ignores the ``pages/`` directory, for all sessions)
+    and reruns, so the entry point handles the same URL. Only once per
+    session: a page started as the app itself (``streamlit run pages/x.py``)
+    never gets the entry point, and then runs alone rather than rerunning forever.
     """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without this mechanism has nothing to fix
+    if st.session_state.get(NAVIGATED) or st.session_state.get(REROUTED):
         return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    st.session_state[REROUTED] = True
+    pages = sorted(p for p in (ROOT / "pages").glob("*.py") if not p.name.startswith(("_", ".")))
+    st.navigation([st.Page(p) for p in pages], position="hidden")   # what the folder mode listed
+    st.rerun()
 
 
 def workspace() -> Workspace:
