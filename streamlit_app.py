@@ -13,7 +13,7 @@ from core.data.mnist import digits_from_csv
 from core.engine.optim import OPTIMIZERS
 from core.lab.settings import FIELDS, Settings
 from ui import uploads
-from ui.session import configure_process, new_workspace, workspace
+from ui.session import configure_process, navigation, new_workspace, workspace
 from ui.state import session
 from ui.text import plain
 
@@ -195,7 +195,7 @@ def sidebar() -> None:
 
 
 def main() -> None:
-    page = st.navigation(PAGES)
+    page = navigation(PAGES)
     sidebar()
     confirm_pending(workspace())
     page.run()

@@ -71,22 +71,34 @@ def new_workspace(settings: Settings) -> Workspace:
     return Workspace(settings, source, test, source_label=label)
 
 
+def navigation(pages: list) -> st.Page:
+    """``st.navigation`` over ``pages``, for the entry point: it also notes, for
+    :func:`_ensure_navigation`, that this session's pages run inside it."""
+    page = st.navigation(pages)
+    session().navigated = True
+    return page
+
+
 def _ensure_navigation() -> None:
     """Run every page through streamlit_app.py's ``st.navigation``.
 
     Because this project keeps its pages in ``pages/``, Streamlit starts in its
-    older "pages directory" mode and, until the entry point has run once, serves
-    a deep link such as ``/stepper`` by running ``pages/stepper.py`` alone (no
-    settings sidebar, no page config). A page that finds itself run that way
-    switches the mode off and reruns, so the entry point handles the same URL.
+    older "pages directory" mode and, until some session has called
+    ``st.navigation``, serves a deep link such as ``/stepper`` by running
+    ``pages/stepper.py`` alone (no settings sidebar, no page config). A page
+    that finds itself run that way calls ``st.navigation`` (documented: once any
+    session has, the app ignores the ``pages/`` directory, for all sessions)
+    and reruns, so the entry point handles the same URL. Only once per
+    session: a page started as the app itself (``streamlit run pages/x.py``)
+    never gets the entry point, and then runs alone rather than rerunning forever.
     """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without this mechanism has nothing to fix
+    state = session()
+    if state.navigated or state.rerouted:
         return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    state.rerouted = True
+    pages = sorted(p for p in (ROOT / "pages").glob("*.py") if not p.name.startswith(("_", ".")))
+    st.navigation([st.Page(p) for p in pages], position="hidden")   # what the folder mode listed
+    st.rerun()
 
 
 def workspace() -> Workspace:

@@ -98,6 +98,11 @@ class Session:
     """The file last handled under each ``ui.uploads.is_new`` key, so each upload is read once."""
     uploader_rounds: dict[str, int] = field(default_factory=dict)
     """How often each uploader was emptied by ``ui.uploads.done`` (part of its widget key)."""
+    navigated: bool = False
+    """This session's runs go through the entry point's st.navigation (``ui.session.navigation``)."""
+    rerouted: bool = False
+    """A page run alone (a deep link on a fresh server) has asked for the entry point once
+    (``ui.session._ensure_navigation``)."""
 
 
 def session(store=None) -> Session:

@@ -69,20 +69,14 @@ def release(up) -> None:
     """Drop an uploaded file's bytes from Streamlit's upload store once they are parsed.
 
     Streamlit keeps every uploaded file in server memory, for as long as its
-    uploader shows it. For a Kaggle train.csv that is 73 MB per student on top
-    of the 33 MB of images parsed from it, so a page that has what it needs
-    releases the file and shows a fresh, empty uploader (a new widget key).
-    Streamlit's own ``st.chat_input`` frees its files the same way.
+    uploader shows it, and still after the uploader's key changes. For a Kaggle
+    train.csv that is 73 MB per student on top of the 33 MB of images parsed
+    from it, so a page that has what it needs releases the file and shows a
+    fresh, empty uploader (a new widget key). There is no public call for this:
+    :func:`ui.compat.free_upload` holds the private one.
     """
-    file_id = getattr(up, "file_id", None)
-    try:
-        from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-    except ImportError:      # another Streamlit: the file stays until the session ends
-        return
-    ctx = get_script_run_ctx()
-    if file_id and ctx is not None and isinstance(ctx.uploaded_file_mgr, MemoryUploadedFileManager):
-        ctx.uploaded_file_mgr.remove_file(session_id=ctx.session_id, file_id=file_id)
+    from ui.compat import free_upload
+    free_upload(up)
 
 
 def uploader_key(name: str) -> str:
