@@ -64,7 +64,7 @@ def neurons_section() -> None:
                   format_func={"index": "by number", "norm": "by weight norm ‖W1[:, j]‖",
                                "firing": "by how often it fires"}.get)
     order = neuron_order(W1, rates, by)
-    dead = (rates == 0) & (net.activation == "relu")  # a ReLU that never fires gets no gradient
+    dead = (rates == 0) & net.act.dies  # a unit that never fires gets no gradient
     captions = [f"{j}" + (" dead" if dead[j] else f" · {rates[j]:.0%}") for j in order]
     hover = [f"neuron {j}<br>‖W1[:, {j}]‖ = {norms[j]:.3f}, b1[{j}] = {b1[j]:+.3f}<br>"
              f"fires (Z1 > 0) on {rates[j]:.1%} of the {len(val_y):,} validation images" for j in order]
@@ -76,7 +76,7 @@ def neurons_section() -> None:
     st.caption(f"Each picture is one column of W1 at {label}, red where a bright pixel raises the neuron's Z1, "
                f"blue where it lowers it, white for weights near zero; each picture is scaled to its own "
                f"largest |weight|. Caption: neuron number · share of validation images on which it fires. "
-               + (f"{int(dead.sum())} of {n_units} never fire on them (dead). " if net.activation == "relu" else "")
+               + (f"{int(dead.sum())} of {n_units} never fire on them (dead). " if net.act.dies else "")
                + "Click a neuron to open it.")
     apply_neuron_click(picked(event))
     if NEURON not in st.session_state or not 0 <= st.session_state[NEURON] < n_units:
@@ -108,7 +108,7 @@ def neurons_section() -> None:
                                    title="silence it most (most negative Z1)"),
                         key="neuron_bottom", config={"displayModeBar": False})
         st.caption(f"Among the first {len(train_idx):,} training images. A1 = ReLU(Z1) is 0 for all of "
-                   f"the bottom ones, so they are ranked by Z1." if net.activation == "relu" else
+                   f"the bottom ones, so they are ranked by Z1." if net.act.dies else
                    f"Among the first {len(train_idx):,} training images, ranked by Z1.")
     with c:
         A1 = vals["A1"]

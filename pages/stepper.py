@@ -261,8 +261,9 @@ elif view == "All quantities":
 elif view == "Gradient check":
     st.markdown("Backprop's gradients against **finite differences**: nudge one weight by ±ε, run the forward "
                 "pass again, and see how the loss moved, `(L(θ+ε) − L(θ−ε)) / 2ε`. The check runs on a float64 copy "
-                "of the network *as it was before this step*, on the same batch. Entries where the nudge moves "
-                "some unit across ReLU's kink at 0 are flagged and not compared: the loss has no slope there.")
+                "of the network *as it was before this step*, on the same batch." + (
+                    f" Entries where the nudge moves some unit across {ws.net.act.label}'s kink at 0 are flagged "
+                    "and not compared: the loss has no slope there." if ws.net.act.kink else ""))
     if rec is None:
         st.info("This step diverged: its loss is not finite, so there is no gradient to check.")
     else:

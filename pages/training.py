@@ -148,7 +148,7 @@ def messages(ws) -> None:
         st.code(r.message, language=None)
     elif r.status == PAUSED and r.message:
         st.info(r.message + " Press *Resume* to carry on.")
-    dead = dead_layers(ws.history)
+    dead = dead_layers(ws.history) if ws.net.act.dies else []
     if dead:
         layers = " and ".join(f"A{l}" for l in dead)
         st.warning(

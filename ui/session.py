@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from core.lab import checkpoint
@@ -159,6 +158,3 @@ def offer_pretrained(ws: Workspace, why: str, key: str) -> None:
         open_pretrained(ws)
         st.rerun()
 
-
-def as_float_images(X_u8: np.ndarray) -> np.ndarray:
-    return X_u8.reshape(-1, 28, 28).astype(np.float32) / 255

@@ -8,7 +8,6 @@ the page with Streamlit elements but never read or write ``st.session_state``.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,11 +73,6 @@ def build_stops(trace: Trace) -> list[Stop]:
             rows = tuple(tuple(x for x in (f"Δ{p}{l}", f"{p}{l}_new") if x in names) for p in ("W", "b"))
             stops.append(Stop(n, ph, l, tuple(r for r in rows if r)))
     return stops
-
-
-def stop_index(stops: list[Stop], key: str | None) -> int:
-    keys = [s.key for s in stops]
-    return keys.index(key) if key in keys else 0
 
 
 def row_inputs(trace: Trace, outputs: tuple[str, ...]) -> list[str]:
@@ -495,24 +489,3 @@ def index_key(key: str, name: str, shape, axis: int) -> str:
     of another size gets fresh inputs)."""
     return f"{key}_{name}_{'x'.join(map(str, shape))}_{axis}"
 
-
-def parse_indices(text: str, n: int, limit: int = 1024) -> tuple[list[int], str]:
-    """``"0, 5, 10-20"`` → training-set positions; an error message (never echoing the text) when unusable."""
-    out: list[int] = []
-    for part in re.split(r"[,;\s]+", text.strip()):
-        if not part:
-            continue
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not m:
-            return [], "Could not read the indices: use whole numbers and ranges, like 0, 5, 10-20."
-        a, b = int(m[1]), int(m[2] or m[1])
-        if b < a:
-            a, b = b, a
-        if b >= n:
-            return [], f"The training set holds positions 0 to {n - 1:,}; {b:,} is outside it."
-        out.extend(range(a, b + 1))
-        if len(out) > limit:
-            return [], f"At most {limit:,} images per mini-batch."
-    if not out:
-        return [], "Type at least one index, like 0, 5, 10-20."
-    return out, ""

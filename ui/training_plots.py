@@ -215,11 +215,6 @@ def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = Non
 
 
 # --------------------------------------------------------------------------- per layer
-def _hidden_layers(a: np.ndarray) -> int:
-    """Layers that have data (the output layer's dead fraction is NaN)."""
-    return a.shape[1] if a.ndim == 2 else 0
-
-
 def norms_figure(epochs, weight_norm, grad_norm, update_norm, *, log_x: bool = False,
                  max_points: int = MAX_POINTS) -> go.Figure:
     """‖W‖, ‖dW‖ and ‖ΔW‖ per layer and epoch, side by side (Frobenius norms, averaged

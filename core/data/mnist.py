@@ -116,8 +116,3 @@ def make_split(source: Digits, *, pool: int | None = SEED_POOL, val: int = SEED_
     return Split(source, perm[val:], perm[:val], test, int(seed),
                  {"source": source.name, "pool": n, "val": val, "seed": int(seed)})
 
-
-def mnist_split(mnist: dict[str, Digits] | None = None, *, pool: int = SEED_POOL, val: int = SEED_VAL,
-                seed: int = 0) -> Split:
-    mnist = mnist or load_mnist()
-    return make_split(mnist["train"], pool=pool, val=val, seed=seed, test=mnist["test"])

@@ -271,9 +271,6 @@ class MLP:
         that a tiny probability gives a large finite loss, not log(0)."""
         return values["logsumexp"] - values[self._Z[-1]][np.arange(len(y)), y]
 
-    def predict_proba(self, X: np.ndarray, params: dict | None = None) -> np.ndarray:
-        return self.forward(X, params)[self._A[-1]]
-
     def forward_backward(self, X: np.ndarray, y: np.ndarray, params: dict | None = None) -> Trace:
         """Forward, loss and backward on one mini-batch; no update.
 

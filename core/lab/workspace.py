@@ -7,13 +7,13 @@ by all sessions. Nothing here knows about Streamlit, so it is tested directly.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from core.data.mnist import Digits, Split, make_split, to_float
-from core.engine.network import ACTIVATIONS, INITS, MLP, DivergenceError, Trace
-from core.engine.optim import OPTIMIZERS, make_optimizer, snapshot as snapshot_optimizer
+from core.engine.network import MLP, DivergenceError, Trace
+from core.engine.optim import snapshot as snapshot_optimizer
 from core.lab.checkpoint import restore_trainer
 from core.lab.run.controller import RunController
 from core.lab.settings import Settings
