@@ -279,7 +279,7 @@ elif view == "Gradient check":
             with c2:
                 entries.insert(0, (param, views.index_inputs(param, net.params[param], L, "gc")))
         if st.button("Run the gradient check", type="primary", key="gc_run"):
-            X, y = ws.split.images(rec.idx)
+            X, y = ws.batch_of(rec)      # a drawn digit's step has no indices into the data set
             with st.spinner("Nudging weights…"):
                 S.gradcheck = (rec, check_gradients(net, X, y, entries))
         if S.gradcheck and S.gradcheck[0] is rec:

@@ -1,7 +1,7 @@
 """What the stepper page draws: its stops, figures, tables and explanations.
 
-The page (``pages/stepper.py``) owns the session state and decides *what* to
-show; this module decides *how*. The figure and table builders take arrays and
+The stepper's logic (``core/lab/stepper.py``) decides *what* is shown and the
+page (``pages/stepper.py``) lays it out; this module decides *how*. The figure and table builders take arrays and
 return ``go.Figure`` / ``DataFrame``; the ``render_*`` helpers draw a piece of
 the page with Streamlit elements but never read or write ``st.session_state``.
 """

@@ -132,14 +132,17 @@ class Workspace:
         self.current = trace
         return trace
 
+    def batch_of(self, record: StepRecord) -> tuple[np.ndarray, np.ndarray]:
+        """The images (scaled) and labels a past step trained on: from the data set, or drawn."""
+        if record.images is not None:
+            return to_float(record.images[0], self.net.dtype), record.images[1]
+        return self.split.images(record.idx, self.net.dtype)
+
     def trace_of(self, record: StepRecord) -> Trace:
         """Recompute a past step's trace: same parameters, optimizer state and batch."""
         if self.steps and record is self.steps[-1] and self.current is not None:
             return self.current
-        if record.images is not None:
-            X, y = to_float(record.images[0], self.net.dtype), record.images[1]
-        else:
-            X, y = self.split.images(record.idx, self.net.dtype)
+        X, y = self.batch_of(record)
         net = self.net.with_params(record.params_before)
         return net.step(X, y, snapshot_optimizer(record.optimizer_before))
 
