@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import warnings
 import zlib
 from pathlib import Path
 
@@ -200,6 +201,14 @@ def test_chunk_boundaries(monkeypatch):
     bad = with_cell(10, 8, "pixel9", "xyz")
     with pytest.raises(DataError, match=r"^Row 8, column pixel9: 'xyz' is not a number\.$"):
         load_csv(bad)
+
+
+def test_a_bad_cell_in_a_big_chunk_raises_no_pandas_warning():
+    bad = with_cell(2000, 1000, "pixel9", "xyz")  # one chunk, larger than pandas' low-memory blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DtypeWarning would be printed to the server's log
+        with pytest.raises(DataError, match=r"^Row 1000, column pixel9: 'xyz' is not a number\.$"):
+            load_csv(bad)
 
 
 def test_blank_lines_skipped_and_not_counted():

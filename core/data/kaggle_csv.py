@@ -338,9 +338,9 @@ class _Rows:
         source.seek(self.body)
         try:
             with pd.read_csv(source, sep=self.delim, decimal=self.decimal, header=None,
-                             names=range(self.ncols), index_col=False, engine="c",
-                             encoding="utf-8", chunksize=CHUNK_ROWS, nrows=nrows) as chunks:
-                for df in chunks:
+                             names=range(self.ncols), index_col=False, engine="c", encoding="utf-8",
+                             chunksize=CHUNK_ROWS, nrows=nrows, low_memory=False) as chunks:
+                for df in chunks:  # low_memory=False: one block per chunk, so no DtypeWarning
                     n = self._store(df, n)
                     del df  # before pandas parses the next chunk
         except pd.errors.ParserError as exc:  # a row with too many values, or a quote never closed
