@@ -21,6 +21,7 @@ import io
 import os
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,12 +259,12 @@ def _check_header(names: list[str], header: str, delim: str, require_labels: boo
     if len(names) == 1 and len(names[0]) > 20:
         raise DataError("The header line (the first line) has no commas, semicolons or tabs, so it "
                         f"is a single column named {_fmt_text(names[0])}. It must be {_EXPECTED}.")
-    for name in dict.fromkeys(n for n in names if n):
-        cols = [i + 1 for i, n in enumerate(names) if n == name]
-        if len(cols) > 1:
-            where = ", ".join(map(str, cols[:5])) + (", …" if len(cols) > 5 else "")
-            raise DataError(f"The column name {name!r} appears {len(cols)} times in the header "
-                            f"(columns {where}); each column name must appear once.")
+    twice = next((n for n, count in Counter(filter(None, names)).items() if count > 1), None)
+    if twice is not None:
+        cols = [i + 1 for i, n in enumerate(names) if n == twice]
+        where = ", ".join(map(str, cols[:5])) + (", …" if len(cols) > 5 else "")
+        raise DataError(f"The column name {twice!r} appears {len(cols)} times in the header "
+                        f"(columns {where}); each column name must appear once.")
     first, lower = names[0], [n.lower() for n in names]
     has_label = lower[0] == "label"
     if has_label:
