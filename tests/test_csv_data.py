@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import warnings
 import zlib
 from pathlib import Path
 
@@ -133,8 +134,7 @@ def test_text_mode_file_object(tmp_path):
         assert_valid(load_csv(fh), X, y)
 
 
-def test_binary_file_object(tmp_path, monkeypatch):
-    monkeypatch.setattr(csv_data, "_READ_BLOCK", 1000)  # exercise block-wise reading
+def test_binary_file_object(tmp_path):
     data, X, y = make_csv(3)
     path = tmp_path / "train.csv"
     path.write_bytes(data)
@@ -142,6 +142,28 @@ def test_binary_file_object(tmp_path, monkeypatch):
         assert_valid(load_csv(fh), X, y)
     with open(path, "rb") as fh, pytest.raises(DataError, match="more than the limit"):
         load_csv(fh, max_bytes=len(data) - 1)
+
+
+class Trickle(io.RawIOBase):
+    """A stream whose read(n) returns at most 1,000 bytes, as a pipe or socket may."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def readable(self):
+        return True
+
+    def read(self, n=-1):
+        part = self.data[self.pos:self.pos + min(1000, n if n >= 0 else 1000)]
+        self.pos += len(part)
+        return part
+
+
+def test_stream_that_returns_short_reads():
+    data, X, y = make_csv(3)
+    assert_valid(load_csv(Trickle(data)), X, y)
+    with pytest.raises(DataError, match="larger than the limit"):
+        load_csv(Trickle(data), max_bytes=len(data) - 1)
 
 
 def test_wrong_source_type_is_type_error():
@@ -179,6 +201,14 @@ def test_chunk_boundaries(monkeypatch):
     bad = with_cell(10, 8, "pixel9", "xyz")
     with pytest.raises(DataError, match=r"^Row 8, column pixel9: 'xyz' is not a number\.$"):
         load_csv(bad)
+
+
+def test_a_bad_cell_in_a_big_chunk_raises_no_pandas_warning():
+    bad = with_cell(2000, 1000, "pixel9", "xyz")  # one chunk, larger than pandas' low-memory blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DtypeWarning would be printed to the server's log
+        with pytest.raises(DataError, match=r"^Row 1000, column pixel9: 'xyz' is not a number\.$"):
+            load_csv(bad)
 
 
 def test_blank_lines_skipped_and_not_counted():
@@ -386,6 +416,13 @@ def test_utf16():
         load_csv(data.decode().encode("utf-16"))
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_named_as_utf16(codec):
+    data, _, _ = make_csv(2)
+    with pytest.raises(DataError, match=r"^This is not a UTF-8 text CSV file: it is saved as UTF-16"):
+        load_csv(data.decode().encode(codec))
+
+
 # --------------------------------------------------------------------------- header
 
 
@@ -539,15 +576,22 @@ def test_unclosed_quote_in_middle_row():
     rows, _, _ = make_data(4)
     rows[1][5] = '"1'
     with pytest.raises(DataError, match=r"^Row 2 has \d+ fields; .*quote character .* never "
-                                        r"to be closed"):
+                                        r"closed on its line"):
         load_csv(render(TRAIN_NAMES, rows))
 
 
 def test_unclosed_quote_in_last_field():
     rows, _, _ = make_data(4)
     rows[3][784] = '"1'
-    with pytest.raises(DataError, match="quote character .* never closed"):
+    with pytest.raises(DataError, match=r"^Row 4: A quote character .* never closed"):
         load_csv(render(TRAIN_NAMES, rows))
+
+
+def test_unclosed_quote_at_the_very_end_names_the_row():
+    rows, _, _ = make_data(3)
+    rows[2][784] = '"1'
+    with pytest.raises(DataError, match=r"^A quote character .* in or after row 3 is never closed"):
+        load_csv(render(TRAIN_NAMES, rows, final_newline=False))
 
 
 def test_stray_quote_in_header():
@@ -556,8 +600,9 @@ def test_stray_quote_in_header():
         load_csv(b'"' + data)
 
 
-def test_cell_problem_before_ragged_row_is_reported_first(monkeypatch):
-    monkeypatch.setattr(csv_data, "CHUNK_ROWS", 2)
+@pytest.mark.parametrize("chunk", [2, 5000])  # 5000: in the chunk where pandas stops at the ragged row
+def test_cell_problem_before_ragged_row_is_reported_first(monkeypatch, chunk):
+    monkeypatch.setattr(csv_data, "CHUNK_ROWS", chunk)
     rows, _, _ = make_data(8)
     rows[2][10] = "abc"
     rows[5].append("1")
