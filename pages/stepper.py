@@ -224,8 +224,7 @@ with st.expander("Link to this step", icon=":material/link:"):
     st.code(link_path(ws.settings, number, stop.key), language=None)
     st.caption("Opening it in a new session rebuilds the network from its seed and replays the steps up to this "
                f"one (the trainer's own batches, at most {max_replay_steps(ws):,} steps at these sizes), then opens "
-               "this phase. Add it to "
-               "this app's address.")
+               "this phase. Add it to this app's address.")
     for note in S.link_caveats(ws, number):
         st.warning(plain(note))      # the network's origin may name a file
 want = S.link_query(ws, on_screen)
@@ -241,7 +240,7 @@ elif rec is ws.steps[-1] and tr.global_step != rec.number:
             f"step {tr.global_step:,}): **next mini-batch** steps on from there.")
 elif rec is not ws.steps[-1]:
     st.info(f"You are looking at step {number:,}, recomputed from the parameters, optimizer state and batch it "
-            f"had (only the latest step's trace is kept whole; {kept_steps(ws)}). The network itself is at step "
+            f"had (a past step keeps only what recomputes it; {kept_steps(ws)}). The network itself is at step "
             f"{tr.global_step:,}.")
 
 # ---- the current stop

@@ -15,7 +15,7 @@ import pytest
 
 from core.data.mnist import load_mnist
 from core.lab.settings import Settings
-from core.lab.stepper import Stepper
+from core.lab.stepper import Batch, Stepper
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES, Workspace
 
 LARGEST = dict(hidden=(512, 512, 512), optimizer="adam", lr=0.001, batch_size=4096)
@@ -36,6 +36,9 @@ def step_like_the_page(mnist, settings: Settings, steps: int = 50, *, digest_ste
     """A session's stepping as the stepper page does it (take a step, draw the step shown),
     under tracemalloc: what the session retains afterwards, the workspace, its stepper, and
     the digests of step ``digest_step``'s trace as it was computed."""
+    warm = Workspace(replace(settings, hidden=(8,), pool=1000, val=100, batch_size=8), mnist["train"])
+    Stepper().follow(warm).take_step(warm, Batch("next", warm.trainer.next_indices()))   # NumPy's lazy imports:
+    del warm                                                         # the process's, once, not the session's
     gc.collect()
     tracemalloc.start()
     try:
@@ -86,9 +89,9 @@ def test_the_largest_settings_with_50_steps_keep_at_most_100_mb_and_recompute_ex
 
 
 def test_whole_traces_kept_never_exceed_their_budget(mnist):
-    """3×512 at batch 512: one trace fits TRACE_BYTES, two do not; the latest one is kept and
+    """3×512 at batch 256: one trace fits TRACE_BYTES, two do not; the latest one is kept and
     an earlier one, when shown, is recomputed on every call rather than kept beside it."""
-    ws = Workspace(Settings(**dict(LARGEST, optimizer="sgd", lr=0.1, batch_size=512)), mnist["train"], mnist["test"])
+    ws = Workspace(Settings(**dict(LARGEST, optimizer="sgd", lr=0.1, batch_size=256)), mnist["train"], mnist["test"])
     for _ in range(3):
         ws.step()
     latest = ws.current
@@ -108,3 +111,20 @@ def test_a_past_step_recomputes_bit_for_bit_with_every_optimizer(mnist):
         saved = [digests(ws.step()) for _ in range(8)]
         for rec in list(ws.steps)[:-1]:
             assert digests(ws.trace_of(rec)) == saved[rec.number - 1], (optimizer, rec.number)
+
+
+def test_the_memory_benchmark_runs_end_to_end(tmp_path):
+    """``python -m benchmarks.bench_memory --quick`` prints and writes its report (not a timed test)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = tmp_path / "MEMORY.md"
+    run = subprocess.run([sys.executable, "-m", "benchmarks.bench_memory", "--quick", "--out", str(out)],
+                         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    text = out.read_text(encoding="utf-8")
+    assert text.strip() in run.stdout
+    for part in ("## 1. The default stepper session", "## 2. The largest settings", "## 3. A link to step 300",
+                 "**tracemalloc retained**", "the training process (nice 10)"):
+        assert part in text, part
+    assert "Replayed in the training process: True" in text and "the server's process: True" in text

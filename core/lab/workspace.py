@@ -29,8 +29,8 @@ from core.lab.settings import Settings
 from core.engine.trainer import Trainer, divergence_message
 
 STEP_HISTORY = 50           # past steps the stepper keeps at most …
-STEP_BYTES = 32 * 2**20     # … and bytes of them (the largest network with Adam: 3 steps of 11 MB)
-TRACE_BYTES = 32 * 2**20    # whole traces kept between reruns (one of batch 4096 on 3×512 is 123 MB)
+STEP_BYTES = 40 * 2**20     # … and bytes of them (the largest network with Adam: 3 steps of 11 MB)
+TRACE_BYTES = 24 * 2**20    # whole traces kept between reruns (one of batch 4096 on 3×512 is 129 MB)
 
 
 @dataclass
