@@ -13,7 +13,8 @@ import streamlit as st
 
 from core.teach.explain import explain
 from core.engine.gradcheck import check_gradients, random_entries
-from core.lab.stepper import BATCH_CHOICES, DIVERGED, MAX_REPLAY, link_path
+from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
+from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
 from ui import stepper_views as views
 from ui.session import workspace
 from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, stepper_strip, \
@@ -44,7 +45,26 @@ def on_strip(phase: str) -> None:
 
 
 def on_shown() -> None:
-    S.shown = st.session_state.get(STEPPER_SHOWN)
+    S.show(st.session_state.get(STEPPER_SHOWN))
+
+
+@st.fragment(run_every=0.5)
+def replay_progress() -> None:
+    """A link's replay in the training process: how far it is (the whole page reruns when it ends)."""
+    ws = workspace()
+    ws.runner.heartbeat()
+    n, done = S.replaying, ws.trainer.global_step
+    st.progress(min(done / max(n, 1), 1.0), text=f"Replaying the link: step {done:,} of {n:,}, in the training "
+                f"process (the last step is taken here, so that its every number is on screen)…")
+    if not ws.busy:
+        st.rerun()
+
+
+def kept_steps(ws) -> str:
+    cap = ws.step_capacity()
+    why = "" if cap == STEP_HISTORY else (f" at these sizes: each keeps its parameters and optimizer state, and "
+                                          f"the history holds at most {STEP_BYTES / 2**20:.0f} MB")
+    return f"{len(ws.steps)} past step{'' if len(ws.steps) == 1 else 's'} kept (at most {cap}{why})"
 
 
 # --------------------------------------------------------------------------- what is on screen
@@ -104,10 +124,13 @@ st.markdown("One mini-batch through the network, one phase at a time: the **forw
             "with its equation, and any single number can be taken apart. *Step* trains your network for real: "
             "it is the same `train_step` the 1000-epoch run makes, one call.")
 replay = S.read_link(ws, st.query_params.to_dict())   # once per session: a shared link's step and stop
-if replay:
-    with st.spinner(f"Replaying {replay:,} steps from seed {ws.settings.seed}…"):
-        S.replay(ws, replay)
+if (replay and not S.start_replay(ws, replay)) or (S.replaying and S.finish_replay(ws)):
     st.rerun()                      # so the sidebar, drawn before this page, shows the replayed network
+if S.replaying:
+    replay_progress()
+    st.stop()
+if S.link_note:
+    st.info(S.link_note)
 tr = ws.trainer
 st.caption(f"Your network: {plain(ws.origin)}, {' → '.join(map(str, ws.net.sizes))}, {ws.optimizer.name} "
            f"with η = {getattr(ws.optimizer, 'lr', float('nan')):g}; "
@@ -185,7 +208,7 @@ c[2].button("run the rest of this step", icon=":material/skip_next:", on_click=S
 c[3].button("next mini-batch", icon=":material/fast_forward:", on_click=take_step, disabled=ws.busy,
             type="primary", width="stretch", key="stepper_again",
             help="Train one more step on the batch chosen above (the trainer's next one by default).")
-c[4].selectbox("Step shown", options, key=STEPPER_SHOWN, on_change=on_shown,
+c[4].selectbox("Step shown", options, key=STEPPER_SHOWN, on_change=on_shown, help=kept_steps(ws) + ".",
                format_func=lambda n: f"step {S.diverged.number:,}: diverged, not applied" if n == DIVERGED
                else f"step {n:,}" + (" (latest)" if n == latest else " (recomputed)"))
 
@@ -197,13 +220,11 @@ for col, ph in zip(st.columns(widths), phases):
               key=stepper_strip(ph), on_change=on_strip, args=(ph,), wrap=True)
 st.caption(f"Stop {pos + 1} of {len(stops)}. Click a name to jump there.")
 
-if S.link_note:
-    st.caption(S.link_note)
 with st.expander("Link to this step", icon=":material/link:"):
     st.code(link_path(ws.settings, number, stop.key), language=None)
     st.caption("Opening it in a new session rebuilds the network from its seed and replays the steps up to this "
-               f"one (the trainer's own batches, at most {MAX_REPLAY:,} steps), then opens this phase. Add it to "
-               "this app's address.")
+               f"one (the trainer's own batches, at most {max_replay_steps(ws):,} steps at these sizes), then opens "
+               "this phase. Add it to this app's address.")
     for note in S.link_caveats(ws, number):
         st.warning(plain(note))      # the network's origin may name a file
 want = S.link_query(ws, on_screen)
@@ -219,7 +240,8 @@ elif rec is ws.steps[-1] and tr.global_step != rec.number:
             f"step {tr.global_step:,}): **next mini-batch** steps on from there.")
 elif rec is not ws.steps[-1]:
     st.info(f"You are looking at step {number:,}, recomputed from the parameters, optimizer state and batch it "
-            f"had (only the latest step's trace is kept whole). The network itself is at step {tr.global_step:,}.")
+            f"had (a past step keeps only what recomputes it; {kept_steps(ws)}). The network itself is at step "
+            f"{tr.global_step:,}.")
 
 # ---- the current stop
 st.markdown(f"### {views.PHASE_ICONS[stop.phase]} {stop.title}")
@@ -297,9 +319,9 @@ else:
     rows = [{"step": r.number, "epoch": r.epoch, "batch of the epoch": r.step_in_epoch, "batch chosen as": r.how,
              "loss": float(ws.history.step_loss[r.number - 1]) if r.number <= ws.history.n_steps else np.nan}
             for r in reversed(ws.steps)]
-    st.markdown(f"The last {len(ws.steps)} steps you took (at most 50 are kept). Pick one in **Step shown** above to "
-                "see its trace again: the same engine recomputes it from the parameters, optimizer state and "
-                "batch it had, so it is exactly what that step computed.")
+    st.markdown(f"The last steps you took: {kept_steps(ws)}. Pick one in **Step shown** above to see its trace "
+                "again: the same engine recomputes it from the parameters, optimizer state and batch it had, so it "
+                "is exactly what that step computed.")
     st.dataframe(rows, hide_index=True, key="history_table")
     mem = ws.memory()
     mb = lambda b: f"{b / 2**20:.2f} MB"
@@ -309,6 +331,9 @@ else:
                 "consecutive steps share arrays), optimizer snapshots and batch indices.")
     c[2].metric("Parameters and snapshots", mb(mem["params_and_snapshots"]))
     c[3].metric("Your session in all", mb(mem["total"]))
-    st.caption(f"Only the latest trace is kept whole ({mb(mem['current_trace'])}); older steps keep what it takes "
-               f"to recompute them, so the history is bounded by 50 × the parameters ({mb(ws.net.n_params * ws.net.dtype.itemsize)} "
-               "each) whatever the batch size.")
+    held = (f"the latest trace is kept whole ({mb(mem['current_trace'])})" if ws.current is not None else
+            f"this trace is larger than the {TRACE_BYTES / 2**20:.0f} MB of whole traces a session keeps, so it is "
+            "recomputed each time the page is drawn")
+    st.caption(f"Between clicks {held}; older steps keep what it takes to recompute them: at most {STEP_HISTORY} "
+               f"steps and {STEP_BYTES / 2**20:.0f} MB, with the parameters ({mb(ws.net.n_params * ws.net.dtype.itemsize)}) "
+               "and optimizer state each had, whatever the batch size.")

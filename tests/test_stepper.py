@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.data.mnist import load_mnist
-from core.lab.stepper import DIVERGED, MAX_REPLAY, Stepper, link_path, parse_positions
+from core.lab.stepper import (DIVERGED, MAX_REPLAY, MAX_REPLAY_WORK, Stepper, link_path, max_replay_steps,
+                               parse_positions, replay_work)
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
 from core.lab import checkpoint
@@ -143,7 +144,8 @@ def test_an_earlier_step_is_recomputed_by_the_same_engine(mnist):
 
 def test_another_trainer_starts_the_stepper_over_but_not_the_link(mnist):
     """Loading a checkpoint (or the pretrained network) keeps the Workspace object but gives it
-    another trainer: what was shown of the old network must go."""
+    another trainer: what was shown of the old network must go, the note of what the link
+    replayed too (it was about the old network); the link is still read only once."""
     ws, s = lab(mnist, lr=100.0, hidden=(64, 64))
     for _ in range(10):
         if not s.take_step(ws, s.batch(ws, "random")):
@@ -155,8 +157,8 @@ def test_another_trainer_starts_the_stepper_over_but_not_the_link(mnist):
     ws.open_checkpoint(ck, other.settings, mnist["train"], mnist["test"], origin="an uploaded checkpoint (epoch 0)")
     s.follow(ws)
     assert s.diverged is None and s.custom == set() and s.shown is None and s.stop == "X"
-    assert s.random_draw == 0 and s.recomputed is None and s.shown_step(ws) is None
-    assert s.link_done and s.link_note == "Replayed 3 steps from the link."
+    assert s.random_draw == 0 and s.shown_step(ws) is None and ws.memory()["recomputed_trace"] == 0
+    assert s.link_done and s.link_note == ""
     assert s.follow(ws).link_done                                # the same trainer: nothing starts over
 
 
@@ -179,7 +181,7 @@ def test_a_link_replays_the_trainers_own_steps_once(mnist):
 
 @pytest.mark.parametrize("query, note", [
     ({"step": "three"}, "was not a number"),
-    ({"step": str(MAX_REPLAY + 1)}, f"at most {MAX_REPLAY:,} steps"),
+    ({"step": "3739"}, "at most 3,738 steps"),          # 784 → 32 → 16 → 10: more steps than the default's
     ({"step": "0"}, ""),
     ({"stop": "Z1"}, ""),
 ])
@@ -187,6 +189,82 @@ def test_a_link_that_cannot_be_replayed_says_why(mnist, query, note):
     ws, s = lab(mnist)
     assert s.read_link(ws, query) == 0 and ws.trainer.global_step == 0
     assert (note in s.link_note) if note else s.link_note == ""
+
+
+def test_a_link_is_bounded_by_its_work_not_its_steps(mnist):
+    """2,000 steps of the default network, or as much work at other sizes: a link to step 2,000 of
+    3×512 at batch 2048 (once 335 CPU-seconds in the server) is refused, saying how far it may go."""
+    default = Workspace(Settings(), mnist["train"], mnist["test"])
+    assert max_replay_steps(default) == MAX_REPLAY
+    assert replay_work(default, MAX_REPLAY) <= MAX_REPLAY_WORK < replay_work(default, MAX_REPLAY + 1)
+    big, s = lab(mnist, hidden=(512, 512, 512), batch_size=2048, optimizer="adam", lr=0.001)
+    most = max_replay_steps(big)
+    assert most == MAX_REPLAY_WORK // (2048 * 932_362 + 500_000) == 4
+    assert s.read_link(big, {"step": "2000", "stop": "Z1"}) == 0 and big.trainer.global_step == 0
+    assert "at most 4 steps" in s.link_note and "nothing was replayed" in s.link_note and s.stop == "Z1"
+
+
+def wait_for_the_replay(ws, s, timeout=120):
+    ws.runner.join(timeout)
+    assert not ws.busy, "the training process did not end"
+    assert s.finish_replay(ws)
+
+
+def test_a_long_link_is_replayed_in_the_training_process_then_its_last_step_here(mnist):
+    ws, s = lab(mnist)
+    n = s.read_link(ws, {"step": "300", "stop": "dW1"})
+    assert n == 300 and s.start_replay(ws, n)
+    assert ws.busy and s.replaying == 300                       # the training process trains
+    assert ws.runner.pause_at == 299
+    wait_for_the_replay(ws, s)
+    assert ws.trainer.global_step == 300 and s.replaying == 0 and s.shown == 300
+    assert len(ws.steps) == 1 and ws.steps[0].number == 300         # only the last step was taken here
+    assert s.link_note == "Replayed 300 steps from the link."
+    assert ws.runner.status == "idle"           # the training page offers no run to resume
+    ref, r = lab(mnist)                         # the same 300 steps, all here: the same numbers
+    r.replay(ref, 300)
+    assert same_trace(ws.current, ref.current, names=("X", "Z1", "A2", "dW1", "ΔW3", "W3_new"))
+    for k, v in ref.net.params.items():
+        np.testing.assert_array_equal(ws.net.params[k], v)
+    np.testing.assert_array_equal(ws.history.step_loss[:300], ref.history.step_loss[:300])
+
+
+def test_a_short_link_is_replayed_here_at_once(mnist):
+    ws, s = lab(mnist)
+    assert not s.start_replay(ws, s.read_link(ws, {"step": "5"}))
+    assert ws.trainer.global_step == 5 and not ws.busy and s.replaying == 0
+    assert len(ws.steps) == 5 and s.link_note == "Replayed 5 steps from the link."
+
+
+def test_a_replay_that_stops_in_the_training_process_says_where(mnist):
+    ws, s = lab(mnist, lr=100.0, hidden=(64, 64))
+    assert s.start_replay(ws, s.read_link(ws, {"step": "400"}))
+    wait_for_the_replay(ws, s)
+    done = ws.trainer.global_step
+    assert done < 399 and not ws.steps
+    assert f"its replay stopped at step {done:,}: " in s.link_note and "learning rate" in s.link_note
+
+
+@pytest.mark.parametrize("action", [
+    lambda ws, s: s.take_step(ws, s.batch(ws, "next")),
+    lambda ws, s: s.go(1),
+    lambda ws, s: s.go_end(),
+    lambda ws, s: s.go_to("Z1"),
+    lambda ws, s: s.show(1),
+    lambda ws, s: s.draw_again(),
+])
+def test_the_note_of_a_link_stays_until_the_student_does_something_else(mnist, action):
+    ws, s = lab(mnist)
+    s.start_replay(ws, s.read_link(ws, {"step": "2"}))
+    for _ in range(3):                                          # reruns of the page change nothing
+        shown = s.shown_step(ws)
+        s.place(["X", "Z1", "A1"])
+        s.step_choices(ws)
+        s.link_caveats(ws, shown.number)
+        s.follow(ws)
+    assert s.link_note == "Replayed 2 steps from the link."
+    action(ws, s)
+    assert s.link_note == ""
 
 
 def test_a_link_to_a_network_that_has_trained_replays_nothing(mnist):
@@ -210,6 +288,8 @@ def test_a_link_says_when_it_will_not_give_the_same_numbers(mnist):
     s.take_step(ws, s.batch(ws, "random"))
     assert s.link_caveats(ws, 1) == []                                   # step 1 came before the random one
     assert any("random or chosen" in n for n in s.link_caveats(ws, 2))
-    assert any(f"beyond the {MAX_REPLAY:,}" in n for n in s.link_caveats(ws, MAX_REPLAY + 1))
+    most = max_replay_steps(ws)
+    assert not any("beyond" in n for n in s.link_caveats(ws, most))
+    assert any(f"beyond the {most:,}" in n for n in s.link_caveats(ws, most + 1))
     ws.origin = "the pretrained network (seed protocol, 1000 epochs)"
     assert any("fresh seed network" in n for n in s.link_caveats(ws, 1))

@@ -173,13 +173,15 @@ def test_history_revisits_an_earlier_step_with_the_same_values():
     at.selectbox(key="stepper_shown").set_value(1).run()
     at.pills(key="stepper_strip_forward").set_value("Z1").run()
     assert any("recomputed" in i.value for i in at.info)
-    shown_trace = state(at).recomputed[1]
+    shown_trace = ws.trace_of(ws.steps[0])             # the one recomputed trace the workspace keeps
+    assert ws.memory()["recomputed_trace"] == shown_trace.nbytes
     for k, v in first.items():
         assert np.array_equal(np.asarray(shown_trace[k]), v), k
     assert_stats_match(stats_table(at), {"Z1": first["Z1"]}, "Z1")
     assert at.query_params["step"] == "1"
     at.segmented_control(key="stepper_view").set_value("History and memory").run()
     assert list(table(at, "batch of the epoch")["step"]) == [3, 2, 1]
+    assert any("3 past steps kept (at most 50)" in m.value for m in at.markdown)
     labels = [m.label for m in at.metric]
     assert "This step's trace" in labels and "Step history" in labels
     assert ws.trainer.global_step == 3                      # looking back trains nothing
@@ -338,3 +340,32 @@ def test_a_drawn_digit_can_be_stepped_through_backprop():
     shown = table(at, "relative error")
     assert (shown["backprop"] - shown["in the trace (float32)"]).abs().max() < 1e-6
     assert any("agrees" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize("query, says", [
+    ({"step": "three"}, "The link's step number was not a number; nothing was replayed."),
+    ({"step": "2000", "hidden": "512,512,512", "batch_size": "2048"}, "at these sizes a link replays at most 4 steps"),
+])
+def test_a_fresh_session_sees_why_its_link_replayed_nothing(query, says):
+    at = open_stepper(**query)
+    assert ws_of(at).trainer.global_step == 0
+    assert any(says in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_a_long_link_replays_in_the_training_process_and_shows_how_far():
+    at = open_stepper(step="300", stop="dW1")
+    ws = ws_of(at)
+    if state(at).replaying:            # (unless the training process has already ended)
+        bars = [e.proto.text for e in at.get("progress")]
+        assert any(t.startswith("Replaying the link: step ") and "of 300, in the training process" in t
+                   for t in bars), bars
+        assert not at.get("plotly_chart") and "stepper_step" not in [b.key for b in at.button]   # it waits
+        ws.runner.join(120)
+        assert not ws.busy
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert ws.trainer.global_step == 300 and len(ws.steps) == 1 and state(at).stop == "dW1"
+    assert any(i.value == "Replayed 300 steps from the link." for i in at.info)
+    assert at.query_params["step"] == "300" and at.query_params["stop"] == "dW1"
+    click(at, "stepper_next")                                   # the student moves on: the note goes
+    assert not any("Replayed" in i.value for i in at.info)

@@ -6,7 +6,10 @@ their own choosing) for one trainer; the network, its trainer and the history
 of steps are the :class:`~core.lab.workspace.Workspace`'s. Taking a step is one
 ``ws.step``, the same ``Trainer.train_step`` the 1000-epoch run makes; an
 earlier step is recomputed through ``ws.trace_of``. A shared link
-(``?step=N&stop=Z1``) replays the trainer's own batches from a fresh network.
+(``?step=N&stop=Z1``) replays the trainer's own batches from a fresh network:
+as much work as 2,000 steps of the default network at most, in the training
+process (``RunController``, off the server's page path) up to step N−1, then
+step N here so its trace is on screen.
 
 Plain Python, no Streamlit: the stepper page (``pages/stepper.py``) turns its
 widgets into calls here and draws what these return.
@@ -24,7 +27,13 @@ from core.engine.network import DivergenceError, Trace
 from core.lab.settings import Settings
 from core.lab.workspace import StepRecord, Workspace
 
-MAX_REPLAY = 2000          # steps a shared link may replay (≈ 3 epochs at the default sizes)
+# What a link's replay costs: steps × (batch × parameters + STEP_OVERHEAD), about the multiply-adds of
+# their forward passes plus what any step costs whatever its size (Python, small arrays: a 784 → 1 → 10
+# step on one image takes as long as half a million multiply-adds).
+STEP_OVERHEAD = 500_000
+MAX_REPLAY = 2000          # a link replays as much work as MAX_REPLAY steps of the default network …
+MAX_REPLAY_WORK = MAX_REPLAY * (64 * 55_050 + STEP_OVERHEAD)   # … (784 → 64 → 64 → 10, batch 64)
+INLINE_WORK = 64 * (64 * 55_050 + STEP_OVERHEAD)   # a replay this small is not worth a process (~20 ms)
 BATCH_CHOICES = ("next", "random", "chosen", "drawn")
 DIVERGED = "diverged"      # the "step shown" of a step that diverged (it has no number in the history)
 FIRST_STOP = "X"
@@ -102,13 +111,13 @@ class Stepper:
     custom: set[int] = field(default_factory=set)   # steps that trained on a random, chosen or drawn batch
     random_draw: int = 0                    # which random batch "a random mini-batch" is (Draw another: +1)
     problem: str = ""                       # why the last Step trained nothing
-    recomputed: tuple[StepRecord, Trace] | None = None   # an earlier step's trace, recomputed once
     gradcheck: tuple[StepRecord, list] | None = None     # (step, results) of the last gradient check
     link_done: bool = False                 # the URL's step=/stop= were read (once per session)
-    link_note: str = ""                     # what came of them
+    link_note: str = ""                     # what came of them, until the student does something else
+    replaying: int = 0                      # the step a link's replay in the training process heads for
     _trainer: weakref.ref | None = field(default=None, repr=False)   # whose steps these are
 
-    KEEP = ("link_done", "link_note")       # a session reads its link once, whatever it trains
+    KEEP = ("link_done",)                   # a session reads its link once, whatever it trains
 
     def follow(self, ws: Workspace) -> "Stepper":
         """Start over when ``ws`` holds another trainer than the one stepped last."""
@@ -139,13 +148,14 @@ class Stepper:
         return Batch("next", tr.next_indices())
 
     def draw_again(self) -> None:
+        self.link_note = ""
         self.random_draw += 1
 
     def take_step(self, ws: Workspace, batch: Batch) -> bool:
         """One ``ws.step`` on ``batch``; True when it trained. On divergence the network is
         unchanged and the partial trace is shown; a problem is kept in ``problem``."""
         self.follow(ws)
-        self.problem = batch.problem
+        self.problem, self.link_note = batch.problem, ""
         if batch.problem:
             return False
         number = ws.trainer.global_step + 1
@@ -178,17 +188,23 @@ class Stepper:
         return self.keys.index(self.stop)
 
     def go(self, delta: int) -> None:
+        self.link_note = ""
         if self.keys:
             i = self.keys.index(self.stop) if self.stop in self.keys else 0
             self.stop = self.keys[max(0, min(len(self.keys) - 1, i + delta))]
 
     def go_end(self) -> None:
+        self.link_note = ""
         if self.keys:
             self.stop = self.keys[-1]
 
     def go_to(self, key: str | None) -> None:
         if key:
-            self.stop = key
+            self.stop, self.link_note = key, ""
+
+    def show(self, choice: int | str | None) -> None:
+        """Show the step ``choice`` (a step number or DIVERGED)."""
+        self.shown, self.link_note = choice, ""
 
     # -- which step is shown ----------------------------------------------------------------------
     def shown_step(self, ws: Workspace) -> Shown | None:
@@ -205,11 +221,7 @@ class Stepper:
                 return None
             choice = ws.steps[-1].number
         rec = records[choice]
-        if rec is ws.steps[-1] and ws.current is not None:
-            return Shown(ws.current, rec, choice, rec.number)
-        if not (self.recomputed and self.recomputed[0] is rec):
-            self.recomputed = (rec, ws.trace_of(rec))
-        return Shown(self.recomputed[1], rec, choice, rec.number)
+        return Shown(ws.trace_of(rec), rec, choice, rec.number)
 
     def step_choices(self, ws: Workspace) -> list[int | str]:
         """What "Step shown" offers (the diverged step first, then the newest); keeps ``shown`` among them."""
@@ -221,7 +233,7 @@ class Stepper:
     # -- a shared link ------------------------------------------------------------------------------
     def read_link(self, ws: Workspace, query) -> int:
         """Once per session: ``stop=`` opens that phase; ``step=N`` asks for N steps of a
-        fresh network. Returns how many steps to :meth:`replay` (0: none, and
+        fresh network. Returns how many steps to :meth:`start_replay` (0: none, and
         ``link_note`` says why when the link asked for something it cannot have)."""
         if self.link_done:
             return 0
@@ -242,15 +254,51 @@ class Stepper:
             self.link_note = (f"The link asks for step {n:,}; your network is already elsewhere, so nothing "
                               "was replayed.")
             return 0
-        if n > MAX_REPLAY:
-            self.link_note = (f"The link asks for step {n:,}; links replay at most {MAX_REPLAY:,} steps, so "
-                              "nothing was replayed. Train on the training page to get that far.")
+        most = max_replay_steps(ws)
+        if n > most:
+            self.link_note = (f"The link asks for step {n:,}; at these sizes a link replays at most {most:,} "
+                              f"step{'s' if most > 1 else ''} (as much work as {MAX_REPLAY:,} steps of the "
+                              "default network), so nothing was replayed. Train on the training page to get "
+                              "that far.")
             return 0
         return n
 
+    def start_replay(self, ws: Workspace, n: int) -> bool:
+        """Replay ``n`` steps of a fresh network: steps 1 to n−1 in the training process (a
+        child process at nice 10, which the page waits for: :meth:`finish_replay`), step n
+        here, so its trace is on screen. A replay too small to be worth a process is made
+        here at once. True while the training process replays."""
+        self.follow(ws)
+        if replay_work(ws, n - 1) <= INLINE_WORK:
+            self.replay(ws, n)
+            return False
+        if not ws.runner.start(-(-(n - 1) // ws.trainer.steps_per_epoch), pause_at=n - 1):
+            self.link_note = f"The link asks for step {n:,}, but a training run is going on: nothing was replayed."
+            return False
+        self.replaying = n
+        return True
+
+    def finish_replay(self, ws: Workspace) -> bool:
+        """Once the training process has stopped: the link's last step, here. False while it
+        still trains; True when the replay is over (or there was none)."""
+        self.follow(ws)
+        if not self.replaying:
+            return True
+        if ws.busy:
+            return False
+        n, self.replaying = self.replaying, 0
+        done, why = ws.trainer.global_step, ws.runner.message
+        ws.forget_run()
+        if done == n - 1:
+            self.replay(ws, 1)
+        else:                    # it diverged, failed, or was paused or stopped on the training page
+            self.link_note = (f"The link asks for step {n:,}; its replay stopped at step {done:,}"
+                              + (f": {why}" if why else "."))
+        return True
+
     def replay(self, ws: Workspace, n: int) -> None:
-        """``n`` steps of the trainer's own batches (the same ``ws.step`` loop); a step that
-        diverges stops the replay and is shown."""
+        """``n`` steps of the trainer's own batches, here (the same ``ws.step`` loop); a step
+        that diverges stops the replay and is shown."""
         self.follow(ws)
         tr = ws.trainer
         for _ in range(n):
@@ -261,7 +309,7 @@ class Stepper:
                 self.shown = DIVERGED
                 return
         self.shown = tr.global_step
-        self.link_note = f"Replayed {n:,} step{'s' if n > 1 else ''} from the link."
+        self.link_note = f"Replayed {tr.global_step:,} step{'s' if tr.global_step > 1 else ''} from the link."
 
     def link_query(self, ws: Workspace, shown: Shown) -> dict[str, str]:
         """The URL's ``step`` and ``stop`` for what is on screen (a diverged step is not
@@ -279,9 +327,20 @@ class Stepper:
                          "not match.")
         if ws.settings.dataset == "upload":
             notes.append("This network trains on your uploaded CSV, which a link cannot carry.")
-        if number > MAX_REPLAY:
-            notes.append(f"Step {number:,} is beyond the {MAX_REPLAY:,} steps a link replays.")
+        most = max_replay_steps(ws)
+        if number > most:
+            notes.append(f"Step {number:,} is beyond the {most:,} steps a link replays at these sizes.")
         return notes
+
+
+def replay_work(ws: Workspace, n: int) -> int:
+    """What replaying ``n`` steps of ``ws``'s trainer costs, in the units of MAX_REPLAY_WORK."""
+    return max(n, 0) * (ws.trainer.batch_size * ws.net.n_params + STEP_OVERHEAD)
+
+
+def max_replay_steps(ws: Workspace) -> int:
+    """The most steps a link replays at ``ws``'s sizes (MAX_REPLAY at the default ones)."""
+    return MAX_REPLAY_WORK // replay_work(ws, 1)
 
 
 def link_path(settings: Settings, number: int, stop: str) -> str:

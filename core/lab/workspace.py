@@ -3,11 +3,20 @@
 Everything a browser session owns lives in one :class:`Workspace` (the app keeps
 it in ``st.session_state``); the image arrays it trains on are shared read-only
 by all sessions. Nothing here knows about Streamlit, so it is tested directly.
+
+What the stepper keeps is bounded in bytes, whatever the settings: a past step
+keeps what recomputes it exactly (its parameters, optimizer state and batch:
+a :class:`StepRecord`), never its trace; the history keeps at most
+``STEP_HISTORY`` steps and ``STEP_BYTES`` bytes of them. Whole traces (the
+latest step's, one earlier step recomputed) are kept between reruns only while
+they fit in ``TRACE_BYTES``; a larger one is recomputed by the same engine each
+time it is asked for (:meth:`Workspace.trace_of`).
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -19,7 +28,9 @@ from core.lab.run.controller import RunController
 from core.lab.settings import Settings
 from core.engine.trainer import Trainer, divergence_message
 
-STEP_HISTORY = 50
+STEP_HISTORY = 50           # past steps the stepper keeps at most …
+STEP_BYTES = 40 * 2**20     # … and bytes of them (the largest network with Adam: 3 steps of 11 MB)
+TRACE_BYTES = 24 * 2**20    # whole traces kept between reruns (one of batch 4096 on 3×512 is 129 MB)
 
 
 @dataclass
@@ -34,6 +45,13 @@ class StepRecord:
     optimizer_before: object  # a snapshot (state arrays by reference)
     how: str                 # "next", "random", "chosen" or "drawn"
     images: tuple | None = None  # (X_u8, y) when the batch is not from the data set (a drawn digit)
+
+    @cached_property
+    def nbytes(self) -> int:
+        """Bytes of the arrays it holds (some may be shared with the network or a snapshot)."""
+        arrays = [*self.params_before.values(), *self.optimizer_before.state().values(), self.idx,
+                  *(self.images or ())]
+        return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
 
 
 class Workspace:
@@ -53,8 +71,9 @@ class Workspace:
     def _attach(self, trainer: Trainer, origin: str) -> None:
         self.trainer = trainer
         self.runner = RunController(trainer)
-        self.steps: deque[StepRecord] = deque(maxlen=STEP_HISTORY)
-        self.current: Trace | None = None     # the trace of the latest step, kept whole
+        self.steps: deque[StepRecord] = deque()   # the newest last; see _remember for its bounds
+        self.current: Trace | None = None     # the trace of the latest step, when it fits TRACE_BYTES
+        self._recomputed: tuple[StepRecord, Trace] | None = None   # one earlier step's, when it fits too
         self.origin = origin
         self.error = ""
 
@@ -74,6 +93,12 @@ class Workspace:
     @property
     def busy(self) -> bool:
         return self.runner.active
+
+    def forget_run(self) -> None:
+        """A new run controller once a run has ended, so no page offers to resume it (a link's
+        replay trains in the training process, but it is not a run the student started)."""
+        if not self.busy:
+            self.runner = RunController(self.trainer)
 
     def set_hyper(self, settings: Settings) -> None:
         """Apply learning rate / optimizer changes to the network as it is.
@@ -128,9 +153,25 @@ class Workspace:
             self.error = divergence_message(err, record.epoch, record.step_in_epoch, tr.optimizer, tr.net)
             raise
         self.error = ""
-        self.steps.append(record)
-        self.current = trace
+        self._remember(record, trace)
         return trace
+
+    def _remember(self, record: StepRecord, trace: Trace) -> None:
+        """Keep ``record`` (dropping the oldest past STEP_HISTORY steps or STEP_BYTES bytes; the
+        latest always stays) and ``trace`` whole if it fits TRACE_BYTES."""
+        self.steps.append(record)
+        while len(self.steps) > 1 and (len(self.steps) > STEP_HISTORY or
+                                       sum(r.nbytes for r in self.steps) > STEP_BYTES):
+            self.steps.popleft()
+        self.current = trace if trace.nbytes <= TRACE_BYTES else None
+        self._recomputed = None
+
+    def step_capacity(self) -> int:
+        """How many past steps the history keeps at these sizes: STEP_HISTORY, or fewer when
+        that many parameter sets (with the optimizer's state and the batch) exceed STEP_BYTES."""
+        params = sum(p.nbytes for p in self.net.params.values())
+        per_step = params * (1 + len(self.optimizer.state_keys)) + self.trainer.batch_size * 8
+        return max(1, min(STEP_HISTORY, STEP_BYTES // per_step))
 
     def batch_of(self, record: StepRecord) -> tuple[np.ndarray, np.ndarray]:
         """The images (scaled) and labels a past step trained on: from the data set, or drawn."""
@@ -139,36 +180,44 @@ class Workspace:
         return self.split.images(record.idx, self.net.dtype)
 
     def trace_of(self, record: StepRecord) -> Trace:
-        """Recompute a past step's trace: same parameters, optimizer state and batch."""
+        """A kept step's trace: the latest one as kept, or recomputed by the same engine from
+        the parameters, optimizer state and batch it had. One recomputed trace is kept while
+        it fits TRACE_BYTES beside the latest; a larger one is recomputed on every call."""
         if self.steps and record is self.steps[-1] and self.current is not None:
             return self.current
+        if self._recomputed is not None and self._recomputed[0] is record:
+            return self._recomputed[1]
         X, y = self.batch_of(record)
         net = self.net.with_params(record.params_before)
-        return net.step(X, y, snapshot_optimizer(record.optimizer_before))
+        trace = net.step(X, y, snapshot_optimizer(record.optimizer_before))
+        held = self.current.nbytes if self.current is not None else 0
+        self._recomputed = (record, trace) if held + trace.nbytes <= TRACE_BYTES else None
+        return trace
 
     def memory(self) -> dict:
-        """Bytes this workspace holds beyond the shared images."""
+        """Bytes this workspace holds beyond the shared images. Each part counts the arrays
+        it holds (``current_trace``: all of the latest trace's); ``total`` counts an array
+        that several parts share once."""
         seen, total = set(), 0
 
-        def add(arrays):
+        def add(arrays) -> int:
             nonlocal total
+            before = total
             for a in arrays:
                 if isinstance(a, np.ndarray) and id(a) not in seen:
                     seen.add(id(a))
                     total += a.nbytes
+            return total - before
 
-        add(self.net.params.values())
-        add(self.optimizer.state().values())
-        for snap in self.trainer.snapshots.values():
-            add(snap.values())
-        steps_before = total
-        for r in self.steps:
-            add(r.params_before.values())
-            add(r.optimizer_before.state().values())
-            add([r.idx])
-        steps_bytes = total - steps_before
-        trace = self.current.nbytes if self.current is not None else 0
-        return {"history": self.history.nbytes, "params_and_snapshots": steps_before,
-                "step_history": steps_bytes, "current_trace": trace,
-                "total": self.history.nbytes + total + trace}
+        params = add(self.net.params.values()) + add(self.optimizer.state().values())
+        params += sum(add(snap.values()) for snap in self.trainer.snapshots.values())
+        steps = sum(add([*r.params_before.values(), *r.optimizer_before.state().values(), r.idx,
+                         *(r.images or ())]) for r in self.steps)
+        add(self.current.values.values() if self.current is not None else ())
+        recomputed = self._recomputed[1] if self._recomputed is not None else None
+        add(recomputed.values.values() if recomputed is not None else ())
+        return {"history": self.history.nbytes, "params_and_snapshots": params, "step_history": steps,
+                "current_trace": self.current.nbytes if self.current is not None else 0,
+                "recomputed_trace": recomputed.nbytes if recomputed is not None else 0,
+                "total": self.history.nbytes + total}
 
