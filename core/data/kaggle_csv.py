@@ -309,6 +309,11 @@ def _check_text(data: bytes, start: int) -> None:
     """Raise DataError unless data[start:] is plausible UTF-8 text."""
     nul = data.find(b"\x00", start)
     if nul >= 0:
+        head = data[start:start + 4096]
+        even, odd = head[:len(head) & ~1:2], head[1:len(head) & ~1:2]   # UTF-16 ASCII: every other byte NUL
+        if len(head) >= 4 and any(not a.strip(b"\x00") and b"\x00" not in b for a, b in ((even, odd), (odd, even))):
+            raise DataError("This is not a UTF-8 text CSV file: it is saved as UTF-16 text (without a byte "
+                            "order mark). Save it again as 'CSV UTF-8'.")
         raise DataError(
             "This is not a text CSV file: it contains binary data "
             f"(a NUL byte at byte {nul + 1:,})."
