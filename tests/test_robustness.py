@@ -15,11 +15,13 @@ import io
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
 import tomllib
 import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +193,10 @@ BAD_CSV = {  # case → (file name, its bytes, what the message must say)
                      ["not a text CSV file", "NUL byte at byte"]),
     "markup in a column name": ("cols.csv", lambda m: csv_text(rows_of(m), HEAD[:3] + ["**$x_{2}$ [a](http://b)**"] + HEAD[4:]),
                                 ["Column 4 is named '**$x_{2}$ [a](http://b)**'; expected 'pixel2'."]),
+    "one row": ("one.csv", lambda m: csv_text(rows_of(m, 1)),
+                ["A data set to train on needs at least 2 labelled images", "this file has 1."]),
+    "UTF-16 without a BOM": ("utf16.csv", lambda m: csv_text(rows_of(m)).decode().encode("utf-16-le"),
+                             ["saved as UTF-16 text", "Save it again as 'CSV UTF-8'."]),
     "markup in the file name": ("[click](http://example.com) **now** $x$.csv", lambda m: b"",
                                 ["[click](http://example.com) **now** $x$.csv was not loaded"]),
 }
@@ -382,6 +388,45 @@ BAD_CHECKPOINTS = {  # case → (damage to a valid file's arrays, what the messa
     "batch larger than its training set": (lambda a, tmp: a.update({"config": _config(a, **{"trainer/batch_size": 4000})}),
                                            "The batch size must be 1 to 2,500 (the training set), not 4000."),
     "not a zip": (lambda a, tmp: a.clear(), "not a checkpoint"),
+    # loaded before, then crashed a page later
+    "100 inputs": (lambda a, tmp: _resized(a, "W1", 0, 100, **{"net/sizes": [100, 64, 64, 10]}),
+                   "The file's network takes 100 inputs; the app's images have 784 pixels."),
+    "5 classes": (lambda a, tmp: _resized(a, "W3", 1, 5, **{"net/sizes": [784, 64, 64, 5]}) or _resized(a, "b3", 0, 5),
+                  "The file's network has 5 outputs; the app tells 10 digits apart."),
+    "trainer seed -1": (lambda a, tmp: a.update({"config": _config(a, **{"trainer/seed": -1})}),
+                        "The trainer's seed is -1; it must be 0 to 2,147,483,647."),
+    "step_in_epoch 10^9": (lambda a, tmp: a.update({"config": _config(a, **{"trainer/step_in_epoch": 10**9,
+                                                                            "trainer/global_step": 10**9 + 40})}),
+                           "The trainer stopped after step 1,000,000,000 of an epoch, but its epochs have 40 steps"),
+}
+
+
+def _resized(arrays, name, axis, n, **config):
+    """Keep the first ``n`` rows (axis 0) or columns (axis 1) of ``name`` and its snapshots."""
+    for k in [k for k in arrays if k.split("/")[-1] == name]:
+        arrays[k] = arrays[k][:n] if axis == 0 else arrays[k][:, :n]
+    if config:
+        arrays["config"] = _config(arrays, **config)
+
+
+def compressed(arrays) -> bytes:
+    """As the app writes a checkpoint (np.savez_compressed)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def _changed_byte(data: bytes, member: str) -> bytes:
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo(member)
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    at = info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
+    return data[:at] + bytes([data[at] ^ 0x55]) + data[at + 1:]
+
+
+BAD_CHECKPOINT_FILES = {  # case → (the file made from a valid one's arrays, what the message must say)
+    "a changed byte in a compressed file": (lambda a: _changed_byte(compressed(a), "param/W1.npy"),
+                                            "The file is damaged: its member 'param/W1' cannot be unpacked"),
+    "a cut compressed file": (lambda a: compressed(a)[:-5000], "The file is incomplete"),
 }
 
 
@@ -397,14 +442,18 @@ def training(mnist):
     return at, saved_arrays(other.trainer)
 
 
-@pytest.mark.parametrize("case", list(BAD_CHECKPOINTS))
+@pytest.mark.parametrize("case", list(BAD_CHECKPOINTS) + list(BAD_CHECKPOINT_FILES))
 def test_a_bad_checkpoint_is_refused_with_the_reason_and_changes_nothing(training, case, tmp_path):
     at, valid = training
-    damage, says = BAD_CHECKPOINTS[case]
-    arrays = dict(valid)
-    arrays = {k: (v.copy() if v.dtype.kind == "f" else v) for k, v in arrays.items()}
-    damage(arrays, tmp_path)
-    data = packed(arrays) if arrays else b"PK\x03\x04 not really a zip"
+    if case in BAD_CHECKPOINT_FILES:
+        make, says = BAD_CHECKPOINT_FILES[case]
+        data = make(valid)
+    else:
+        damage, says = BAD_CHECKPOINTS[case]
+        arrays = dict(valid)
+        arrays = {k: (v.copy() if v.dtype.kind == "f" else v) for k, v in arrays.items()}
+        damage(arrays, tmp_path)
+        data = packed(arrays) if arrays else b"PK\x03\x04 not really a zip"
     before = state_of(at)
     name = f"net_{case.replace(' ', '_')}.npz"
     at.file_uploader(key="training_upload").set_value((name, data, "application/octet-stream"))

@@ -22,6 +22,7 @@ from core.data import kaggle_csv as csv_data
 from core.lab import checkpoint
 from core.lab.checkpoint import CheckpointError
 from core.data.kaggle_csv import DataError
+from core.lab.settings import FIELDS
 from ui.state import session
 from ui.text import plain
 
@@ -105,6 +106,10 @@ def read_csv(up, *, require_labels: bool | None, max_bytes: int | None = None) -
         return Upload(_name(up), problem=str(err))
     except MemoryError:
         return Upload(_name(up), problem="The server ran out of memory reading it; try a smaller file.")
+    least = int(FIELDS["pool"].lo)      # one image to train on, one to validate
+    if require_labels and len(csv.X) < least:
+        return Upload(_name(up), problem=f"A data set to train on needs at least {least} labelled images (one to "
+                                         f"train on, one to validate); this file has {len(csv.X)}.")
     return Upload(_name(up), value=csv, notes=tuple(csv.notes))
 
 

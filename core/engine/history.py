@@ -57,17 +57,21 @@ class Column:
     def stack(self, values: list, n_layers: int) -> np.ndarray:
         return np.asarray(values, self.dtype).reshape(self.shape(len(values), n_layers))
 
+    def accepts_dtype(self, dtype: np.dtype) -> bool:
+        """Whether a saved array of ``dtype`` can hold this column's kind of number (files
+        written before this schema stored the epochs as floats, which is still fine)."""
+        return dtype.kind in "fiu"
+
     def accepts(self, a: np.ndarray) -> bool:
         """Whether a saved array holds this column's kind of number. Integer columns are
-        counts: whole and not negative (files written before this schema stored the
-        epochs as floats, which is still fine)."""
+        counts: whole and not negative."""
+        if not self.accepts_dtype(a.dtype):
+            return False
         if self.dtype.kind == "f":
-            return a.dtype.kind in "fiu"
+            return True
         if a.dtype.kind == "f":
             if not (np.isfinite(a).all() and (a == np.round(a)).all()):
                 return False
-        elif a.dtype.kind not in "iu":
-            return False
         return a.size == 0 or (a.min() >= 0 and a.max() <= np.iinfo(self.dtype).max)
 
 
@@ -97,29 +101,50 @@ COLUMN = {c.name: c for c in COLUMNS}
 ARRAY_NAMES = tuple(COLUMN) + ("step_loss",)     # what to_arrays returns and from_arrays needs
 
 
-def validate(arrays: dict, n_layers: int) -> int:
+def check_layout(layout: dict, n_layers: int, *, max_steps: int | None = None) -> int:
+    """Check what the arrays of a history declare, before any is read: ``layout`` maps
+    each of :data:`ARRAY_NAMES` to its ``(shape, dtype)``. Every column must have one
+    row per epoch in its cell's shape and a kind of number it can hold; the per-step
+    losses are a list of at most ``max_steps`` numbers. Returns the number of epochs or
+    raises :class:`HistoryError`."""
+    missing = [k for k in ARRAY_NAMES if k not in layout]
+    if missing:
+        raise HistoryError(f"The history has no {missing[0]!r} column.")
+    epochs_shape = tuple(layout["epoch"][0])
+    if len(epochs_shape) != 1:
+        raise HistoryError("The history's epoch column is not a list.")
+    n = epochs_shape[0]
+    for col in COLUMNS:
+        shape, dtype = tuple(layout[col.name][0]), np.dtype(layout[col.name][1])
+        if shape != col.shape(n, n_layers):
+            raise HistoryError(f"History column {col.name!r} has the wrong shape: {shape}, where {n} epochs "
+                               f"of a {n_layers}-layer network make {col.shape(n, n_layers)}.")
+        if not col.accepts_dtype(dtype):
+            what = "numbers" if col.dtype.kind == "f" else "counts (whole numbers, not negative)"
+            raise HistoryError(f"History column {col.name!r} holds {dtype} values that are not {what}.")
+    shape, dtype = tuple(layout["step_loss"][0]), np.dtype(layout["step_loss"][1])
+    if len(shape) != 1 or dtype.kind != "f":
+        raise HistoryError("The per-step losses are not a list of numbers.")
+    if max_steps is not None and shape[0] > max_steps:
+        raise HistoryError(f"The history holds {shape[0]:,} per-step losses, but only {max_steps:,} steps "
+                           f"were taken.")
+    return n
+
+
+def validate(arrays: dict, n_layers: int, *, max_steps: int | None = None) -> int:
     """Check that ``arrays`` (by :data:`ARRAY_NAMES`) form a history of a network with
     ``n_layers`` layers; return its number of epochs or raise :class:`HistoryError`."""
     missing = [k for k in ARRAY_NAMES if k not in arrays]
     if missing:
         raise HistoryError(f"The history has no {missing[0]!r} column.")
-    epochs = arrays["epoch"]
-    if epochs.ndim != 1:
-        raise HistoryError("The history's epoch column is not a list.")
-    n = len(epochs)
+    n = check_layout({k: (arrays[k].shape, arrays[k].dtype) for k in ARRAY_NAMES}, n_layers, max_steps=max_steps)
     for col in COLUMNS:
-        a, shape = arrays[col.name], col.shape(n, n_layers)
-        if a.shape != shape:
-            raise HistoryError(f"History column {col.name!r} has the wrong shape: {a.shape}, where {n} epochs "
-                               f"of a {n_layers}-layer network make {shape}.")
+        a = arrays[col.name]
         if not col.accepts(a):
             what = "numbers" if col.dtype.kind == "f" else "counts (whole numbers, not negative)"
             raise HistoryError(f"History column {col.name!r} holds {a.dtype} values that are not {what}.")
-    if not np.array_equal(epochs, np.arange(1, n + 1)):
+    if not np.array_equal(arrays["epoch"], np.arange(1, n + 1)):
         raise HistoryError("The history's epochs are not 1, 2, 3, …")
-    sl = arrays["step_loss"]
-    if sl.ndim != 1 or sl.dtype.kind != "f":
-        raise HistoryError("The per-step losses are not a list of numbers.")
     return n
 
 
