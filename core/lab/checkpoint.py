@@ -251,7 +251,8 @@ def _whole(value, what: str, lo: int, hi: int) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     _expect(type(value) is int, f"{what} is not a whole number: {_short(value)}.")
-    _expect(lo <= value <= hi, f"{what} is {value:,}; it must be {lo:,} to {hi:,}.")
+    shown = f"{value:,}" if abs(value) < 10**21 else f"a {len(str(abs(value))):,}-digit number"
+    _expect(lo <= value <= hi, f"{what} is {shown}; it must be {lo:,} to {hi:,}.")
     return value
 
 
@@ -343,12 +344,13 @@ def _trainer_state(ts, n_train: int, net: MLP) -> dict:
                                 f"{MAX_STEPS:,} ({MAX_EPOCHS:,} epochs of all {MNIST_IMAGES:,} MNIST images "
                                 f"in batches of {Settings().batch_size}).")
     most = step if epoch == 0 else step + epoch * (MAX_IMAGES - 1)
-    _expect(epoch + step <= total <= most, f"The trainer's step count ({total:,}) does not fit {epoch:,} "
-                                           f"epochs and {step:,} steps into the next.")
+    _expect(epoch + step <= total <= most, f"The trainer's step count ({total:,}) does not agree with its "
+                                           f"{epoch:,} finished epochs and {step:,} steps into the next.")
     acc = ts.get("acc", [0.0, 0, 0, 0])
     _expect(isinstance(acc, list) and len(acc) == 4, "The trainer's running totals are not 4 numbers.")
     loss_sum = _number(acc[0], "The trainer's running loss")
-    correct, seen, sampled = (_whole(a, "A running count of the trainer's", 0, 2**62) for a in acc[1:])
+    correct, seen, sampled = (_whole(a, f"The trainer's running count of {what}", 0, 2**62)
+                              for a, what in zip(acc[1:], ("right answers", "images", "sampled steps")))
     _expect(correct <= seen, "The trainer's running totals count more right answers than images.")
     tel = ts.get("tel")
     if tel is not None:
