@@ -29,7 +29,7 @@ def way_out(ws, key: str, *, undo: Callable[[Point], None], fresh: Callable[[], 
                            key=f"{key}_undo_to", disabled=ws.busy,
                            help="Goes back to the network, optimizer state, counters and history of that step. "
                                 "Training on from there sees the same batches again.")
-        c[1].button("Undo", icon=":material/undo:", on_click=undo, args=(points[min(i or 0, len(points) - 1)],),
+        c[1].button("Go back", icon=":material/undo:", on_click=undo, args=(points[min(i or 0, len(points) - 1)],),
                     key=f"{key}_undo", disabled=ws.busy, width="stretch")
     else:
         c[0].caption("No earlier step is kept to go back to.")
