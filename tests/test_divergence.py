@@ -270,11 +270,13 @@ def set_learning_rate(at: AppTest, lr: float) -> None:
 
 
 def poll(at: AppTest, done, timeout: float = 60.0) -> None:
+    """Rerun the page until ``done()``, then once more so what is on screen shows it."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         time.sleep(0.2)
         rerun(at)
         if done():
+            rerun(at)
             return
     raise AssertionError("the page never got there")
 

@@ -162,7 +162,7 @@ class Workspace:
         self.steps = deque((r for r in self.steps if r.number <= point.global_step), maxlen=STEP_HISTORY)
         self.current = None          # the latest kept step's trace is recomputed when asked for
         self.error = ""
-        self.runner.forget()
+        self.runner.forget(point.global_step)
 
     def fresh(self) -> None:
         """Start over: a new network from the settings (their seed and learning rate), on the same images."""

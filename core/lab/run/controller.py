@@ -190,11 +190,14 @@ class RunController:
             except (BrokenPipeError, OSError, ValueError):
                 pass                    # it has already ended; its last report says where
 
-    def forget(self) -> None:
-        """The network went back to an earlier step (undo): the last run and what it reported are over."""
+    def forget(self, global_step: int) -> None:
+        """The network went back to step ``global_step`` (undo): what the last run reported is over, and
+        where it started is no place to go back to once that is ahead."""
         with self._lock:
             if not self.active:
-                self.status, self.message, self.started_from = IDLE, "", None
+                self.status, self.message = IDLE, ""
+                if self.started_from is not None and self.started_from.global_step > global_step:
+                    self.started_from = None
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
