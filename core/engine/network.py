@@ -384,8 +384,8 @@ class MLP:
 
         Broken: a parameter that is not a finite number, or a layer whose weights
         would be more than ``MAX_GROWTH`` times larger, ‖W + ΔW‖ > 10 ‖W‖ (Frobenius
-        norms). Only a far too large step does that: the next forward pass would
-        then saturate or kill every unit, or overflow.
+        norms). Only a far too large step does that; whatever the batch size, the
+        loss of a batch is no such sign (one confidently wrong image can make it 50).
         """
         for l, name in enumerate(self._W, start=1):
             a, b = _norm(before[name]), _norm(after[name])
