@@ -15,7 +15,7 @@ from core.teach.explain import explain
 from core.engine.gradcheck import check_gradients, random_entries
 from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
-from ui import stepper_views as views
+from ui import recovery, stepper_views as views
 from ui.session import workspace
 from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, stepper_strip, \
     zoom_target
@@ -38,6 +38,15 @@ def chosen_batch(ws):
 def take_step() -> None:
     ws = workspace()                   # the session's, even if it changed since this button was drawn
     S.follow(ws).take_step(ws, chosen_batch(ws))
+
+
+def undo_to(point) -> None:
+    ws = workspace()
+    S.follow(ws).undo(ws, point)
+
+
+def start_fresh() -> None:
+    S.fresh(workspace())
 
 
 def on_strip(phase: str) -> None:
@@ -233,8 +242,10 @@ if any(st.query_params.get(k) != v for k, v in want.items()):
 
 if shown == DIVERGED:
     st.error(S.diverged.message)
-    st.caption("Below is the partial trace of that step, up to the loss that blew up. The update was not applied: "
-               "the network is unchanged. Lower the learning rate in the sidebar's settings and step again.")
+    st.caption("Below is what that step computed before it was refused (up to the update it would have made). "
+               "It was not applied: the network is as it was before it. Lower the learning rate in the sidebar's "
+               "settings and step again, or go back some steps, or start over:")
+    recovery.way_out(ws, "stepper", undo=undo_to, fresh=start_fresh)
 elif rec is ws.steps[-1] and tr.global_step != rec.number:
     st.info(f"This is the last step you took here, step {number:,}. The network has trained on since (it is at "
             f"step {tr.global_step:,}): **next mini-batch** steps on from there.")
@@ -287,7 +298,7 @@ elif view == "Gradient check":
                     f" Entries where the nudge moves some unit across {ws.net.act.label}'s kink at 0 are flagged "
                     "and not compared: the loss has no slope there." if ws.net.act.kink else ""))
     if rec is None:
-        st.info("This step diverged: its loss is not finite, so there is no gradient to check.")
+        st.info("This step diverged and was not applied: check the gradients of a step that was.")
     else:
         c1, c2, c3 = st.columns(3)
         n = c1.number_input("Random entries", 1, 60, 12, key="gc_n")

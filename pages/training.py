@@ -15,7 +15,7 @@ import streamlit as st
 from core.lab import checkpoint
 from core.lab.run.controller import DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, RUNNING, STOPPED
 from core.engine.trainer import dead_layers
-from ui import training_plots as tp, uploads
+from ui import recovery, training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
 from ui.state import session
 from ui.text import plain
@@ -140,8 +140,11 @@ def controls(ws) -> None:
 def messages(ws) -> None:
     r = ws.runner
     if r.status == DIVERGED:
-        st.error(f"**The run diverged.** {r.message}  \nEverything up to the last good step is kept: "
-                 f"lower the learning rate in the sidebar, then press *Continue training*.", icon=":material/warning:")
+        st.error(f"**The run diverged.** {r.message}  \nEverything up to the step before it is kept: lower the "
+                 f"learning rate in the sidebar, then press *Continue training*; or go back some steps, or start "
+                 f"over:", icon=":material/warning:")
+        recovery.way_out(ws, "training", undo=lambda point: workspace().undo(point),
+                         fresh=lambda: workspace().fresh())
     elif r.status == FAILED:
         st.error("The run stopped on an error in the program (not in your settings). The network keeps "
                  "the parameters of its last completed step.")

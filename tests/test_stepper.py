@@ -97,7 +97,7 @@ def test_a_step_that_diverges_keeps_the_network_and_shows_its_partial_trace(mnis
     assert s.diverged.number == ws.trainer.global_step + 1 and "learning rate" in s.diverged.message
     shown = s.shown_step(ws)
     assert shown.label == DIVERGED and shown.record is None and shown.trace is s.diverged.trace
-    assert "losses" in shown.trace and "ΔW1" not in shown.trace           # up to the loss, no update
+    assert "losses" in shown.trace and "ΔW1" in shown.trace and "W1_new" not in shown.trace  # the refused update
     assert s.step_choices(ws)[0] == DIVERGED
     assert s.link_query(ws, shown) == {"step": str(ws.trainer.global_step), "stop": "X"}
 

@@ -242,17 +242,18 @@ def test_a_custom_batch_is_stepped_and_flagged_for_links():
 def test_divergence_shows_the_message_and_the_partial_trace():
     at = open_stepper(lr="100")
     click(at, "stepper_step")
-    click(at, "stepper_again")
     ws = ws_of(at)
     params = ws.net.params
-    click(at, "stepper_again")                               # lr 100 blows up on the third step
-    assert ws.net.params is params and ws.trainer.global_step == 2
+    click(at, "stepper_again")                               # lr 100 would blow the weights up on the second step
+    assert ws.net.params is params and ws.trainer.global_step == 1
     assert any("diverged" in e.value and "learning rate" in e.value for e in at.error)
     assert state(at).diverged.trace is not None
     click(at, "stepper_rest")
-    assert state(at).stop == "losses"                       # the partial trace ends at the loss
+    assert state(at).stop == "ΔW3"                          # the partial trace ends at the refused update
     shown = stats_table(at)
-    assert "losses" in shown.index and shown.loc["losses", "max"] > 100
+    assert "ΔW3" in shown.index and "W3_new" not in shown.index      # never applied
+    t = state(at).diverged.trace                             # a layer it would have made > 10 times larger
+    assert max(np.linalg.norm(t[f"W{l}"] + t[f"ΔW{l}"]) / np.linalg.norm(t[f"W{l}"]) for l in (1, 2, 3)) > 10
 
 
 def test_stepping_is_disabled_while_a_run_is_active():

@@ -220,6 +220,14 @@ class History:
         for i in range(len(columns["epoch"])):
             self.append({k: columns[k][i] for k in COLUMN})
 
+    def truncate(self, epochs: int, steps: int) -> None:
+        """Forget every epoch after the first ``epochs`` and every step loss after the first
+        ``steps`` (a trainer going back to an earlier step)."""
+        del self.rows["epoch"][epochs:]     # first: len(self) never counts an epoch being removed
+        for k, v in self.rows.items():
+            del v[epochs:]
+        self.n_steps = min(self.n_steps, int(steps))
+
     def column(self, key: str) -> np.ndarray:
         """``(epochs,)`` for scalars, ``(epochs, layers)`` for per-layer metrics, and
         ``(epochs, layers, bins)`` for histograms, in the column's dtype."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from core.engine.history import HIST_BINS, History  # History re-exported for older imports
 from core.engine.network import INITS, MLP, DivergenceError, Trace, to_float
-from core.engine.optim import from_hyper, snapshot as snapshot_optimizer
+from core.engine.optim import from_hyper
 
 SNAPSHOT_EPOCHS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 EVAL_CHUNK = 2048
@@ -73,6 +73,31 @@ class RunResult:
     steps_done: int = 0
 
 
+@dataclass(frozen=True)
+class Point:
+    """Where a trainer stood between two steps: enough to go back there exactly (see
+    :meth:`Trainer.rewind`). Everything by reference: a step replaces the parameter and
+    optimizer-state arrays, it never writes into them."""
+
+    params: dict
+    optimizer_state: dict
+    state: dict                 # Trainer.state(): the counters and the epoch's running sums
+
+    @property
+    def global_step(self) -> int:
+        """Steps taken before this point."""
+        return int(self.state["global_step"])
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed before this point."""
+        return int(self.state["epoch"])
+
+    @property
+    def step_in_epoch(self) -> int:
+        return int(self.state["step_in_epoch"])
+
+
 @dataclass
 class _EpochAcc:
     """What the current epoch has seen so far; survives a pause mid-epoch."""
@@ -106,7 +131,6 @@ class Trainer:
         if snapshots is None:
             snapshots = {0: net.params} if 0 in self.snapshot_epochs else {}
         self.snapshots: dict[int, dict] = snapshots
-        self._last_good = (net.params, snapshot_optimizer(optimizer))
 
     @classmethod
     def from_state(cls, net_config: dict, params: dict, optimizer_hyper: dict, optimizer_state: dict,
@@ -155,8 +179,10 @@ class Trainer:
         ``images = (X_u8, y)`` from elsewhere, e.g. a digit the user drew); return its trace.
 
         A batch chosen by ``idx`` or ``images`` still counts as this position's
-        step, so the epoch advances as usual. On a non-finite loss raises
-        ``DivergenceError`` with the parameters untouched.
+        step, so the epoch advances as usual. A step that would break the network
+        raises ``DivergenceError`` (see ``MLP.step``) and changes nothing: not the
+        parameters, not the optimizer's state, not the counters or the history. Its
+        ``advice`` says where it happened and what to try (:func:`divergence_message`).
         """
         if images is not None:
             X, y = to_float(images[0], self.net.dtype), np.asarray(images[1])
@@ -164,7 +190,12 @@ class Trainer:
             if idx is None:
                 idx = self.next_indices()
             X, y = self.split.images(idx, self.net.dtype)
-        trace = self.net.step(X, y, self.optimizer)
+        try:
+            trace = self.net.step(X, y, self.optimizer)
+        except DivergenceError as err:
+            err.advice = divergence_message(err, self.epoch + 1, self.step_in_epoch + 1, self.optimizer, self.net,
+                                            global_step=self.global_step + 1)
+            raise
         acc, v, L = self._acc, trace.values, self.net.n_layers
         loss = float(v["loss"])
         self.history.add_step_loss(loss)
@@ -219,15 +250,15 @@ class Trainer:
         self._acc = _EpochAcc()
         if self.epoch in self.snapshot_epochs:
             self.snapshots[self.epoch] = net.params
-        if all(np.isfinite(p).all() for p in net.params.values()):
-            self._last_good = (net.params, snapshot_optimizer(self.optimizer))
 
     # -- many steps ---------------------------------------------------------------
     def run(self, epochs: int, *, should_stop=None, on_epoch=None, on_step=None) -> RunResult:
         """Train until ``epochs`` epochs are complete (counting those already done).
 
         ``should_stop()`` is asked before every step; ``on_step(trainer, trace)``
-        and ``on_epoch(trainer)`` are called after each. Returns why it ended.
+        and ``on_epoch(trainer)`` are called after each. Returns why it ended: a
+        step that would have broken the network ends the run as "diverged", with the
+        step's advice as the message and the network as it was before that step.
         """
         target = int(epochs)
         self.history.reserve_steps((target - self.epoch) * self.steps_per_epoch + self.history.n_steps)
@@ -243,7 +274,7 @@ class Trainer:
                 try:
                     trace = self.train_step()
                 except DivergenceError as err:
-                    reason, message = "diverged", self._recover(err)
+                    reason, message = "diverged", err.advice
                     break
                 if on_step is not None:
                     on_step(self, trace)
@@ -258,15 +289,6 @@ class Trainer:
             self.train_seconds += time.perf_counter() - t_mark
         return RunResult(reason, message, self.epoch - start_epoch, self.global_step - start_step)
 
-    def _recover(self, err: DivergenceError) -> str:
-        """Keep the last parameters whose loss was finite, and say what to try."""
-        params = self.net.params
-        if not all(np.isfinite(p).all() for p in params.values()):
-            params, opt = self._last_good
-            self.net.params = params
-            self.optimizer.load_state(opt.state())
-        return divergence_message(err, self.epoch + 1, self.step_in_epoch + 1, self.optimizer, self.net)
-
     # -- checkpoints -----------------------------------------------------------------
     def state(self) -> dict:
         return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
@@ -280,8 +302,21 @@ class Trainer:
         self.net.params = params
         self.optimizer.load_state(optimizer_state)
         self.load_state(state)
-        if all(np.isfinite(p).all() for p in params.values()):
-            self._last_good = (params, snapshot_optimizer(self.optimizer))
+
+    def point(self) -> Point:
+        """Where this trainer stands now, to come back to with :meth:`rewind`."""
+        return Point(self.net.params, self.optimizer.state(), self.state())
+
+    def rewind(self, point: Point) -> None:
+        """Go back to ``point``, taken earlier from this trainer (undo): its parameters,
+        optimizer state and counters, and a history and snapshots cut back to what they
+        were then. Training on from there visits the same batches again."""
+        if not 0 <= point.global_step <= self.global_step or point.epoch > self.epoch:
+            raise ValueError(f"Step {point.global_step:,} is not behind this network (at step {self.global_step:,}).")
+        self.restore(point.params, point.optimizer_state, point.state)
+        self.history.truncate(self.epoch, self.global_step)
+        for e in [e for e in self.snapshots if e > self.epoch]:
+            del self.snapshots[e]
 
     def load_state(self, state: dict) -> None:
         self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
@@ -293,8 +328,13 @@ class Trainer:
                               None if tel is None else np.asarray(tel, float))
 
 
-def divergence_message(err: DivergenceError, epoch: int, step: int, optimizer, net: MLP) -> str:
-    """What happened, and what to try, in words a student can act on."""
+def divergence_message(err: DivergenceError, epoch: int, step: int, optimizer, net: MLP, *,
+                       global_step: int | None = None) -> str:
+    """Which step broke the network, what happened, and what to try, in words a student can act on."""
+    where = f"epoch {epoch}, step {step}" + (f" (global step {global_step:,})" if global_step else "")
+    if err.already_broken:   # a smaller step cannot mend it
+        return (f"Training diverged at {where}. {err} The network cannot learn from here: undo the last steps "
+                f"or start a fresh network.")
     lr = getattr(optimizer, "lr", None)
     tips = [f"a learning rate ten times smaller ({lr / 10:g} instead of {lr:g})" if lr else "a smaller learning rate"]
     if getattr(optimizer, "divergence_tip", None):
@@ -302,7 +342,7 @@ def divergence_message(err: DivergenceError, epoch: int, step: int, optimizer, n
     suited = net.act.suited_init
     if suited and net.init != suited and lr and lr >= 1:
         tips.append(f"{INITS[suited].name} initialisation")
-    return (f"Training diverged at epoch {epoch}, step {step}. {err} "
+    return (f"Training diverged at {where}. {err} "
             f"That step was not applied: the network keeps the parameters it had before it. "
             f"Try {', or '.join(tips)}.")
 

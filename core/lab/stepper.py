@@ -24,6 +24,7 @@ from urllib.parse import quote
 import numpy as np
 
 from core.engine.network import DivergenceError, Trace
+from core.engine.trainer import Point
 from core.lab.settings import Settings
 from core.lab.workspace import StepRecord, Workspace
 
@@ -81,7 +82,8 @@ def parse_positions(text: str, n: int, limit: int = 1024) -> tuple[list[int], st
 # --------------------------------------------------------------------------- what is on screen
 @dataclass(frozen=True)
 class Diverged:
-    """A step whose loss blew up: its partial trace (up to the loss); the update was not applied."""
+    """A step that would have broken the network, refused: its partial trace (up to its update,
+    or to the loss when that was not finite); the network is as it was before it."""
 
     trace: Trace
     message: str             # what happened and what to try (the workspace's error)
@@ -120,12 +122,19 @@ class Stepper:
     KEEP = ("link_done",)                   # a session reads its link once, whatever it trains
 
     def follow(self, ws: Workspace) -> "Stepper":
-        """Start over when ``ws`` holds another trainer than the one stepped last."""
+        """Start over when ``ws`` holds another trainer than the one stepped last; forget a
+        refused step and later custom batches once the trainer is elsewhere (it trained on,
+        or went back: see ``Workspace.undo``)."""
         if self._trainer is None or self._trainer() is not ws.trainer:
             for f in fields(self):
                 if f.name not in self.KEEP:
                     setattr(self, f.name, f.default_factory() if f.default_factory is not MISSING else f.default)
             self._trainer = weakref.ref(ws.trainer)
+        at = ws.trainer.global_step
+        if self.diverged is not None and self.diverged.number != at + 1:
+            self.diverged = None
+        if any(n > at for n in self.custom):
+            self.custom = {n for n in self.custom if n <= at}
         return self
 
     # -- the batch and the step ---------------------------------------------------------------
@@ -152,8 +161,8 @@ class Stepper:
         self.random_draw += 1
 
     def take_step(self, ws: Workspace, batch: Batch) -> bool:
-        """One ``ws.step`` on ``batch``; True when it trained. On divergence the network is
-        unchanged and the partial trace is shown; a problem is kept in ``problem``."""
+        """One ``ws.step`` on ``batch``; True when it trained. A step that diverged was refused:
+        the network is unchanged and its partial trace is shown; a problem is kept in ``problem``."""
         self.follow(ws)
         self.problem, self.link_note = batch.problem, ""
         if batch.problem:
@@ -178,6 +187,27 @@ class Stepper:
             self.random_draw += 1
         self.stop, self.shown = FIRST_STOP, number
         return True
+
+    def undo(self, ws: Workspace, point: Point) -> None:
+        """Go back to ``point`` (one of ``ws.undo_points()``); the latest step kept is shown."""
+        self.follow(ws)
+        try:
+            ws.undo(point)
+        except RuntimeError as err:          # a run started meanwhile
+            self.problem = str(err)
+            return
+        self.diverged, self.problem, self.recomputed, self.gradcheck = None, "", None, None
+        self.stop, self.shown = FIRST_STOP, None
+        self.custom = {n for n in self.custom if n <= point.global_step}
+
+    def fresh(self, ws: Workspace) -> None:
+        """Start over from a new network made from the settings."""
+        try:
+            ws.fresh()
+        except RuntimeError as err:
+            self.problem = str(err)
+            return
+        self.follow(ws)
 
     # -- moving between stops -------------------------------------------------------------------
     def place(self, keys: list[str]) -> int:

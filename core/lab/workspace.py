@@ -26,7 +26,7 @@ from core.engine.optim import snapshot as snapshot_optimizer
 from core.lab.checkpoint import restore_trainer
 from core.lab.run.controller import RunController
 from core.lab.settings import Settings
-from core.engine.trainer import Trainer, divergence_message
+from core.engine.trainer import Point, Trainer
 
 STEP_HISTORY = 50           # past steps the stepper keeps at most …
 STEP_BYTES = 40 * 2**20     # … and bytes of them (the largest network with Adam: 3 steps of 11 MB)
@@ -43,6 +43,7 @@ class StepRecord:
     idx: np.ndarray          # the source images of its mini-batch
     params_before: dict      # by reference: updates never write into arrays
     optimizer_before: object  # a snapshot (state arrays by reference)
+    state_before: dict       # the trainer's counters and running sums before it (Trainer.state())
     how: str                 # "next", "random", "chosen" or "drawn"
     images: tuple | None = None  # (X_u8, y) when the batch is not from the data set (a drawn digit)
 
@@ -52,6 +53,11 @@ class StepRecord:
         arrays = [*self.params_before.values(), *self.optimizer_before.state().values(), self.idx,
                   *(self.images or ())]
         return sum(a.nbytes for a in arrays if isinstance(a, np.ndarray))
+
+    @property
+    def before(self) -> Point:
+        """The trainer just before this step: where undoing it goes back to."""
+        return Point(self.params_before, self.optimizer_before.state(), self.state_before)
 
 
 class Workspace:
@@ -63,10 +69,13 @@ class Workspace:
         self.settings = settings
         self.source_label = source_label
         self.split: Split = make_split(source, pool=settings.pool, val=settings.val, seed=settings.seed, test=test)
-        net = MLP([784, *settings.hidden, 10], activation=settings.activation, init=settings.init,
-                  seed=settings.seed)
-        self._attach(Trainer(net, settings.make_optimizer(), self.split, batch_size=settings.batch_size,
-                             seed=settings.seed), origin=f"a new network (seed {settings.seed})")
+        self._attach(*self._new_trainer())
+
+    def _new_trainer(self) -> tuple[Trainer, str]:
+        s = self.settings
+        net = MLP([784, *s.hidden, 10], activation=s.activation, init=s.init, seed=s.seed)
+        return (Trainer(net, s.make_optimizer(), self.split, batch_size=s.batch_size, seed=s.seed),
+                f"a new network (seed {s.seed})")
 
     def _attach(self, trainer: Trainer, origin: str) -> None:
         self.trainer = trainer
@@ -134,8 +143,9 @@ class Workspace:
         """One mini-batch through the same ``train_step`` the full run uses
         (``images = (X_u8, y)``: a batch from outside the data set, e.g. a drawn digit).
 
-        On divergence the network keeps its parameters, ``error`` says what to
-        try, and the partial trace (up to the loss) is returned in the error.
+        A step that would break the network changes nothing (see ``Trainer.train_step``):
+        ``error`` says which step it was and what to try, and the error carries the
+        step's partial trace.
         """
         if self.busy:
             raise RuntimeError("A training run is going on: pause it before stepping.")
@@ -146,11 +156,11 @@ class Workspace:
         elif idx is None:
             idx = tr.next_indices()
         record = StepRecord(tr.global_step + 1, tr.epoch + 1, tr.step_in_epoch + 1, np.asarray(idx),
-                            tr.net.params, snapshot_optimizer(tr.optimizer), how, images)
+                            tr.net.params, snapshot_optimizer(tr.optimizer), tr.state(), how, images)
         try:
             trace = tr.train_step(record.idx, images=images)
         except DivergenceError as err:
-            self.error = divergence_message(err, record.epoch, record.step_in_epoch, tr.optimizer, tr.net)
+            self.error = err.advice
             raise
         self.error = ""
         self._remember(record, trace)
@@ -178,6 +188,35 @@ class Workspace:
         if record.images is not None:
             return to_float(record.images[0], self.net.dtype), record.images[1]
         return self.split.images(record.idx, self.net.dtype)
+
+    # -- going back ----------------------------------------------------------------------------
+    def undo_points(self) -> list[Point]:
+        """Where undo can go back to, newest first: just before each step kept in the step
+        history, and where the last training run started."""
+        points = {r.number - 1: r.before for r in self.steps}
+        start = self.runner.started_from
+        if start is not None:
+            points.setdefault(start.global_step, start)
+        return [points[n] for n in sorted(points, reverse=True) if n < self.trainer.global_step]
+
+    def undo(self, point: Point) -> None:
+        """Go back to ``point`` (one of :meth:`undo_points`): the network, its optimizer,
+        its counters, history and snapshots as they were there; the steps after it are
+        forgotten, and so is what the last run reported."""
+        if self.busy:
+            raise RuntimeError("A training run is going on: pause it before going back.")
+        self.trainer.rewind(point)
+        self.steps = deque((r for r in self.steps if r.number <= point.global_step), maxlen=STEP_HISTORY)
+        self.current = None          # the latest kept step's trace is recomputed when asked for
+        self._recomputed = None
+        self.error = ""
+        self.runner.forget(point.global_step)
+
+    def fresh(self) -> None:
+        """Start over: a new network from the settings (their seed and learning rate), on the same images."""
+        if self.busy:
+            raise RuntimeError("A training run is going on: stop it before starting a fresh network.")
+        self._attach(*self._new_trainer())
 
     def trace_of(self, record: StepRecord) -> Trace:
         """A kept step's trace: the latest one as kept, or recomputed by the same engine from

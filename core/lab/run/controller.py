@@ -94,6 +94,7 @@ class RunController:
         self.message = ""
         self.target_epochs = 0
         self.pause_at: int | None = None
+        self.started_from = None                 # the trainer's Point where this run started (undo goes back there)
         self.pid: int | None = None              # the training process of the current stretch
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen | None = None
@@ -140,6 +141,8 @@ class RunController:
             if epochs <= self.trainer.epoch:
                 self.status, self.message = DONE, f"The network has already trained {self.trainer.epoch} epochs."
                 return False
+            if self.status != PAUSED or self.started_from is None:   # resuming carries on the same run
+                self.started_from = self.trainer.point()
             self.target_epochs = int(epochs)
             self.pause_at = pause_at
             self._stop.clear()
@@ -186,6 +189,15 @@ class RunController:
                 self._proc.stdin.flush()
             except (BrokenPipeError, OSError, ValueError):
                 pass                    # it has already ended; its last report says where
+
+    def forget(self, global_step: int) -> None:
+        """The network went back to step ``global_step`` (undo): what the last run reported is over, and
+        where it started is no place to go back to once that is ahead."""
+        with self._lock:
+            if not self.active:
+                self.status, self.message = IDLE, ""
+                if self.started_from is not None and self.started_from.global_step > global_step:
+                    self.started_from = None
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
