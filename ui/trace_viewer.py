@@ -148,9 +148,18 @@ def quantity(trace: Trace, name: str) -> dict:
     return {"name": name, "shape": list(a.shape), "shape_text": shape_text(a), "latex": spec.latex,
             "about": spec.about, "phase": spec.phase, "rows": y_title, "cols": x_title,
             "per_sample": name in PER_SAMPLE, "scale": scale, "lo": lo, "hi": hi,
-            "lo_text": fmt(lo, ".3g"), "hi_text": fmt(hi, ".3g"),
+            **dict(zip(("lo_text", "hi_text"), limits_text(lo, hi))),
             "stats": {k: num(v) for k, v in s.items()}, "stats_text": stats_caption(a),
             "text": fmt(a) if a.ndim == 0 else ""}
+
+
+def limits_text(lo: float, hi: float) -> tuple[str, str]:
+    """The colour bar's ends, with as many digits as it takes to tell them apart (up to 6)."""
+    for digits in range(3, 7):
+        a, b = fmt(lo, f".{digits}g"), fmt(hi, f".{digits}g")
+        if a != b or lo == hi:
+            break
+    return a, b
 
 
 # --------------------------------------------------------------------------- the step

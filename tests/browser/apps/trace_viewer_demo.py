@@ -21,7 +21,9 @@ from core.data.mnist import load_mnist  # noqa: E402
 from core.lab.settings import Settings  # noqa: E402
 from core.lab.workspace import Workspace  # noqa: E402
 from ui import trace_viewer  # noqa: E402
+from ui.session import configure_process  # noqa: E402
 
+configure_process()                 # one BLAS thread, as the app: the same numbers as the tests' engine
 st.set_page_config(page_title="Trace viewer", layout="wide")
 
 

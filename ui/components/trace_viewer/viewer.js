@@ -175,7 +175,7 @@ class Viewer {
         style.textContent = k.css;
         this.parent.appendChild(style);
         this.tex.clear();
-        if (this.view) this.render();
+        if (this.view) { this.renderEquations(); this.renderExplain(); }
       }).catch(() => {});   // the equations stay readable as LaTeX source
     }
     if (view.id !== this.viewId) {
@@ -187,8 +187,9 @@ class Viewer {
       this.bitmaps.clear();
       this.root.dataset.state = "loading";
       this.ui.stop.hidden = true;
-      const id = view.id;
+      const id = view.id, t0 = performance.now();
       unpack(view).then((arrays) => {
+        this.root.dataset.unpackMs = (performance.now() - t0).toFixed(1);
         if (this.viewId !== id) return;             // a newer step came meanwhile
         this.view = view;
         this.arrays = arrays;
@@ -210,10 +211,11 @@ class Viewer {
     if (data.start !== this.start) {
       this.start = data.start;
       const i = this.view.stops.findIndex((s) => s.key === data.start);
-      if (i >= 0) this.pos = i;
+      if (i >= 0 && i !== this.pos) { this.pos = i; this.render(); }
     }
     this.takeAnswer(data.answer);
-    this.render();
+    this.renderExplain();
+    this.paintMarks();
   }
 
   takeAnswer(answer) {
@@ -334,7 +336,7 @@ class Viewer {
     });
     this.root.dataset.stop = stop.key;
     ui.title.textContent = `${view.phases.find((p) => p.key === stop.phase).icon} ${stop.title}`;
-    ui.eqs.replaceChildren(...stop.equations.map((t) => this.typeset(t)));
+    this.renderEquations();
     ui.words.innerHTML = stop.text;            // Python escaped it (ui.trace_viewer.md_html)
     ui.facts.replaceChildren(...(stop.facts || []).map((f) => {
       const d = el("div", "tv-fact");
@@ -352,6 +354,10 @@ class Viewer {
     }));
     this.paint();
     this.renderExplain();
+  }
+
+  renderEquations() {
+    this.ui.eqs.replaceChildren(...this.view.stops[this.pos].equations.map((t) => this.typeset(t)));
   }
 
   figure(name, row) {
