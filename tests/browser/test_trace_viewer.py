@@ -98,6 +98,7 @@ def test_keys_move_through_all_22_stops_without_a_message_to_the_server(demo, pa
     assert stop_key(page) == "dZ1" and counter(page) == "Stop 17 of 22"
     # The first message sent since must be the one a clicked cell sends: websocket frames keep
     # their order, so a message the moves had caused (however late) would come before it.
+    page.locator('.tv-fig[data-name="dZ1"] .tv-cv canvas').scroll_into_view_if_needed()
     box = page.locator('.tv-fig[data-name="dZ1"] .tv-cv canvas').bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     wait_until(page, lambda: len(frames) > before, what="the cell's message")
@@ -110,6 +111,7 @@ def test_the_hovered_cell_shows_the_engine_s_float32(demo, page):
     page.keyboard.press("ArrowRight")
     readout = page.locator(".tv-readout")
     for name, (fx, fy) in (("Z1", (0.31, 0.77)), ("W1", (0.5, 0.2)), ("X", (0.52, 0.4)), ("b1", (0.9, 0.5))):
+        page.locator(f'.tv-fig[data-name="{name}"] .tv-cv canvas').scroll_into_view_if_needed()
         box = page.locator(f'.tv-fig[data-name="{name}"] .tv-cv canvas').bounding_box()
         page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
         wait_until(page, lambda: readout.get_attribute("data-name") == name, what=f"the readout of {name}")
@@ -126,6 +128,7 @@ def test_a_clicked_cell_is_explained_by_core(demo, page):
     trace, optimizer = seed_step()
     open_viewer(page, demo)
     page.keyboard.press("End")                             # ΔW3: an update, which needs the optimizer
+    page.locator('.tv-fig[data-name="ΔW3"] .tv-cv canvas').scroll_into_view_if_needed()
     box = page.locator('.tv-fig[data-name="ΔW3"] .tv-cv canvas').bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.6)
     panel = page.locator(".tv-explain")

@@ -245,11 +245,11 @@ class Viewer {
 
   key(e) {
     if (e.ctrlKey || e.metaKey || e.altKey || !this.view) return;
-    const path = e.composedPath();
-    const target = path[0];
-    const mine = path.includes(this.root);
-    // keys typed anywhere else (a text box, a slider) are not ours
-    if (!mine && target !== document.body && target !== document.documentElement) return;
+    // keys for a text box, a slider, a list or a group of radios elsewhere on the page are theirs
+    const target = e.composedPath()[0];
+    if (target instanceof Element && !this.root.contains(target) && (target.isContentEditable ||
+        target.closest("input, textarea, select, [role=slider], [role=listbox], [role=combobox], " +
+                       "[role=radiogroup], [role=radio], [role=tablist], [role=tab], [role=menu], [role=grid]"))) return;
     const n = this.view.stops.length;
     const moves = { ArrowRight: this.pos + 1, ArrowLeft: this.pos - 1, Home: 0, End: n - 1 };
     if (e.key in moves) {
