@@ -51,8 +51,8 @@ def test_arrays_start_where_the_browser_can_view_them_in_place(seed_step):
 
 def test_a_default_step_is_at_most_1_5_MB_as_sent(seed_step):
     _, trace, view = seed_step
-    sent = json.dumps({"view": view, "start": None, "step_label": "step 1 (latest)", "can_train": True,
-                       "train_help": "", "answer": None, "katex": tv.KATEX_URL})
+    sent = json.dumps({"key": "stepper_viewer", "view": view, "start": None, "step_label": "step 1 (latest)",
+                       "can_train": True, "train_help": "", "katex": tv.KATEX_URL})
     assert len(sent.encode()) <= 1_500_000
     raw = sum(np.asarray(trace[n]).nbytes for n in trace)
     assert len(view["blob"]) < 0.8 * raw * 4 / 3            # compressed (base64 alone would be 4/3 of raw)

@@ -12,7 +12,9 @@ Two things go back to Python, as trigger values of the component:
 
 * ``cell``: a clicked cell, ``{"view", "stop", "name", "index"}``. :func:`show` answers
   in the same rerun with :func:`explanation` of that cell (``core.teach.explain``, the
-  numbers rebuilt by the engine's own rules), which the viewer draws.
+  numbers rebuilt by the engine's own rules), which the viewer draws. The answer goes in a
+  small element of its own (``answer.js``), so the viewer's element, the whole step, is
+  unchanged and Streamlit sends only a reference to it.
 * ``train``: "Train one mini-batch". The page's ``on_train`` callback takes the step.
 
 Equations are typeset in the browser by KaTeX, vendored in ``static/katex`` and served by
@@ -52,6 +54,8 @@ _mount = st.components.v2.component(
     css=(ASSETS / "viewer.css").read_text(encoding="utf-8"),
     js=(ASSETS / "viewer.js").read_text(encoding="utf-8"),
 )
+_mount_answer = st.components.v2.component("backprop.trace_viewer_answer",
+                                           js=(ASSETS / "answer.js").read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- the arrays
@@ -285,7 +289,7 @@ def asked_cell(values, view_id: str) -> dict | None:
 
 def show(trace: Trace, *, key: str = "trace_viewer", step_label: str = "", start: str | None = None,
          optimizer=None, can_train: bool = True, train_help: str = "",
-         on_train: Callable[[], None] | None = None, answer: dict | None = None) -> dict | None:
+         on_train: Callable[[], None] | None = None) -> dict | None:
     """Mount the viewer on ``trace``. ``start``: the stop it opens on when the step is new
     (or when ``start`` changes); ``step_label``: the step shown, in words; ``optimizer``: the
     optimizer as it was before the step (what :func:`explain` needs to rebuild a stateful ΔW).
@@ -294,14 +298,15 @@ def show(trace: Trace, *, key: str = "trace_viewer", step_label: str = "", start
     "index"}``), which the viewer now explains, or None."""
     data = _cached_view(digest(trace), trace)
     cell = asked_cell(st.session_state.get(key), data["id"])
-    if cell is not None and answer is None:
+    _mount(key=key, data={"key": key, "view": data, "start": start, "step_label": step_label,
+                          "can_train": bool(can_train), "train_help": train_help, "katex": KATEX_URL},
+           on_cell_change=_ignore, on_train_change=on_train or _ignore)
+    if cell is not None:
         try:
             answer = explanation(trace, cell["name"], cell["index"], optimizer=optimizer, view_id=data["id"])
         except (KeyError, IndexError, ValueError, TypeError) as err:
             answer = {"view": data["id"], "name": cell["name"], "index": cell["index"], "error": str(err)}
-    _mount(key=key, data={"view": data, "start": start, "step_label": step_label, "can_train": bool(can_train),
-                          "train_help": train_help, "answer": answer, "katex": KATEX_URL},
-           on_cell_change=_ignore, on_train_change=on_train or _ignore)
+        _mount_answer(key=f"{key}_answer", data={"viewer": key, "answer": answer}, height=0)
     return cell
 
 

@@ -54,9 +54,11 @@ def wait_until(page, condition, timeout: float = 30, what: str = "the condition"
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def open_viewer(page, url: str, frames: list | None = None) -> None:
+def open_viewer(page, url: str, frames: list | None = None, received: list | None = None) -> None:
     if frames is not None:
         page.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(payload)))
+    if received is not None:
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.append(len(payload))))
     page.goto(url)
     page.wait_for_selector(f'{VIEWER}[data-state="ready"]', timeout=60_000)
 
@@ -126,7 +128,11 @@ def test_the_hovered_cell_shows_the_engine_s_float32(demo, page):
 def test_a_clicked_cell_is_explained_by_core(demo, page):
     from core.teach.explain import explain
     trace, optimizer = seed_step()
-    open_viewer(page, demo)
+    received: list = []
+    open_viewer(page, demo, received=received)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+    loaded = sum(received)
+    assert loaded > 500_000                                # the step came whole
     page.keyboard.press("End")                             # ΔW3: an update, which needs the optimizer
     page.locator('.tv-fig[data-name="ΔW3"] .tv-cv canvas').scroll_into_view_if_needed()
     box = page.locator('.tv-fig[data-name="ΔW3"] .tv-cv canvas').bounding_box()
@@ -142,6 +148,8 @@ def test_a_clicked_cell_is_explained_by_core(demo, page):
     assert f"How ΔW3[{index[0]}, {index[1]}] was computed" in text
     assert f"{ex.value:.10g}" in text and ex.top(12)[0][0].label in text
     assert panel.locator(".katex").count() >= 2           # the rule, typeset by the vendored KaTeX
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+    assert sum(received) - loaded < 50_000                # the answer came, not the step again
     # the same stop, moved away from and back to: the explanation is still there, no new request
     page.keyboard.press("Home")
     page.keyboard.press("End")

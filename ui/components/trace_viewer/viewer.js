@@ -4,7 +4,8 @@
 // its title, equations, words and each quantity's statistics). Everything here happens in the
 // browser with no message to the server: moving between stops, drawing the heatmaps, reading the
 // hovered cell. Two things go back as trigger values: a clicked cell ("cell"), which Python
-// explains with core.teach.explain, and "Train one mini-batch" ("train").
+// explains with core.teach.explain (the answer comes through answer.js, so this component's data,
+// the whole step, is not sent again), and "Train one mini-batch" ("train").
 //
 // No number of the step is computed here: the values shown are the engine's float32s, the
 // statistics, colour limits and explanations come from Python. This file only draws.
@@ -151,10 +152,17 @@ class Viewer {
     this.ui.keys.addEventListener("click", () => this.toggleHelp());
     this.onKey = (e) => this.key(e);
     document.addEventListener("keydown", this.onKey);
+    this.onAnswer = (e) => {
+      if (!e.detail || e.detail.viewer !== this.data?.key) return;
+      this.takeAnswer(e.detail.answer);
+      if (this.view) { this.renderExplain(); this.paintMarks(); }
+    };
+    window.addEventListener("trace-viewer-answer", this.onAnswer);
     this.onResize = new ResizeObserver(() => this.paint());
     this.onResize.observe(this.ui.rows);
     this.cleanup = () => {
       document.removeEventListener("keydown", this.onKey);
+      window.removeEventListener("trace-viewer-answer", this.onAnswer);
       this.onResize.disconnect();
       VIEWERS.delete(this.parent);
     };
@@ -195,7 +203,6 @@ class Viewer {
         this.arrays = arrays;
         this.luts = Object.fromEntries(Object.entries(view.colours).map(([k, v]) => [k, lut(v)]));
         this.pos = Math.max(0, view.stops.findIndex((s) => s.key === data.start));
-        this.takeAnswer(data.answer);
         this.buildStrip();
         this.root.dataset.state = "ready";
         this.root.dataset.view = id;
@@ -213,9 +220,6 @@ class Viewer {
       const i = this.view.stops.findIndex((s) => s.key === data.start);
       if (i >= 0 && i !== this.pos) { this.pos = i; this.render(); }
     }
-    this.takeAnswer(data.answer);
-    this.renderExplain();
-    this.paintMarks();
   }
 
   takeAnswer(answer) {
