@@ -96,6 +96,10 @@ def test_keys_move_through_all_22_stops_without_a_message_to_the_server(demo, pa
     assert stop_key(page) == "ΔW2"
     page.get_by_role("button", name="next stop", exact=True).click()
     assert stop_key(page) == "ΔW3" and page.get_by_role("button", name="next stop", exact=True).is_disabled()
+    page.keyboard.press("?")                               # the keys, listed
+    assert page.locator(".tv-help").is_visible() and "next stop" in page.locator(".tv-help").inner_text()
+    page.keyboard.press("?")
+    assert not page.locator(".tv-help").is_visible()
     page.locator(".tv-strip button", has_text="dZ1").click()
     assert stop_key(page) == "dZ1" and counter(page) == "Stop 17 of 22"
     # The first message sent since must be the one a clicked cell sends: websocket frames keep
