@@ -46,12 +46,12 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError("the server did not come up")
 
 
-def start_server(port: int | None = None, extra_env: dict | None = None):
+def start_server(port: int | None = None, extra_env: dict | None = None, script: str = "streamlit_app.py"):
     port = port or free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
     log = open(ARTIFACTS / f"server-{port}.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
