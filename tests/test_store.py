@@ -381,6 +381,11 @@ def test_a_link_with_another_network_asks_before_replacing_a_trained_lab():
     ws = session(at.session_state).ws
     assert ws.trainer.global_step == 1 and ws.net.sizes == [784, 64, 64, 10]
     assert any("means a new network" in w.value for w in at.warning)
+    # only the learning rate differs: the lab keeps its own, and the sidebar says so
+    at = app(token, query={**SMALL_QUERY, "lr": "0.5"})
+    ws = session(at.session_state).ws
+    assert ws.trainer.global_step == 1 and ws.settings.lr == 0.1 and not at.warning
+    assert "the link's Learning rate η were not applied" in sidebar_says(at)
 
 
 def test_a_lab_that_cannot_be_reopened_says_so_and_a_new_network_starts():

@@ -131,7 +131,9 @@ def live_labs() -> LiveLabs:
 @st.cache_resource(show_spinner=False)
 def lab_writer() -> Writer | None:
     """The store of labs (``BACKPROP_STATE_DIR``) and its writer thread; None when keeping
-    is off or the folder cannot be used (the app then keeps labs only while the server runs)."""
+    is off or the folder cannot be used (the app then keeps labs only while the server runs).
+    Shared by every session like ``live_labs``: a service with a lock-protected queue of
+    copies, each filed and read back under its own browser's key, never a place for data."""
     folder = folder_setting()
     if folder is None:
         return None
@@ -158,7 +160,8 @@ def reopen_lab() -> tuple[Workspace | None, str]:
                 m = mnist()
                 source, test = (saved.images, None) if saved.images is not None else (m["train"], m["test"])
                 ws = saved.workspace(source, test)
-        except (ValueError, OSError, sqlite3.Error) as err:    # core.lab.store.StoreError is a ValueError
+        except Exception as err:    # StoreError, or anything else: the app goes on with a new network
+            logging.getLogger(__name__).warning("A kept lab could not be reopened: %r", err)
             note = f"Your network from last time could not be reopened ({err}), so this is a new one."
     if ws is None:
         return None, note
@@ -176,7 +179,7 @@ def _against_link(ws: Workspace) -> Workspace:
         return ws
     link, notes = Settings.from_query(query)
     if not link.model_changes(ws.settings):
-        other = [n for n in FIELDS if n in query and getattr(link, n) != getattr(ws.settings, n)]
+        other = [f.label for n, f in FIELDS.items() if n in query and getattr(link, n) != getattr(ws.settings, n)]
         if other:
             state.link_notes = [f"Your network from last time was reopened with its own settings; the link's "
                                 f"{', '.join(other)} were not applied (change them under Settings)."]
@@ -195,13 +198,16 @@ def keep_lab() -> None:
     ws = state.ws
     if ws is None or not state.lab.token:
         return
-    key = state.lab.key
-    live_labs().hold(key, ws)
-    writer = lab_writer()
-    if writer is not None:
-        copy = state.lab.changed(ws)
-        if copy is not None:
-            writer.submit(key, copy)
+    try:
+        key = state.lab.key
+        live_labs().hold(key, ws)
+        writer = lab_writer()
+        if writer is not None:
+            copy = state.lab.changed(ws)
+            if copy is not None:
+                writer.submit(key, copy)
+    except Exception:   # keeping must never break the page: the session still holds its lab
+        logging.getLogger(__name__).exception("Could not hand this session's lab to the store")
 
 
 def open_pretrained(ws: Workspace) -> bool:

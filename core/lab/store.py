@@ -36,7 +36,11 @@ Why it is built this way:
 * **Reattaching to a live run.** A run trains in a process of its own for hours; a reload
   makes a new browser session, which must find that run's workspace, not a copy of it.
   :class:`LiveLabs` is the server's map from a key to the workspace a session holds or a
-  run trains (see its docstring for why it is not module-level mutable state).
+  run trains (see its docstring for why it is not module-level mutable state). The live
+  workspace wins over the stored copy: it is never older.
+* **One browser, one lab.** Two tabs of one browser send the same cookie, so they open
+  the same workspace, as a reload does; each change is written, and the last one wins.
+  Another browser (another person) has another token and never sees it.
 """
 from __future__ import annotations
 
