@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import io
 import sqlite3
 import threading
 import time
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +20,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.data.mnist import Digits, load_mnist
-from core.lab import checkpoint
 from core.lab.settings import Settings
 from core.lab.store import (MAX_AGE, Keeper, LabCopy, LabStore, LiveLabs, StoreError, Writer, key_of, new_token,
                             valid_token)
@@ -196,10 +197,8 @@ def test_past_the_size_limit_the_least_recently_used_go_first(mnist, tmp_path):
 def test_a_damaged_lab_says_so_and_is_never_unpickled(mnist, tmp_path):
     store, key = LabStore(tmp_path), key_of(new_token())
     store.save(key, LabCopy.of(lab(mnist, steps=2)))
-    import io
     buf = io.BytesIO()
     np.save(buf, np.array([object()], dtype=object), allow_pickle=True)   # an object array: pickled
-    import zipfile
     npz = io.BytesIO()
     with zipfile.ZipFile(npz, "w") as z:
         z.writestr("config.npy", buf.getvalue())
@@ -306,6 +305,29 @@ def test_a_session_hands_over_only_what_changed(mnist):
     assert keeper.changed(ws).settings.lr == 0.05
     keeper.adopt(ws)                               # reopened as it is: nothing to write
     assert keeper.changed(ws) is None
+
+
+def test_while_a_run_trains_a_copy_is_taken_at_most_every_minute_and_reads_back_whole(mnist, tmp_path):
+    keeper, store = Keeper(token=new_token()), LabStore(tmp_path)
+    ws = Workspace(replace(SMALL, epochs=5000), mnist["train"], mnist["test"])
+    assert ws.runner.start(5000)
+    try:
+        first = keeper.changed(ws, now=1000.0)
+        assert first is not None
+        deadline = time.monotonic() + 120
+        while ws.trainer.epoch < first.trainer.epoch + 2:       # the run moves on: the fingerprint changes
+            assert time.monotonic() < deadline and ws.busy, "the run did not train"
+            time.sleep(0.1)
+        assert keeper.changed(ws, now=1030.0) is None            # but not a minute later yet
+        later = keeper.changed(ws, now=1061.0)
+        assert later is not None and later.trainer.epoch > first.trainer.epoch
+        store.save(keeper.key, later)                            # taken between two reports: whole
+        ck = store.load(keeper.key).checkpoint
+        assert ck.trainer_state["epoch"] == len(ck.history) == later.trainer.epoch
+        assert ck.history.n_steps == ck.trainer_state["global_step"]
+    finally:
+        ws.runner.stop()
+        ws.runner.join(30)
 
 
 # --------------------------------------------------------------------------- the app

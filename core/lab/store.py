@@ -19,8 +19,8 @@ Why it is built this way:
   is a checkpoint of the network and optimizer *before* it plus its batch in the JSON
   ``meta``; an uploaded data set is a uint8 ``.npz``; the rest (settings, origin) is a small
   JSON record. Whatever :meth:`LabStore.save` writes, :meth:`LabStore.load` reads back
-  (``tests/test_store.py``). The checkpoint is stored uncompressed: zlib on a 1000-epoch
-  history costs ~35× the CPU of writing it, for a third less disk.
+  (``tests/test_store.py``). The checkpoint is stored uncompressed: it is mostly float
+  noise, which zlib shrinks little at a CPU cost many times that of writing it.
 * **A token the browser holds, a hash the server keeps.** The key of a lab is
   :func:`key_of` (SHA-256) of a random token of 192 bits (:func:`new_token`) that lives
   in the browser's cookie, never in a URL (a shared link shares settings, never a lab).
