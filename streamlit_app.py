@@ -13,9 +13,10 @@ from core.data.mnist import digits_from_csv
 from core.engine.optim import OPTIMIZERS
 from core.lab.settings import FIELDS, Settings
 from ui import uploads
-from ui.session import configure_process, navigation, new_workspace, workspace
+from ui.session import configure_process, keep_lab, navigation, new_workspace, workspace
 from ui.state import session
 from ui.text import plain
+from ui.token import keep_in_browser
 
 configure_process()
 st.set_page_config(page_title="Backprop, step by step", page_icon=":material/neurology:", layout="wide")
@@ -129,6 +130,8 @@ def apply_settings(ws, new: Settings) -> None:
         return
     else:
         ws.set_hyper(new)
+    for name in FIELDS.keys() - new.to_query().keys():   # back at its default: out of the URL (a reload
+        st.query_params.pop(name, None)                  # compares the URL with the lab it reopens)
     st.query_params.update(new.to_query())
 
 
@@ -158,6 +161,7 @@ def confirm_pending(ws) -> None:
 def run_status() -> None:
     """Tells the run a tab is still watching, and shows where it is from every page."""
     ws = workspace()
+    keep_lab()      # a run's epochs, its end or pause are kept even when nothing else reruns
     st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
                f"{ws.trainer.epoch} epoch{'' if ws.trainer.epoch == 1 else 's'}, "
                f"{ws.trainer.global_step:,} step{'' if ws.trainer.global_step == 1 else 's'}")
@@ -196,9 +200,14 @@ def sidebar() -> None:
 
 def main() -> None:
     page = navigation(PAGES)
-    sidebar()
-    confirm_pending(workspace())
-    page.run()
+    try:
+        sidebar()
+        with st.sidebar:
+            keep_in_browser()
+        confirm_pending(workspace())
+        page.run()
+    finally:
+        keep_lab()      # whatever the run changed (even one ended by st.rerun) is written off the page's path
 
 
 main()

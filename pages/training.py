@@ -339,8 +339,9 @@ def footer(ws) -> None:
         f"exactly the network it has, with the same engine; it reports back four times a second. It keeps "
         f"training while you look at other pages (the sidebar shows its progress). Every page tells it every "
         f"5 s that a tab is still watching; after {ws.runner.orphan_after:.0f} s without that (tab closed, "
-        f"computer asleep) it pauses itself, keeping everything. Closing or reloading the tab ends the session "
-        f"and its network with it: download the checkpoint to keep your work.")
+        f"computer asleep) it pauses itself, keeping everything. A reload, or coming back in this browser within "
+        f"7 days, reopens this network where it is (the server keeps it under a random token this browser holds "
+        f"in a cookie); download the checkpoint to keep it longer or take it elsewhere.")
 
 
 # --------------------------------------------------------------------------- the page

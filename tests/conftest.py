@@ -52,3 +52,12 @@ def fresh_server(monkeypatch):
     from streamlit.runtime.pages_manager import PagesManager
 
     monkeypatch.setattr(PagesManager, "__init__", PagesManager.__init__.streamlit_as_shipped)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def lab_store_folder(tmp_path_factory):
+    """The app keeps labs (core/lab/store.py) in a folder of this test session's, never in the
+    user's cache: AppTest runs and the browser tests' servers inherit the variable."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BACKPROP_STATE_DIR", str(tmp_path_factory.mktemp("labs")))
+        yield

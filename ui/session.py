@@ -3,10 +3,14 @@
 Data that is the same for everyone (the MNIST arrays, the pretrained network)
 is loaded once per server with ``st.cache_resource`` and marked read-only;
 each browser session gets its own :class:`~core.lab.workspace.Workspace` in
-``st.session_state``.
+``st.session_state``. A browser's workspace outlives its session: :func:`keep_lab`
+hands it to the store's writer whenever it changed, and :func:`workspace` reopens it
+after a reload (core/lab/store.py, ui/token.py).
 """
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,9 +19,11 @@ import streamlit as st
 from core.lab import checkpoint
 from core.engine.blas import set_blas_threads
 from core.data.mnist import Digits, load_mnist
-from core.lab.settings import Settings
+from core.lab.settings import FIELDS, Settings
+from core.lab.store import LabStore, LiveLabs, Writer, folder_setting, key_of, max_bytes_setting
 from core.lab.workspace import Workspace
 from ui.state import session
+from ui.token import token
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "data" / "pretrained.npz"
@@ -101,14 +107,107 @@ def _ensure_navigation() -> None:
 
 
 def workspace() -> Workspace:
-    """This session's workspace, made on first use from the URL's settings."""
+    """This session's workspace: on first use, this browser's lab as it was (:func:`reopen_lab`),
+    else a new one made from the URL's settings."""
     _ensure_navigation()
     state = session()
     if state.ws is None:
-        settings, notes = Settings.from_query(st.query_params.to_dict())
-        state.link_notes = notes
-        state.ws = new_workspace(settings)
+        state.ws, note = reopen_lab()
+        if state.ws is None:
+            settings, notes = Settings.from_query(st.query_params.to_dict())
+            state.link_notes = notes + [note] * bool(note)
+            state.ws = new_workspace(settings)
     return state.ws
+
+
+# --------------------------------------------------------------------------- labs kept across reloads
+@st.cache_resource
+def live_labs() -> LiveLabs:
+    """The workspaces sessions of this server hold, by the hash of their browser's token
+    (see LiveLabs: a lock-protected index, weak except while a run trains)."""
+    return LiveLabs()
+
+
+@st.cache_resource(show_spinner=False)
+def lab_writer() -> Writer | None:
+    """The store of labs (``BACKPROP_STATE_DIR``) and its writer thread; None when keeping
+    is off or the folder cannot be used (the app then keeps labs only while the server runs).
+    Shared by every session like ``live_labs``: a service with a lock-protected queue of
+    copies, each filed and read back under its own browser's key, never a place for data."""
+    folder = folder_setting()
+    if folder is None:
+        return None
+    try:
+        return Writer(LabStore(folder, max_bytes=max_bytes_setting()), live=live_labs())
+    except (OSError, sqlite3.Error) as err:
+        logging.getLogger(__name__).warning("Labs are not kept across restarts: %s cannot be used (%s).",
+                                            folder, err)
+        return None
+
+
+def reopen_lab() -> tuple[Workspace | None, str]:
+    """This browser's lab, found by its token: the workspace this server still holds (a run
+    may be training in it), else the one in the store. Returns (workspace or None, a note
+    for the sidebar when a kept lab could not be reopened)."""
+    state = session()
+    key = key_of(token())
+    ws, note = live_labs().find(key), ""
+    writer = lab_writer()
+    if ws is None and writer is not None:
+        try:
+            saved = writer.load(key)
+            if saved is not None:
+                m = mnist()
+                source, test = (saved.images, None) if saved.images is not None else (m["train"], m["test"])
+                ws = saved.workspace(source, test)
+        except Exception as err:    # StoreError, or anything else: the app goes on with a new network
+            logging.getLogger(__name__).warning("A kept lab could not be reopened: %r", err)
+            note = f"Your network from last time could not be reopened ({err}), so this is a new one."
+    if ws is None:
+        return None, note
+    state.lab.adopt(ws)
+    if ws.settings.dataset == "upload" and state.upload.digits is None:
+        state.upload.digits = ws.split.source
+    return _against_link(ws), note
+
+
+def _against_link(ws: Workspace) -> Workspace:
+    """A reopened lab and a URL that asks for other settings (a link someone shared): a network
+    not trained yet is replaced; a trained one stays, and the sidebar asks before replacing it."""
+    state, query = session(), st.query_params.to_dict()
+    if not any(name in query for name in FIELDS):
+        return ws
+    link, notes = Settings.from_query(query)
+    if not link.model_changes(ws.settings):
+        other = [f.label for n, f in FIELDS.items() if n in query and getattr(link, n) != getattr(ws.settings, n)]
+        if other:
+            state.link_notes = [f"Your network from last time was reopened with its own settings; the link's "
+                                f"{', '.join(other)} were not applied (change them under Settings)."]
+        return ws
+    if ws.trainer.global_step == 0 and not ws.busy:
+        state.link_notes = notes
+        return new_workspace(link)
+    state.pending_settings = link
+    return ws
+
+
+def keep_lab() -> None:
+    """After a run of the script: note this session's workspace among the server's live labs
+    and, when it changed, hand a copy to the writer (which writes it off the page's path)."""
+    state = session()
+    ws = state.ws
+    if ws is None or not state.lab.token:
+        return
+    try:
+        key = state.lab.key
+        live_labs().hold(key, ws)
+        writer = lab_writer()
+        if writer is not None:
+            copy = state.lab.changed(ws)
+            if copy is not None:
+                writer.submit(key, copy)
+    except Exception:   # keeping must never break the page: the session still holds its lab
+        logging.getLogger(__name__).exception("Could not hand this session's lab to the store")
 
 
 def open_pretrained(ws: Workspace) -> bool:

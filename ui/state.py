@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.engine.metrics import Memo
 from core.lab.stepper import Stepper
+from core.lab.store import Keeper
 
 if TYPE_CHECKING:
     import numpy as np
@@ -103,6 +104,9 @@ class Session:
     rerouted: bool = False
     """A page run alone (a deep link on a fresh server) has asked for the entry point once
     (``ui.session._ensure_navigation``)."""
+    lab: Keeper = field(default_factory=Keeper)
+    """This browser's lab token (ui/token.py: also in its cookie) and what was last handed to the
+    store's writer (``ui.session.keep_lab``), so ``ws`` is found again after a reload."""
 
 
 def session(store=None) -> Session:

@@ -116,6 +116,11 @@ class RunController:
     def heartbeat(self) -> None:
         self._last_beat = time.monotonic()
 
+    def between_reports(self) -> threading.RLock:
+        """``with runner.between_reports():`` no report is being applied inside, so the
+        trainer reads whole (its history, parameters and counters at one step boundary)."""
+        return self._lock
+
     def progress(self) -> dict:
         tr = self.trainer
         total = max(self.target_epochs * tr.steps_per_epoch, 1)
