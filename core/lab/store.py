@@ -204,11 +204,13 @@ def step_signature(r: StepRecord) -> str:
 
 
 def _encode_step(net, r: StepRecord) -> bytes:
-    meta = {"step": {"number": int(r.number), "epoch": int(r.epoch), "step_in_epoch": int(r.step_in_epoch),
-                     "how": r.how, "idx": np.asarray(r.idx, np.int64).tolist(),
-                     "images": None if r.images is None else
-                     {"X": np.asarray(r.images[0], np.uint8).tolist(), "y": np.asarray(r.images[1]).tolist()}}}
-    return _npz(checkpoint.to_arrays(net.with_params(dict(r.params_before)), r.optimizer_before, meta=meta))
+    # one JSON string: the checkpoint keeps only plain values in its meta
+    step = {"number": int(r.number), "epoch": int(r.epoch), "step_in_epoch": int(r.step_in_epoch),
+            "how": r.how, "idx": np.asarray(r.idx, np.int64).tolist(), "state_before": r.state_before,
+            "images": None if r.images is None else
+            {"X": np.asarray(r.images[0], np.uint8).tolist(), "y": np.asarray(r.images[1]).tolist()}}
+    return _npz(checkpoint.to_arrays(net.with_params(dict(r.params_before)), r.optimizer_before,
+                                     meta={"step": json.dumps(step)}))
 
 
 def _decode_step(blob: bytes, net_config: dict) -> StepRecord:
@@ -216,8 +218,13 @@ def _decode_step(blob: bytes, net_config: dict) -> StepRecord:
     if ck.net.config != net_config:
         raise StoreError("A kept step belongs to another network.")
     try:
-        s = ck.meta["step"]
+        s = json.loads(ck.meta["step"])
         idx = np.asarray(s["idx"], np.int64).reshape(-1)
+        state_before = s["state_before"]
+        if not isinstance(state_before, dict) or not all(
+                isinstance(state_before[k], int) and state_before[k] >= 0
+                for k in ("epoch", "step_in_epoch", "global_step")):
+            raise StoreError("A kept step's position is not readable.")
         images = None
         if s["images"] is not None:
             X = np.asarray(s["images"]["X"], np.int64)
@@ -229,8 +236,8 @@ def _decode_step(blob: bytes, net_config: dict) -> StepRecord:
         if s["how"] not in ("next", "random", "chosen", "drawn"):
             raise StoreError("A kept step's batch is of an unknown kind.")
         return StepRecord(int(s["number"]), int(s["epoch"]), int(s["step_in_epoch"]), idx, ck.net.params,
-                          ck.optimizer, str(s["how"]), images)
-    except (AttributeError, KeyError, TypeError, ValueError) as err:
+                          ck.optimizer, state_before, str(s["how"]), images)
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as err:
         if isinstance(err, StoreError):
             raise
         raise StoreError(f"A kept step is not readable: {err}") from None
