@@ -127,10 +127,12 @@ def test_closing_the_tab_mid_run_pauses_the_run_and_frees_the_cpu(impatient_serv
     # which ends its training process
     assert all(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in trainers), \
         "the run stopped at once, not after the orphan time"
-    wait_until(lambda: not training_processes(server), timeout=ORPHAN_AFTER + TIMEOUT, every=0.1,
-               what="the training process to end after the tab was closed")
+    # (ended and reaped: a zombie's CPU time moves to the server's children's only once reaped)
+    wait_until(lambda: not any(psutil.pid_exists(p.pid) for p in trainers), timeout=ORPHAN_AFTER + TIMEOUT,
+               every=0.1, what="the training process to end after the tab was closed")
     ended = time.monotonic() - closed
     assert ended >= ORPHAN_AFTER - 4, ended       # the last heartbeat came at most ~3 s before closing
+    assert not training_processes(server)
     # and nothing else computes for it: the server and what it started use no CPU (a measurement of
     # the CPU time this server's processes spend, which other load on the machine cannot raise)
     assert cpu_use(server, 3.0) < 0.05
