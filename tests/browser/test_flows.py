@@ -195,17 +195,16 @@ def test_upload_an_invalid_then_a_valid_train_csv_in_the_sidebar(server, page, t
     upload.set_input_files(tmp_path / "train_ok.csv")
     sidebar.get_by_text("Loaded 150 labelled images from train_ok.csv.").wait_for()
     settle(page)
-    assert sidebar.locator('[data-testid="stAlertContentError"]').count() == 0
+    expect(sidebar.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
     choice = sidebar.get_by_role("radio", name="My uploaded train.csv")
-    assert choice.is_enabled()
+    expect(choice).to_be_enabled()
 
     choice.check(force=True)                                      # train on it: 150 images, 15 held out
     sidebar.get_by_role("spinbutton", name="Image pool (train + validation)").fill("150")
     sidebar.get_by_role("spinbutton", name="Held out for validation").fill("15")
     sidebar.get_by_role("button", name="Apply settings").click()
-    page.get_by_text("from train_ok.csv").first.wait_for()
-    settle(page)
-    assert "135 training and 15 validation images from train_ok.csv" in main_text(page)
+    shows(page, "135 training and 15 validation images from train_ok.csv", MAIN)   # (the sidebar said
+    settle(page)                                                  # "from train_ok.csv" already)
     assert_no_errors(page)
 
 
