@@ -413,7 +413,9 @@ def footer(ws) -> None:
         f"training while you look at other pages (the sidebar shows its progress). Every page tells it every "
         f"5 s that a tab is still watching; after {ws.runner.orphan_after:.0f} s without that (tab closed, "
         f"computer asleep) it pauses itself, keeping everything. Closing or reloading the tab ends the session "
-        f"and its network with it: download the checkpoint to keep your work.")
+        f"and its network with it: download the checkpoint to keep your work. This server trains at most "
+        f"{ws.runner.slots.limit} networks at once (one per core); a run started while all are busy waits its "
+        f"turn.")
 
 
 # --------------------------------------------------------------------------- the page

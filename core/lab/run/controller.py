@@ -195,12 +195,14 @@ class RunController:
             self._stalled_at = None
             self.message = ""
             self.heartbeat()
-            slot = self.slots.take()
-            if slot is None:
-                self.status, self.queue_position = QUEUED, None
+            slot, ticket = self.slots.take(), None
+            if slot is None:        # in line now, in the order of the clicks, with its place known at once
+                ticket = self.slots.queue()
+                self.status, self.queue_position = QUEUED, ticket.position()
             else:
                 self._running()
-            self._thread = threading.Thread(target=self._work, args=(slot,), name="training-run", daemon=True)
+            self._thread = threading.Thread(target=self._work, args=(slot, ticket), name="training-run",
+                                            daemon=True)
             self._thread.start()
             return True
 
@@ -260,9 +262,8 @@ class RunController:
                 self.message = "Paused because no browser tab was watching this run."
             self._request(PAUSED)
 
-    def _wait_for_slot(self):
+    def _wait_for_slot(self, ticket):
         """Wait in line for a slot; None when the run was paused or stopped meanwhile."""
-        ticket = self.slots.queue()
         try:
             while True:
                 self.queue_position = ticket.position()
@@ -285,12 +286,12 @@ class RunController:
                 end_process(proc)
                 return
 
-    def _work(self, slot) -> None:
+    def _work(self, slot, ticket) -> None:
         end, proc, code = None, None, None
         done = threading.Event()
         try:
             if slot is None:
-                slot = self._wait_for_slot()
+                slot = self._wait_for_slot(ticket)
                 if slot is None:
                     end = {"kind": "end", "reason": "stopped"}
                     return
