@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.data.mnist import digits_from_csv
 from core.engine.optim import OPTIMIZERS
+from core.lab.run.controller import IDLE, QUEUED, run_summary
 from core.lab.settings import FIELDS, Settings
 from ui import uploads
 from ui.session import configure_process, keep_lab, navigation, new_workspace, workspace
@@ -159,20 +160,23 @@ def confirm_pending(ws) -> None:
 
 @st.fragment(run_every="5s")
 def run_status() -> None:
-    """Tells the run a tab is still watching, and shows where it is from every page."""
+    """Tells the run a tab is still watching, and shows where it is from every page: in the
+    training page's words, from one reading of the run (``progress()``)."""
     ws = workspace()
+    p = ws.runner.progress()
     keep_lab()      # a run's epochs, its end or pause are kept even when nothing else reruns
     st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
-               f"{ws.trainer.epoch} epoch{'' if ws.trainer.epoch == 1 else 's'}, "
-               f"{ws.trainer.global_step:,} step{'' if ws.trainer.global_step == 1 else 's'}")
-    if not ws.busy and ws.runner.status in ("idle",):
+               f"{p['epoch']} epoch{'' if p['epoch'] == 1 else 's'}, "
+               f"{p['global_step']:,} step{'' if p['global_step'] == 1 else 's'}")
+    if p["status"] == IDLE:
         return
     ws.runner.heartbeat()
-    p = ws.runner.progress()
-    if ws.busy:
-        st.progress(p["fraction"], text=f"Training: epoch {p['epoch']}/{p['target']}")
+    if p["status"] == QUEUED:
+        st.caption(f"Training: {run_summary(p)} (at most {p['max_runs']} runs at once on this server)")
+    elif p["active"]:
+        st.progress(p["fraction"], text=f"Training: {run_summary(p)}")
     else:
-        st.caption(f"Last run: {p['status']} at epoch {p['epoch']}")
+        st.caption(f"Last run: {p['status']} at {run_summary(p)}")
 
 
 def sidebar() -> None:

@@ -3,8 +3,11 @@ telemetry, time-travel snapshots, checkpoints and the pretrained network.
 
 The run belongs to this session's workspace (``ws.runner``) and trains in a
 process of its own; this page only starts, pauses and stops it and draws its
-history. The live panel is a fragment that redraws every few seconds from the
-history alone and never touches the network. While a run goes on, every curve
+history. Every button and status line of a run of this page comes from one
+reading of the run (``run``, its ``progress()``). The live panel is a fragment
+that redraws every few seconds from the history alone and never touches the
+network; when it finds the run in another status than the page was drawn with,
+it redraws the whole page. While a run goes on, every curve
 keeps at most ``tp.LIVE_POINTS`` points and only the telemetry view chosen is
 drawn: the browser's work competes for the machine's cores with the run.
 """
@@ -13,10 +16,11 @@ from __future__ import annotations
 import streamlit as st
 
 from core.lab import checkpoint
-from core.lab.run.controller import DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, RUNNING, STOPPED
+from core.lab.run.controller import (DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED,
+                                    STOPPED, run_summary)
 from core.engine.trainer import dead_layers
 from ui import recovery, training_plots as tp, uploads
-from ui.session import SEED_VAL_ACC, adopt_checkpoint, open_pretrained, pretrained, workspace
+from ui.session import SEED_VAL_ACC, adopt_checkpoint, new_workspace, open_pretrained, pretrained, workspace
 from ui.state import session
 from ui.text import plain
 
@@ -24,8 +28,9 @@ LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run 
                         # makes the browser repaint two charts)
 TELEMETRY_EVERY = 15.0  # … and of the heavier telemetry figures
 MAX_EPOCHS = 10_000
-STATUS_WORDS = {IDLE: "not started", RUNNING: "running", PAUSING: "pausing…", PAUSED: "paused",
-                DONE: "finished", STOPPED: "stopped", DIVERGED: "diverged", FAILED: "failed"}
+STATUS_WORDS = {IDLE: "not started", QUEUED: "waiting for a free slot", RUNNING: "running", PAUSING: "pausing…",
+                PAUSED: "paused", DONE: "finished", STOPPED: "stopped", DIVERGED: "diverged", FAILED: "failed",
+                STALLED: "stopped answering"}
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -50,10 +55,19 @@ def loss_text(v: float) -> str:
     return f"{v:.4f}" if not 0 < abs(v) < 1e-3 else f"{v:.2e}"
 
 
-def default_target(ws) -> int:
-    """The settings' epoch count, or — when the network has already got there —
-    another stretch of the same length (at most 100 epochs)."""
+def status_words(run: dict, trained_steps: int) -> str:
+    if run["status"] == IDLE and trained_steps:
+        return "not running"        # a network trained elsewhere (a checkpoint, the pretrained one, the stepper)
+    return STATUS_WORDS.get(run["status"], run["status"])
+
+
+def default_target(ws, run: dict) -> int:
+    """The target of the run that has not got there (paused, stopped, …), else the settings'
+    epoch count, or — when the network has already got there — another stretch of the same
+    length (at most 100 epochs)."""
     done, want = ws.trainer.epoch, ws.settings.epochs
+    if run["target"] > done:
+        return run["target"]
     if done < want:
         return want
     return min(done + min(want, 100), MAX_EPOCHS)
@@ -97,44 +111,104 @@ def history_csv(ws):
 
 
 # --------------------------------------------------------------------------- sections
-def controls(ws) -> None:
-    r, tr, busy = ws.runner, ws.trainer, ws.busy
-    cols = st.columns([1.4, 1.5, 1, 1, 1], vertical_alignment="bottom")
+def controls(ws, run: dict) -> None:
+    """The run's buttons, each enabled by the one reading ``run`` of this page run."""
+    r, tr = ws.runner, ws.trainer
+    status, active = run["status"], run["active"]
+    paused = status == PAUSED          # Resume carries on to the run's target; another target: Stop first
+    cols = st.columns([1.4, 1.5, 1, 1, 1, 1.3], vertical_alignment="bottom")
     at_max = tr.epoch >= MAX_EPOCHS
     target = cols[0].number_input(
         "Train until epoch", min_value=min(tr.epoch + 1, MAX_EPOCHS), max_value=MAX_EPOCHS,
-        value=default_target(ws), step=1, disabled=busy or at_max,
-        key=f"training_until_{id(tr)}_{tr.epoch}_{ws.settings.epochs}",
+        value=min(max(default_target(ws, run), tr.epoch + 1), MAX_EPOCHS), step=1,
+        disabled=active or paused or at_max,
+        key=f"training_until_{id(tr)}_{tr.epoch}_{ws.settings.epochs}_{run['target']}_{paused or active}",
         help="Counts the epochs already trained: a network at epoch 1000 trained until 1100 gets 100 more.")
     label = "Start training" if tr.global_step == 0 else "Continue training"
-    paused = r.status == PAUSED and not busy
     if cols[1].button(label, type="secondary" if paused else "primary", icon=":material/play_arrow:",
-                      disabled=busy or at_max, width="stretch", key="training_start"):
+                      disabled=active or paused or at_max, width="stretch", key="training_start"):
         if r.start(int(target)):
             st.rerun()
-    if cols[2].button("Pause", icon=":material/pause:", disabled=r.status != RUNNING or not busy,
+    if cols[2].button("Pause", icon=":material/pause:", disabled=status not in (QUEUED, RUNNING),
                       width="stretch", key="training_pause"):
         r.pause()
         r.join(5)
         st.rerun()
     if cols[3].button("Resume", icon=":material/resume:", disabled=not paused,
                       type="primary" if paused else "secondary", width="stretch", key="training_resume",
-                      help=f"Carries on to epoch {r.target_epochs} from the exact step where it paused."):
+                      help=f"Carries on to epoch {run['target']} from the exact step where it paused."):
         r.resume()
         st.rerun()
-    if cols[4].button("Stop", icon=":material/stop:", disabled=not (busy or r.status == PAUSED),
+    if cols[4].button("Stop", icon=":material/stop:", disabled=not (active or paused),
                       width="stretch", key="training_stop",
                       help="Ends the run. The network and its history stay; you can continue training later."):
         r.stop()
         r.join(5)
         st.rerun()
+    if cols[5].button("New network", icon=":material/restart_alt:", disabled=active, width="stretch",
+                      key="training_new_network",
+                      help="A fresh, untrained network with the settings in the sidebar (asks first when the "
+                           "current one has trained)."):
+        replace_network(ws, "new")
     s = ws.settings
     spe = tr.steps_per_epoch
     st.caption(
-        f"Status: **{STATUS_WORDS.get(r.status, r.status)}** · {ws.split.n_train:,} training images in "
+        f"Status: **{status_words(run, tr.global_step)}** · {ws.split.n_train:,} training images in "
         f"mini-batches of {tr.batch_size} → {spe:,} steps per epoch, so {s.epochs:,} epochs are "
         f"{s.epochs * spe:,} steps · optimizer {ws.optimizer.name}, η = {s.lr:g}. "
         f"Change the settings in the sidebar (pause first to change the optimizer).")
+    if status == QUEUED:
+        st.info(f"**Waiting for a free training slot: {run_summary(run).split(', ', 1)[1]}.** This server "
+                f"trains at most {run['max_runs']} network{'s' if run['max_runs'] != 1 else ''} at once; yours "
+                f"starts by itself when one of them ends. Pause or Stop leaves the queue.",
+                icon=":material/hourglass_top:")
+    elif status == STALLED:
+        st.warning(run["message"], icon=":material/warning:")
+    confirm_replace(ws, "new")
+
+
+# --------------------------------------------------------------------------- replacing the network
+REPLACEMENTS = {"new": ("a new network", "Discard it and build a new network"),
+                "pretrained": ("the pretrained network", "Discard it and open the pretrained network")}
+
+
+def replace_network(ws, what: str) -> None:
+    """Put a new network ("new": the current settings, untrained) or the pretrained one in
+    place of this session's. A network that has trained is only replaced once the user
+    confirms (as the sidebar asks before settings that need a new network)."""
+    if ws.trainer.global_step > 0:
+        session().pending_network = what
+        return
+    _replace(ws, what)
+    st.rerun()
+
+
+def _replace(ws, what: str) -> None:
+    if ws.busy:
+        ws.runner.stop()
+        ws.runner.join(5)
+    if what == "new":
+        session().ws = new_workspace(ws.settings)
+    else:
+        open_pretrained(ws)
+
+
+def confirm_replace(ws, what: str) -> None:
+    """The question :func:`replace_network` asked, where its button is."""
+    state = session()
+    if state.pending_network != what:
+        return
+    name, yes = REPLACEMENTS[what]
+    st.warning(f"Opening **{name}** replaces the current one, which has trained {ws.trainer.global_step:,} steps "
+               f"({ws.trainer.epoch} epochs). Download its checkpoint below first if you want to keep it.")
+    a, b = st.columns(2)
+    if a.button(yes, type="primary", width="stretch", key=f"training_confirm_{what}"):
+        state.pending_network = None
+        _replace(ws, what)
+        st.rerun()
+    if b.button("Keep the current network", width="stretch", key=f"training_keep_{what}"):
+        state.pending_network = None
+        st.rerun()
 
 
 def messages(ws) -> None:
@@ -163,19 +237,21 @@ def messages(ws) -> None:
 
 
 def progress_block(ws, p: dict, h: dict) -> None:
-    tr = ws.trainer
+    """The run's progress and its latest numbers, all from ``p`` (one reading of the run) and
+    ``h`` (one reading of the history)."""
     if p["target"] > 0:
-        text = (f"Epoch {p['epoch']:,} of {p['target']:,} · step {p['step_in_epoch']:,}/{p['steps_per_epoch']:,} "
+        summary = run_summary(p)
+        text = (f"{summary[0].upper()}{summary[1:]} · step {p['step_in_epoch']:,}/{p['steps_per_epoch']:,} "
                 f"of this epoch · {p['global_step']:,} of {p['total_steps']:,} steps")
         st.progress(p["fraction"], text=text)
-    elif tr.global_step:
-        st.caption(f"Trained {tr.global_step:,} steps so far ({tr.epoch} complete epochs), outside a run.")
+    elif p["global_step"]:
+        st.caption(f"Trained {p['global_step']:,} steps so far ({p['epoch']} complete epochs), outside a run.")
     else:
         st.caption("Not trained yet: press *Start training*.")
     n = len(h["epoch"])
     c = st.columns(5)
-    short = p["target"] and tr.epoch < p["target"]     # "1,000 / 1,000" would not fit its column
-    c[0].metric("Epoch", f"{tr.epoch:,}" + (f" / {p['target']:,}" if short else ""),
+    short = p["target"] and p["epoch"] < p["target"]     # "1,000 / 1,000" would not fit its column
+    c[0].metric("Epoch", f"{p['epoch']:,}" + (f" / {p['target']:,}" if short else ""),
                 help=f"Of {p['target']:,} in this run." if p["target"] else None)
     if n:
         prev = h["val_acc"][-2] if n > 1 else None
@@ -193,7 +269,7 @@ def progress_block(ws, p: dict, h: dict) -> None:
     else:
         secs = h["seconds"][-1] if n else p["train_seconds"]
         c[3].metric("Training time", duration(max(secs, p["train_seconds"])))
-        c[4].metric("Steps", f"{tr.global_step:,}")
+        c[4].metric("Steps", f"{p['global_step']:,}")
 
 
 def curves(h: dict, steps_per_epoch: int, log_x: bool, key: str = "", live: bool = False) -> None:
@@ -271,8 +347,8 @@ def snapshots_section(ws, h: dict) -> None:
     c[1].page_link("pages/evaluate.py", label="Where it fails", icon=":material/rule:")
 
 
-def save_load_section(ws) -> None:
-    tr, busy = ws.trainer, ws.busy
+def save_load_section(ws, run: dict) -> None:
+    tr, busy = ws.trainer, run["active"]
     name = f"mlp-epoch-{tr.epoch}" + (f"-step-{tr.global_step}" if tr.step_in_epoch else "")
     a, b = st.columns(2)
     with a:
@@ -298,7 +374,7 @@ def save_load_section(ws) -> None:
             (st.success if result[0] == "ok" else st.error)(result[1])
 
 
-def pretrained_section(ws, log_x: bool) -> None:
+def pretrained_section(ws, run: dict, log_x: bool) -> None:
     try:
         ck = pretrained()
     except checkpoint.CheckpointError as err:
@@ -318,11 +394,11 @@ def pretrained_section(ws, log_x: bool) -> None:
         spe = max(int(ck.trainer_state.get("global_step", 0)) // max(len(h["epoch"]), 1), 1)
         curves(h, spe, True, key="_pretrained")
         st.caption("Epochs on a logarithmic axis: nearly everything happens in the first 50.")
-    if st.button("Open the pretrained network here", icon=":material/folder_open:", disabled=ws.busy,
+    if st.button("Open the pretrained network here", icon=":material/folder_open:", disabled=run["active"],
                  key="training_open_pretrained",
-                 help="Replaces this session's network (download a checkpoint first to keep it)."):
-        open_pretrained(ws)
-        st.rerun()
+                 help="Replaces this session's network (asks first when it has trained)."):
+        replace_network(ws, "pretrained")
+    confirm_replace(ws, "pretrained")
 
 
 def footer(ws) -> None:
@@ -341,12 +417,15 @@ def footer(ws) -> None:
         f"5 s that a tab is still watching; after {ws.runner.orphan_after:.0f} s without that (tab closed, "
         f"computer asleep) it pauses itself, keeping everything. A reload, or coming back in this browser within "
         f"7 days, reopens this network where it is (the server keeps it under a random token this browser holds "
-        f"in a cookie); download the checkpoint to keep it longer or take it elsewhere.")
+        f"in a cookie); download the checkpoint to keep it longer or take it elsewhere. This server trains at "
+        f"most {ws.runner.slots.limit} networks at once (one per core); a run started while all are busy waits "
+        f"its turn.")
 
 
 # --------------------------------------------------------------------------- the page
 ws = workspace()
-running = ws.busy
+run = ws.runner.progress()      # the run as this page run draws it: every button and status line reads this
+running = run["active"]
 
 st.title("Train 1000 epochs")
 st.markdown(
@@ -354,7 +433,7 @@ st.markdown(
     "mini-batches and runs **forward → loss → backward → update** on each with the very same `train_step`. "
     "The run goes on in the background; you can leave this page and come back.")
 
-controls(ws)
+controls(ws, run)
 messages(ws)
 log_x = st.toggle("Logarithmic epoch axis", key="training_log_x", value=ws.trainer.epoch >= 200,
                   help="Most of the change happens in the first epochs; a log axis spreads them out.")
@@ -365,11 +444,11 @@ def live_panel() -> None:
     ws = workspace()
     ws.runner.heartbeat()
     p = ws.runner.progress()
+    if p["status"] != run["status"]:    # queued → running, running → paused, …: redraw the buttons too
+        st.rerun()
     h = tp.read_history(ws.history)
     progress_block(ws, p, h)
-    curves(h, ws.trainer.steps_per_epoch, log_x, live=ws.busy)
-    if running and not ws.busy:     # the run just ended: redraw the whole page (buttons, messages)
-        st.rerun()
+    curves(h, ws.trainer.steps_per_epoch, log_x, live=p["active"])
 
 
 @st.fragment(run_every=TELEMETRY_EVERY if running else None)
@@ -391,9 +470,9 @@ live_panel()
 telemetry_panel()
 
 st.subheader("Save and load")
-save_load_section(ws)
+save_load_section(ws, run)
 
 with st.expander("The pretrained network: 1000 epochs, already trained", expanded=False):
-    pretrained_section(ws, log_x)
+    pretrained_section(ws, run, log_x)
 
 footer_panel()

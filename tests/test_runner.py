@@ -1,11 +1,16 @@
 """The background run in its own process: pause/resume/stop (bit-identical to an
-uninterrupted run in this process), start-while-running, divergence, abandoned tabs,
-a process that dies or loses its server, two sessions side by side, and the memory
-a full run costs one session."""
+uninterrupted run in this process, also at an epoch's last step), start-while-running,
+divergence, abandoned tabs, a process that dies, freezes or loses its server, two
+sessions side by side, at most K runs at once with a queue, and the memory a full run
+costs one session."""
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +18,9 @@ import pytest
 from core.data.mnist import load_mnist, make_split
 from core.engine.network import MLP
 from core.engine.optim import SGD, Momentum
-from core.lab.run.controller import DIVERGED, DONE, PAUSED, RUNNING, STOPPED, RunController
+from core.lab.run.controller import (DIVERGED, DONE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED, STOPPED,
+                                    RunController)
+from core.lab.run.slots import RunSlots
 from core.engine.history import History
 from core.engine.trainer import SNAPSHOT_EPOCHS, Trainer
 from core.lab.settings import Settings
@@ -347,3 +354,169 @@ def test_the_history_keeps_its_own_arrays_not_views_into_the_reports(small):
         assert all(a.base is None for a in tr.history.rows[k]), k
     for e, snap in tr.snapshots.items():
         assert all(a.base is None for a in snap.values()) or e == 0, e
+
+
+# --------------------------------------------------------------------------- a process that stops answering
+def process_state(pid: int) -> str:
+    """The kernel's one-letter state of a process (R, S, T = stopped, Z = zombie), "" once reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return ""
+
+
+def gone(pid: int) -> bool:
+    return process_state(pid) in ("", "Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGSTOP and /proc: Linux")
+@pytest.mark.parametrize("pause_first", [False, True], ids=["running", "pausing"])
+def test_a_frozen_training_process_is_ended_and_the_session_keeps_its_last_step(small, pause_first):
+    tr = make_trainer(small)
+    ctrl = RunController(tr, stall_after=2.0)
+    assert ctrl.start(100_000)
+    wait_for(lambda: tr.global_step > 0)
+    pid = ctrl.pid
+    os.kill(pid, signal.SIGSTOP)
+    wait_for(lambda: process_state(pid) == "T")
+    if pause_first:                 # Pause while it is frozen: "pausing…" must not last for ever
+        ctrl.pause()
+        assert ctrl.status == PAUSING and ctrl.active
+    wait_for(lambda: not ctrl.active, timeout=60)
+    assert ctrl.status == STALLED
+    steps = tr.global_step
+    assert ctrl.message == (f"The training process stopped answering at step {steps:,}; the network keeps that "
+                            f"step. Start again to carry on.")
+    assert gone(pid), "the frozen process was left behind"
+    assert not ctrl.progress()["active"] and ctrl.progress()["status"] == STALLED
+    # the state it keeps is a consistent one: saving works, and training again equals an uninterrupted run
+    assert tr.history.n_steps == steps and len(tr.history) == tr.epoch
+    ws_bytes = __import__("core.lab.checkpoint", fromlist=["to_bytes"]).to_bytes(tr.net, tr.optimizer, tr)
+    assert len(ws_bytes) > 0
+    assert ctrl.start(tr.epoch + 1)
+    finish(ctrl)
+    assert ctrl.status == DONE and ctrl.message.startswith("Finished")
+    whole = make_trainer(small)
+    whole.run(tr.epoch)
+    histories_equal(whole.history, tr.history)
+    params_equal(whole.net.params, tr.net.params)
+    params_equal(whole.optimizer.state(), tr.optimizer.state())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGSTOP and /proc: Linux")
+def test_a_process_frozen_before_it_reads_its_start_frame_does_not_freeze_the_page(small, monkeypatch):
+    """The start frame (1.7 MB here, 47 MB for MNIST) fills the pipe; a frozen reader blocks the
+    writer. Pause must still return at once, and the watchdog ends the process."""
+    import core.lab.run.controller as controller
+    frozen = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSTOP)"]
+    monkeypatch.setattr(controller, "worker_command", lambda: frozen)
+    tr = make_trainer(small)
+    ctrl = RunController(tr, stall_after=3600)
+    assert ctrl.start(3)
+    wait_for(lambda: ctrl.pid is not None and process_state(ctrl.pid) == "T")
+    ctrl.pause()                    # returns although the start frame is half written …
+    assert ctrl.status == PAUSING and not gone(ctrl.pid)
+    ctrl.stall_after = 1.0          # … and the watchdog, once its deadline has passed, ends the process
+    finish(ctrl)
+    assert ctrl.status == STALLED and tr.global_step == 0 and gone(ctrl.pid)
+
+
+# --------------------------------------------------------------------------- bit-exact at an epoch's end
+def test_pausing_on_the_last_step_of_an_epoch_resumes_bit_exactly(small):
+    whole = make_trainer(small)
+    whole.run(4)
+    for opt in (None, Momentum(0.05)):
+        tr = make_trainer(small, opt=opt)
+        ctrl = RunController(tr)
+        last = 2 * tr.steps_per_epoch             # the last step of epoch 2
+        assert ctrl.start(4, pause_at=last)
+        finish(ctrl)
+        assert ctrl.status == PAUSED and (tr.global_step, tr.epoch, tr.step_in_epoch) == (last, 2, 0)
+        # the session's arrays are its own, allocated like any other, not views into a report
+        for k, a in {**tr.net.params, **tr.optimizer.state()}.items():
+            assert isinstance(a, np.ndarray) and a.flags.owndata and a.flags.aligned, k
+            assert a.ndim == 0 or a.ctypes.data % 16 == 0, k
+        assert ctrl.resume()
+        finish(ctrl)
+        assert ctrl.status == DONE
+        histories_equal(whole.history, tr.history)
+        params_equal(whole.net.params, tr.net.params)
+        params_equal(whole.optimizer.state(), tr.optimizer.state())
+
+
+# --------------------------------------------------------------------------- at most K runs at once
+def test_at_most_k_runs_train_at_once_and_the_others_wait_in_order(small, tmp_path):
+    slots = RunSlots(limit=1, folder=tmp_path)
+    trs = [make_trainer(small, seed=s) for s in range(3)]
+    a, b, c = (RunController(t, slots=slots) for t in trs)
+    assert a.start(100_000) and a.status == RUNNING
+    assert b.start(100_000) and c.start(100_000)
+    wait_for(lambda: (b.queue_position, c.queue_position) == (1, 2))
+    assert b.status == c.status == QUEUED and b.active and c.active and b.pid is None and c.pid is None
+    p = c.progress()
+    assert p["status"] == QUEUED and p["queue_position"] == 2 and p["max_runs"] == 1 and p["active"]
+    assert not b.start(5), "a queued run is a run going on"
+    wait_for(lambda: trs[0].global_step > 0)
+    assert trs[1].global_step == trs[2].global_step == 0
+
+    a.pause()                       # its slot goes to the first in line
+    finish(a)
+    wait_for(lambda: b.status == RUNNING and c.queue_position == 1)
+    wait_for(lambda: trs[1].global_step > 0)
+    assert c.status == QUEUED and trs[2].global_step == 0
+
+    c.stop()                        # leaving the queue: no process, nothing trained
+    finish(c)
+    assert c.status == STOPPED and c.pid is None and trs[2].global_step == 0
+    assert a.start(100_000) and a.status == QUEUED      # B holds the one slot
+    wait_for(lambda: a.queue_position == 1)
+    b.pause()
+    finish(b)
+    wait_for(lambda: a.status == RUNNING)
+    a.pause()
+    finish(a)
+    assert a.status == PAUSED and b.status == PAUSED
+
+
+def test_a_queued_run_nobody_watches_leaves_the_queue(small, tmp_path):
+    slots = RunSlots(limit=1, folder=tmp_path)
+    held = slots.take()
+    try:
+        tr = make_trainer(small)
+        ctrl = RunController(tr, slots=slots, orphan_after=0.5)
+        assert ctrl.start(3) and ctrl.status == QUEUED
+        finish(ctrl, timeout=30)
+        assert ctrl.status == PAUSED and "no browser tab" in ctrl.message and tr.global_step == 0
+    finally:
+        held.release()
+
+
+def test_slots_are_shared_by_processes_and_die_with_them(small, tmp_path):
+    """The limit is the OS's: a slot taken in another process counts, a ticket whose
+    process died is not waited for, and the slot of a process that died is free."""
+    code = ("import sys; from core.lab.run.slots import RunSlots; s = RunSlots(1, sys.argv[1]).take(); "
+            "t = RunSlots(1, sys.argv[1]).queue(); print('held' if s else 'none', flush=True); sys.stdin.read()")
+    other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert other.stdout.readline().strip() == "held"
+        tr = make_trainer(small)
+        ctrl = RunController(tr, slots=RunSlots(limit=1, folder=tmp_path))
+        assert ctrl.start(2)
+        wait_for(lambda: ctrl.queue_position == 2)   # behind the other process's ticket
+        assert ctrl.status == QUEUED
+    finally:
+        other.stdin.close()
+        other.wait(10)
+    finish(ctrl)                                      # its slot and its ticket died with it
+    assert ctrl.status == DONE and tr.epoch == 2
+
+
+def test_the_limit_is_the_number_of_cores_unless_the_setting_says_otherwise(monkeypatch):
+    monkeypatch.delenv("BACKPROP_MAX_RUNS", raising=False)
+    assert RunSlots().limit == (os.cpu_count() or 1)
+    monkeypatch.setenv("BACKPROP_MAX_RUNS", "3")
+    assert RunSlots().limit == 3
+    monkeypatch.setenv("BACKPROP_MAX_RUNS", "0")
+    assert RunSlots().limit == 1

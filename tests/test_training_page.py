@@ -1,10 +1,16 @@
 """The training page in AppTest: a real background run started, watched, paused,
 resumed and finished from the page; the numbers on screen are the history's;
 checkpoints go out and come back in; bad files change nothing; the pretrained
-network opens (and its absence is handled); divergence and dead ReLUs are told."""
+network opens (and its absence is handled); divergence and dead ReLUs are told;
+every button, the status and the sidebar follow one reading of the run; a trained
+network is only replaced (pretrained, New network) once the user confirms; a second
+run waits for a free slot and says so; a frozen training process ends in a clear state."""
 import base64
 import io
 import json
+import os
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +26,7 @@ from core.lab import checkpoint
 from core.data.mnist import load_mnist, make_split
 from core.engine.network import MLP
 from core.engine.optim import SGD
-from core.lab.run.controller import DIVERGED, DONE, PAUSED, RUNNING
+from core.lab.run.controller import DIVERGED, DONE, PAUSED, QUEUED, RUNNING, STALLED, STOPPED
 from core.engine.history import History
 from core.engine.trainer import Trainer
 from ui.state import session
@@ -339,3 +345,166 @@ def test_while_a_run_goes_on_the_live_curves_are_light_and_the_full_detail_comes
     n = ws.trainer.global_step
     assert len(values(trace(loss, "per step (smoothed)")["y"])) == -(-n // -(-n // MAX_POINTS))   # 2,000 buckets at most
     assert len(values(trace(figure(at, "training_acc"), "validation")["y"])) == len(ws.history)
+
+
+# --------------------------------------------------------------------------- the page agrees with itself
+def sidebar_captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.sidebar.caption]
+
+
+def progress_text(at: AppTest) -> str:
+    return at.main.get("progress")[0].proto.text
+
+
+def test_while_paused_the_target_buttons_panel_and_sidebar_all_say_the_same():
+    at = open_page(**SMALL)                      # the settings say 1000 epochs …
+    ws = session(at.session_state).ws
+    until(at).set_value(600)                     # … this run goes to 600 (24,000 steps)
+    click(at, "training_start")
+    poll(at, lambda: len(ws.history) >= 2)
+    click(at, "training_pause")
+    assert ws.runner.status == PAUSED
+    e = ws.trainer.epoch
+    assert 2 <= e < 600
+    # the run's target, not the settings' 1000; Resume is the one way on (Continue would start another run)
+    assert until(at).value == 600 and until(at).disabled
+    assert at.button(key="training_start").disabled and not at.button(key="training_resume").disabled
+    assert at.button(key="training_pause").disabled and not at.button(key="training_stop").disabled
+    assert any(c.value.startswith("Status: **paused**") for c in at.caption)
+    # the panel and the sidebar, from the same reading, in the same words
+    assert progress_text(at).startswith(f"Epoch {e:,} of 600 · ")
+    assert metric(at, "Epoch") == f"{e} / 600"
+    assert f"Last run: paused at epoch {e:,} of 600" in sidebar_captions(at)
+    assert any(f"· {e} epochs, {ws.trainer.global_step:,} steps" in c for c in sidebar_captions(at))
+    time.sleep(0.3)
+    at.run()                                     # and it stays so
+    assert until(at).value == 600 and ws.trainer.epoch == e
+
+    click(at, "training_stop")                   # stopped: Continue goes on to the same target, or another
+    assert ws.runner.status == STOPPED
+    assert until(at).value == 600 and not until(at).disabled
+    assert not at.button(key="training_start").disabled and at.button(key="training_resume").disabled
+    assert at.button(key="training_start").label == "Continue training"
+    assert f"Last run: stopped at epoch {e:,} of 600" in sidebar_captions(at)
+
+
+def test_every_run_control_follows_the_runs_status():
+    """One reading of the run decides every button: no status in which Stop (or anything) is
+    wrongly disabled, whatever the thread behind it is doing."""
+    at = open_page(**SMALL)
+    r = session(at.session_state).ws.runner
+    want = {  # status → (start, pause, resume, stop) enabled
+        "idle": (True, False, False, False), "queued": (False, True, False, True),
+        "running": (False, True, False, True), "pausing": (False, False, False, True),
+        "paused": (False, False, True, True), "stopped": (True, False, False, False),
+        "done": (True, False, False, False), "diverged": (True, False, False, False),
+        "failed": (True, False, False, False), "stalled": (True, False, False, False)}
+    try:
+        for status, enabled in want.items():
+            r.status = status                    # what the page reads; no process behind it
+            at.run()
+            assert not at.exception, at.exception
+            shown = tuple(not at.button(key=f"training_{k}").disabled for k in ("start", "pause", "resume", "stop"))
+            assert shown == enabled, (status, shown)
+            downloads = [b.disabled for b in at.get("download_button")]
+            assert downloads == [status in ("queued", "running", "pausing")] * 2, status
+    finally:
+        r.status = "idle"
+
+
+@pytest.mark.skipif(not ui.session.PRETRAINED.exists(), reason="data/pretrained.npz is not made yet")
+def test_opening_the_pretrained_network_over_a_trained_one_asks_first_and_says_not_running():
+    at = open_page(epochs=1, **SMALL)
+    ws = session(at.session_state).ws
+    click(at, "training_start")
+    poll(at, lambda: ws.runner.status == DONE)
+    at.run()
+    trainer = ws.trainer
+
+    click(at, "training_open_pretrained")        # asks, changes nothing yet
+    assert ws.trainer is trainer and ws.trainer.epoch == 1
+    assert any("replaces the current one, which has trained 40 steps" in w.value for w in at.warning)
+    click(at, "training_keep_pretrained")
+    assert ws.trainer is trainer and not [w for w in at.warning if "replaces the current one" in w.value]
+
+    click(at, "training_open_pretrained")
+    click(at, "training_confirm_pretrained")
+    assert ws.trainer is not trainer and ws.trainer.epoch == 1000 and "pretrained" in ws.origin
+    assert any(c.value.startswith("Status: **not running**") for c in at.caption), [c.value for c in at.caption]
+    assert not [w for w in at.warning if "replaces the current one" in w.value]
+
+
+def test_new_network_builds_a_fresh_one_with_the_settings_asking_first_when_it_has_trained():
+    at = open_page(epochs=1, seed=3, **SMALL)
+    state = session(at.session_state)
+    untrained = state.ws
+    click(at, "training_new_network")           # nothing trained: no question
+    assert state.ws is not untrained and state.ws.trainer.global_step == 0 and not at.warning
+
+    ws = state.ws
+    click(at, "training_start")
+    poll(at, lambda: ws.runner.status == DONE)
+    at.run()
+    click(at, "training_new_network")
+    assert state.ws is ws and any("replaces the current one, which has trained 40 steps" in w.value
+                                  for w in at.warning)
+    click(at, "training_keep_new")
+    assert state.ws is ws and ws.trainer.epoch == 1
+    click(at, "training_new_network")
+    click(at, "training_confirm_new")
+    fresh = state.ws
+    assert fresh is not ws and fresh.trainer.global_step == 0 and fresh.settings == ws.settings
+    assert any(c.value.startswith("Status: **not started**") for c in at.caption)
+    assert at.button(key="training_start").label == "Start training"
+    first = MLP([784, 64, 64, 10], seed=3).params       # the same seed's initial weights again
+    for k in first:
+        np.testing.assert_array_equal(fresh.net.params[k], first[k], err_msg=k)
+
+
+def test_with_one_slot_a_second_session_waits_in_the_queue_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("BACKPROP_MAX_RUNS", "1")
+    monkeypatch.setenv("BACKPROP_RUN_DIR", str(tmp_path))
+    a, b = open_page(**SMALL), open_page(**SMALL)
+    wa, wb = session(a.session_state).ws, session(b.session_state).ws
+    click(a, "training_start")
+    click(b, "training_start")
+    assert wa.runner.status == RUNNING and wb.runner.status == QUEUED
+    poll(b, lambda: wb.runner.queue_position == 1)
+    b.run()
+    assert any("Waiting for a free training slot: place 1 in the queue." in i.value for i in b.info)
+    assert any(c.value.startswith("Status: **waiting for a free slot**") for c in b.caption)
+    assert "Training: waiting for a free slot, place 1 in the queue (at most 1 runs at once on this server)" \
+        in sidebar_captions(b)
+    assert not b.button(key="training_pause").disabled and not b.button(key="training_stop").disabled
+    assert b.button(key="training_start").disabled and wb.trainer.global_step == 0
+
+    click(a, "training_pause")                   # A's slot goes to B
+    poll(b, lambda: wb.runner.status == RUNNING and wb.trainer.global_step > 0)
+    b.run()
+    assert not [i for i in b.info if "Waiting for a free training slot" in i.value]
+    assert progress_text(b).startswith("Epoch ")
+    click(b, "training_pause")
+    assert wb.runner.status == PAUSED
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGSTOP: Linux")
+def test_a_frozen_training_process_does_not_wedge_the_page():
+    at = open_page(**SMALL)
+    ws = session(at.session_state).ws
+    click(at, "training_start")
+    poll(at, lambda: ws.trainer.global_step > 0)
+    os.kill(ws.runner.pid, signal.SIGSTOP)
+    ws.runner.stall_after = 2.0
+    click(at, "training_pause")                  # the Pause it cannot hear …
+    poll(at, lambda: ws.runner.status == STALLED)   # … ends in a clear state, not "pausing…" for ever
+    at.run()
+    steps = ws.trainer.global_step
+    assert any(w.value == f"The training process stopped answering at step {steps:,}; the network keeps that "
+                          f"step. Start again to carry on." for w in at.warning)
+    assert any(c.value.startswith("Status: **stopped answering**") for c in at.caption)
+    assert not any(b.disabled for b in at.get("download_button"))        # save it …
+    assert not at.button(key="training_start").disabled                  # … or start again
+    click(at, "training_start")
+    poll(at, lambda: ws.trainer.global_step > steps)
+    click(at, "training_stop")
+    assert ws.runner.status == STOPPED

@@ -71,6 +71,10 @@ class Session:
     pending_settings: Settings | None = None
     """Settings that need a new network, waiting for the user to confirm throwing the trained
     one away. Written by the sidebar's apply, read by streamlit_app.confirm_pending."""
+    pending_network: str | None = None
+    """"new" (a fresh network with the current settings) or "pretrained" (the shipped one): what
+    the training page's *New network* or *Open the pretrained network here* would put in place of a
+    network that has trained, waiting for the user to confirm. Written and read by pages/training.py."""
     upload: TrainUpload = field(default_factory=TrainUpload)
     """The sidebar's train.csv."""
     drawn_digit: np.ndarray | None = None

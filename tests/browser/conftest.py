@@ -83,6 +83,7 @@ def browser():
             pytest.fail("Chromium is missing under CI: .ci/run should have installed it")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     playwright = pytest.importorskip("playwright.sync_api")
+    playwright.expect.set_options(timeout=90_000)   # expect(...) waits for a state up to this deadline
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
@@ -93,7 +94,7 @@ def browser():
 def page(browser, request):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
+    pg.set_default_timeout(90_000)          # a deadline, not a wait: busy CI machines are slow
     yield pg
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:

@@ -1,4 +1,14 @@
-"""What every browser test does: open a page, let Streamlit settle, look for errors."""
+"""What every browser test does: open a page, wait for Streamlit to finish its run, look for errors.
+
+Every wait here is for a state, never for a stretch of time: an action is followed by a wait
+for its effect on the page (a text, an element, a condition polled with a generous deadline),
+then by :func:`settle`, which waits for the app's own script-run state
+(``data-test-script-state`` on the app's root) to be ``notRunning`` with nothing left stale.
+The run state alone cannot tell that a run has *started*: a short run (a fragment's timed
+rerun) can go by without the page ever showing "running", and a click's run may not have
+begun yet when the call returns. Hence the effect first, then the settle. Nothing sleeps and
+then asserts.
+"""
 from __future__ import annotations
 
 import functools
@@ -8,46 +18,96 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 APP = '[data-testid="stApp"]'
-RUNNING = '[data-testid="stStatusWidget"]'
+MAIN = '[data-testid="stMain"]'
+SIDEBAR = '[data-testid="stSidebar"]'
 EXCEPTION = '[data-testid="stException"]'
 ERROR_TOAST = '[data-testid="stToast"]'
+TIMEOUT = 90.0          # seconds: a deadline for states that normally come within one or two
+
+# the script has finished its run: the app says so, nothing is a skeleton or left stale from the run before
+_SETTLED = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+        && !document.querySelector('[data-testid="stSkeleton"]')
+        && !document.querySelector('[data-testid="stElementContainer"][data-stale="true"]');
+}"""
 
 
-def settle(page, timeout: float = 60.0, quiet: float = 0.8) -> None:
-    """Wait until the script has finished running (no 'Running…' widget for ``quiet`` s)."""
+def settle(page, timeout: float = TIMEOUT) -> None:
+    """Wait until the script has drawn the page and is not running (see ``_SETTLED``)."""
     page.wait_for_selector(APP, timeout=timeout * 1000)
     # the script has drawn something in the main area (the first paint is empty)
-    page.wait_for_selector('[data-testid="stMain"] [data-testid="stElementContainer"]', timeout=timeout * 1000)
+    page.wait_for_selector(f'{MAIN} [data-testid="stElementContainer"]', timeout=timeout * 1000)
+    page.wait_for_function(_SETTLED, timeout=timeout * 1000)
+
+
+def wait_until(condition, timeout: float = TIMEOUT, every: float = 0.25, what: str = "the condition"):
+    """Poll ``condition()`` until it is true (returns its value); fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
-    calm_since = None
-    while time.monotonic() < deadline:
-        busy = page.locator(RUNNING).count() > 0 and page.locator(RUNNING).first.is_visible()
-        skeleton = page.locator('[data-testid="stSkeleton"]').count() > 0
-        if busy or skeleton:
-            calm_since = None
-        elif calm_since is None:
-            calm_since = time.monotonic()
-        elif time.monotonic() - calm_since >= quiet:
-            return
-        time.sleep(0.1)
-    raise TimeoutError("the page did not settle")
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
 
 
-def open_page(page, url: str, path: str = "", query: str = "") -> None:
+def shows(page, text: str, where: str = APP, timeout: float = TIMEOUT) -> None:
+    """Wait until ``text`` is part of the text of ``where``."""
+    wait_until(lambda: text in page.locator(where).first.inner_text(), timeout=timeout, what=repr(text))
+
+
+def open_page(page, url: str, path: str = "", query: str = "", expect_text: str | None = None) -> None:
     page.goto(f"{url}/{path}{('?' + query) if query else ''}")
     settle(page)
+    if expect_text:
+        shows(page, expect_text)
+        settle(page)
 
 
 def assert_no_errors(page) -> None:
+    """No exception and no error toast on the page, once the script has finished its run."""
+    page.wait_for_function(_SETTLED, timeout=TIMEOUT * 1000)
     exc = page.locator(EXCEPTION)
     assert exc.count() == 0, "Streamlit exception on the page: " + exc.first.inner_text()[:2000]
     toasts = [t.inner_text() for t in page.locator(ERROR_TOAST).all()]
     assert not any("error" in t.lower() for t in toasts), toasts
 
 
-def click_button(page, label: str) -> None:
-    page.get_by_role("button", name=label).first.click()
-    settle(page)
+def click_button(page, label: str, until, timeout: float = TIMEOUT) -> None:
+    """Click the button once it is enabled, wait for the click's effect, then for the run to end.
+
+    ``until``: a text the page shows once the click has had its effect, or a function that
+    returns true then."""
+    from playwright.sync_api import expect
+    button = page.get_by_role("button", name=label).first
+    expect(button).to_be_enabled(timeout=timeout * 1000)
+    button.click()
+    if isinstance(until, str):
+        shows(page, until, timeout=timeout)
+    else:
+        wait_until(until, timeout=timeout, what=f"the effect of {label!r}")
+    settle(page, timeout)
+
+
+def wait_for_count(page, selector: str, at_least: int, timeout: float = TIMEOUT) -> int:
+    """Wait until ``selector`` matches at least ``at_least`` elements (charts draw after the run ends)."""
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n", arg=[selector, at_least],
+                           timeout=timeout * 1000)
+    return page.locator(selector).count()
+
+
+def wait_until(condition, timeout: float = TIMEOUT, every: float = 0.25, what: str = "the condition"):
+    """Poll ``condition()`` until it is true (returns its value); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
 
 
 # --------------------------------------------------------------------------- moving around in one session
@@ -59,15 +119,15 @@ def go_to(page, link: str) -> None:
     ``page.goto`` would start a new session and lose this one's network)."""
     page.locator('[data-testid="stSidebarNav"]').get_by_text(link, exact=True).click()
     title = NAV_TITLES.get(link, link)
-    page.wait_for_selector(f'[data-testid="stMain"] h1:has-text("{title}")', timeout=60_000)
+    page.wait_for_selector(f'{MAIN} h1:has-text("{title}")', timeout=TIMEOUT * 1000)
     settle(page)
 
 
 def open_pretrained(page, url: str) -> None:
     """Home page → "Open the pretrained network": this session now holds the shipped network."""
-    open_page(page, url)
-    click_button(page, "Open the pretrained network (1000 epochs, seed protocol)")
-    page.wait_for_selector('[data-testid="stSidebar"] :text("the pretrained network")')
+    open_page(page, url, expect_text="Open the pretrained network (1000 epochs, seed protocol)")
+    click_button(page, "Open the pretrained network (1000 epochs, seed protocol)",
+                 until=lambda: "the pretrained network" in sidebar_text(page))
 
 
 def main_text(page) -> str:

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
-import time
+import re
 import warnings
 
 import numpy as np
+from playwright.sync_api import expect
 
-from tests.browser.helpers import (assert_no_errors, chart_traces, click_button, engine_mnist, engine_pretrained,
-                                   go_to, main_text, metric, open_page, open_pretrained, progress_values, settle,
-                                   sidebar_text)
+from tests.browser.helpers import (MAIN, SIDEBAR, TIMEOUT, assert_no_errors, chart_traces, click_button, engine_mnist,
+                                   engine_pretrained, go_to, main_text, metric, open_page, open_pretrained,
+                                   progress_values, settle, shows, sidebar_text, wait_for_count, wait_until)
 
 SMALL = "pool=3000&val=500"        # 2,500 training images: 40 steps per epoch
 
@@ -25,16 +26,6 @@ def small_workspace(epochs: int):
     return Workspace(Settings(pool=3000, val=500, epochs=epochs), m["train"], m["test"])
 
 
-def wait_until(condition, timeout: float = 30, every: float = 0.25, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def csv_text(X: np.ndarray, y: np.ndarray | None = None) -> str:
     header = (["label"] if y is not None else []) + [f"pixel{i}" for i in range(784)]
     rows = X.tolist() if y is None else [[int(a), *r] for a, r in zip(y, X.tolist())]
@@ -42,13 +33,13 @@ def csv_text(X: np.ndarray, y: np.ndarray | None = None) -> str:
 
 
 def press_during_run(page, label: str, status: str) -> None:
-    """Click a run control while the live panel redraws every second; wait for the status.
+    """Click a run control while the live panel redraws every few seconds; wait for the status.
     Under heavy load Streamlit has (rarely) dropped such a click when it coincided with a
-    fragment's timed rerun: then click once more, as a user would, and say so."""
+    fragment's timed rerun: then click once more, as a user would, and say so. The button must
+    be enabled both times: the page enables it from the run's status."""
     for attempt in range(2):
-        click_button(page, label)
         try:
-            wait_until(lambda: f"Status: {status}" in main_text(page), timeout=10, what=f"status {status}")
+            click_button(page, label, until=f"Status: {status}", timeout=30 if attempt == 0 else TIMEOUT)
             return
         except AssertionError:
             if attempt or not page.get_by_role("button", name=label).first.is_enabled():
@@ -67,24 +58,22 @@ def test_step_one_mini_batch_through_every_phase(server, page):
     keys = ["X", "Z1", "A1", "Z2", "A2", "Z3", "A3", "losses", "dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2",
             "dA1", "dZ1", "dW1", "db1", "ΔW1", "ΔW2", "ΔW3"]
 
-    open_page(page, server, "stepper")
-    click_button(page, "Step: train on this mini-batch")
+    open_page(page, server, "stepper", expect_text="Step: train on this mini-batch")
+    click_button(page, "Step: train on this mini-batch", until=f"Stop 1 of {len(keys)}.")
 
     def shown():
         strip = page.locator('[data-testid="stButtonGroup"] button[role="radio"][aria-checked="true"]')
         return [t.strip() for t in strip.all_inner_texts()]
 
     for i, key in enumerate(keys):
-        assert page.get_by_text(f"Stop {i + 1} of {len(keys)}.").is_visible()
-        assert key in shown(), (key, shown())
-        assert page.locator(".js-plotly-plot").count() >= 3
+        expect(page.get_by_text(f"Stop {i + 1} of {len(keys)}.")).to_be_visible()
+        wait_until(lambda: key in shown(), what=f"{key} chosen in the strip")
+        wait_for_count(page, ".js-plotly-plot", 3)
         if key == "ΔW1":
             break
-        page.get_by_role("button", name="next", exact=True).click()
-        page.get_by_text(f"Stop {i + 2} of {len(keys)}.").wait_for()
-        settle(page, quiet=0.4)
+        click_button(page, "next", until=f"Stop {i + 2} of {len(keys)}.")
     assert_no_errors(page)
-    assert page.locator('[data-testid="stMain"] h3', has_text="Update · layer 1").first.is_visible()
+    expect(page.locator(f'{MAIN} h3', has_text="Update · layer 1").first).to_be_visible()
     W1, dW1 = np.asarray(trace["W1"], np.float64), np.asarray(trace["ΔW1"], np.float64)
     assert metric(page, "‖ΔW1‖ / ‖W1‖") == f"{np.linalg.norm(dW1) / np.linalg.norm(W1):.2e}"
     # the step really trained the session's network: the sidebar counts it
@@ -94,10 +83,10 @@ def test_step_one_mini_batch_through_every_phase(server, page):
 # --------------------------------------------------------------------------- training
 def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page, tmp_path):
     from core.lab import checkpoint
-    open_page(page, server, "training", f"{SMALL}&epochs=1000")
-    assert "2,500 training images in mini-batches of 64 → 40 steps per epoch" in main_text(page)
+    open_page(page, server, "training", f"{SMALL}&epochs=1000",
+              expect_text="2,500 training images in mini-batches of 64 → 40 steps per epoch")
     assert chart_traces(page, "training_loss") == []
-    click_button(page, "Start training")
+    click_button(page, "Start training", until="Status: running")
 
     def epochs_drawn() -> int:
         traces = {t["name"]: t["n"] for t in chart_traces(page, "training_loss")}
@@ -107,15 +96,23 @@ def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page
     n1, p1 = epochs_drawn(), progress_values(page)[0]
     wait_until(lambda: epochs_drawn() > n1 + 2 and progress_values(page)[0] > p1,
                what="the loss curve to grow and the progress bar to move")
-    assert "Training: epoch" in sidebar_text(page)               # every page sees the run
+    shows(page, "Training: epoch", SIDEBAR)                     # every page sees the run
 
     press_during_run(page, "Pause", "paused")
     paused_at = epochs_drawn()
-    time.sleep(2.0)                                               # a paused run does not move
-    assert epochs_drawn() == paused_at
     assert metric(page, "Epoch").startswith(f"{paused_at:,} / 1,000")
+    steps = re.search(r"· [\d,]+ epochs?, ([\d,]+) steps?", sidebar_text(page)).group(1)
+    # "paused" is written once the training process has ended: nothing can move any more. Redraw
+    # the whole page (the log-axis toggle) and see the same epoch and step in the panel and the sidebar.
+    toggle = page.get_by_role("switch", name="Logarithmic epoch axis")
+    page.get_by_text("Logarithmic epoch axis").click()
+    expect(toggle).to_be_checked()
+    settle(page)
+    assert epochs_drawn() == paused_at and metric(page, "Epoch").startswith(f"{paused_at:,} / 1,000")
+    assert f"{paused_at} epochs, {steps} steps" in sidebar_text(page)
+    assert f"Last run: paused at epoch {paused_at:,} of 1,000" in sidebar_text(page)
 
-    click_button(page, "Resume")
+    click_button(page, "Resume", until="Status: running")
     wait_until(lambda: epochs_drawn() > paused_at + 2, what="the resumed run to carry on")
     press_during_run(page, "Stop", "stopped")
     assert_no_errors(page)
@@ -146,10 +143,8 @@ def test_download_the_checkpoint_and_load_it(server, page, tmp_path):
     """Train 3 epochs in the browser, download the checkpoint: it loads with core and
     holds exactly the network core trains with the same settings."""
     from core.lab import checkpoint
-    open_page(page, server, "training", f"{SMALL}&epochs=3")
-    click_button(page, "Start training")
-    wait_until(lambda: "Status: finished" in main_text(page), what="the run to finish")
-    settle(page)
+    open_page(page, server, "training", f"{SMALL}&epochs=3", expect_text="Start training")
+    click_button(page, "Start training", until="Status: finished")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the checkpoint (.npz)").click()
     assert download.value.suggested_filename == "mlp-epoch-3.npz"
@@ -200,17 +195,16 @@ def test_upload_an_invalid_then_a_valid_train_csv_in_the_sidebar(server, page, t
     upload.set_input_files(tmp_path / "train_ok.csv")
     sidebar.get_by_text("Loaded 150 labelled images from train_ok.csv.").wait_for()
     settle(page)
-    assert sidebar.locator('[data-testid="stAlertContentError"]').count() == 0
+    expect(sidebar.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
     choice = sidebar.get_by_role("radio", name="My uploaded train.csv")
-    assert choice.is_enabled()
+    expect(choice).to_be_enabled()
 
     choice.check(force=True)                                      # train on it: 150 images, 15 held out
     sidebar.get_by_role("spinbutton", name="Image pool (train + validation)").fill("150")
     sidebar.get_by_role("spinbutton", name="Held out for validation").fill("15")
     sidebar.get_by_role("button", name="Apply settings").click()
-    page.get_by_text("from train_ok.csv").first.wait_for()
-    settle(page)
-    assert "135 training and 15 validation images from train_ok.csv" in main_text(page)
+    shows(page, "135 training and 15 validation images from train_ok.csv", MAIN)   # (the sidebar said
+    settle(page)                                                  # "from train_ok.csv" already)
     assert_no_errors(page)
 
 

@@ -8,9 +8,11 @@ import re
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.helpers import (assert_no_errors, chart_traces, click_button, engine_mnist, engine_pretrained,
-                                   go_to, main_text, metric, open_page, open_pretrained, settle)
+                                   go_to, main_text, metric, open_page, open_pretrained, settle, shows,
+                                   wait_for_count, wait_until)
 
 PAGES = {  # url path → text a user must see there, in a new session (a new, untrained network)
     "": "Backprop, step by step",
@@ -28,9 +30,9 @@ NAV = ["Start here", "The data", "Step through backprop", "Train 1000 epochs", "
 
 @pytest.mark.parametrize("path, text", PAGES.items())
 def test_page_loads_without_errors(server, page, path, text):
-    open_page(page, server, path)
+    open_page(page, server, path, expect_text=text)
     assert_no_errors(page)
-    assert page.get_by_text(text).first.is_visible()
+    expect(page.get_by_text(text).first).to_be_visible()
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert all(title in nav for title in NAV), nav
 
@@ -40,7 +42,7 @@ def test_home_page_quotes_what_the_pretrained_network_really_scores(server, page
     ck, split = engine_pretrained()
     val = evaluate(ck.net, split.source.X[split.val_idx], split.source.y[split.val_idx])
     test = evaluate(ck.net, split.test.X, split.test.y)
-    open_page(page, server)
+    open_page(page, server, expect_text="Our engine, same protocol")
     text = main_text(page)
     assert f"Our engine, same protocol: {val['acc']:.1%} validation accuracy after 1000 epochs" in text
     assert f"{test['acc']:.2%} on the 10,000 official MNIST test images" in text
@@ -50,14 +52,14 @@ def test_data_page_draws_its_figures_from_the_split(server, page):
     from core.data.mnist import make_split
     split = make_split(engine_mnist()["train"])          # the default: first 42,000, 1,000 held out, seed 0
     counts = np.bincount(split.source.y[split.train_idx], minlength=10)
-    open_page(page, server, "data")
-    assert page.locator(".js-plotly-plot").count() >= 4
+    open_page(page, server, "data", expect_text="training and 1,000 validation images")
+    wait_for_count(page, ".js-plotly-plot", 4)
     text = main_text(page)
     assert "41,000 training and 1,000 validation images" in text
     assert (f"Fewest: digit {counts.argmin()} ({counts.min():,}); most: digit {counts.argmax()} "
             f"({counts.max():,})") in text
-    bars = chart_traces(page, "counts")
-    assert bars and bars[0]["n"] == 10
+    bars = wait_until(lambda: chart_traces(page, "counts"), what="the bar chart of counts")
+    assert bars[0]["n"] == 10
 
 
 def test_stepper_shows_the_engines_first_step(server, page):
@@ -69,14 +71,14 @@ def test_stepper_shows_the_engines_first_step(server, page):
     losses = np.asarray(trace["losses"])
     worst = int(np.nanargmax(losses))
 
-    open_page(page, server, "stepper")
-    click_button(page, "Step: train on this mini-batch")
+    open_page(page, server, "stepper", expect_text="Step: train on this mini-batch")
+    click_button(page, "Step: train on this mini-batch", until="1 step taken (epoch 1, batch 2 of 641 comes next)")
     assert_no_errors(page)
-    assert page.locator(".js-plotly-plot").count() >= 3          # the batch's X and y, the zoom picture, …
-    assert "1 step taken (epoch 1, batch 2 of 641 comes next)" in main_text(page)
+    wait_for_count(page, ".js-plotly-plot", 3)                    # the batch's X and y, the zoom picture, …
     text = main_text(page)                                        # "One sample" starts on the worst sample
     assert f"losses[{worst}] = −log {math.exp(-losses[worst]):.3f} = {losses[worst]:.4f}" in text
     page.get_by_role("radio", name="losses", exact=True).click()
+    shows(page, "loss = mean of the losses")
     settle(page)
     assert metric(page, "loss = mean of the losses") == f"{float(trace['loss']):.4f}"
 
@@ -86,11 +88,11 @@ def test_training_page_counts_the_steps_of_the_seed_protocol(server, page):
     from core.lab.workspace import Workspace
     m = engine_mnist()
     spe = Workspace(Settings(), m["train"], m["test"]).trainer.steps_per_epoch
-    open_page(page, server, "training")
+    open_page(page, server, "training", expect_text="41,000 training images")
     assert_no_errors(page)
     assert (f"41,000 training images in mini-batches of 64 → {spe:,} steps per epoch, so 1,000 epochs are "
             f"{1000 * spe:,} steps") in main_text(page)
-    assert page.get_by_role("button", name="Start training").is_enabled()
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
 
 
 def test_inspect_page_shows_the_pretrained_neurons_firing_rates(server, page):
@@ -103,16 +105,16 @@ def test_inspect_page_shows_the_pretrained_neurons_firing_rates(server, page):
     open_pretrained(page, server)
     go_to(page, "What it learned")
     assert_no_errors(page)
-    captions = page.evaluate("""() => {
+    captions = wait_until(lambda: page.evaluate("""() => {
         const el = document.querySelector('.st-key-neuron_grid .js-plotly-plot');
-        return el ? (el.layout.annotations || []).map(a => a.text) : []; }""")
+        return el ? (el.layout.annotations || []).map(a => a.text) : []; }"""), what="the grid of neurons")
     want = [f"{j}" + (" dead" if rates[j] == 0 else f" · {rates[j]:.0%}") for j in range(64)]
     assert captions == want
     text = main_text(page)
     j = 0                                               # the neuron opened first (order: by number)
     assert f"Neuron {j}: ‖W1[:, {j}]‖ = {np.linalg.norm(W1[:, j].astype(np.float64)):.3f}, " \
            f"b1[{j}] = {float(b1[j]):+.4f}" in text
-    assert page.locator(".js-plotly-plot").count() >= 6
+    wait_for_count(page, ".js-plotly-plot", 6)
 
 
 def test_evaluate_page_scores_the_pretrained_network_like_the_engine(server, page):
@@ -150,7 +152,7 @@ def test_draw_page_reads_a_drawn_digit_as_the_engine_does(server, page):
     page.get_by_text("It reads a").wait_for()
     settle(page)
     assert_no_errors(page)
-    z = chart_traces(page, "draw_mnist")[0]["z"]
+    z = wait_until(lambda: chart_traces(page, "draw_mnist"), what="the 28×28 picture")[0]["z"]
     img = np.rint(np.asarray(z, dtype=np.float64)[:28, :28] * 255).astype(np.uint8).reshape(1, 784)
     assert img.sum() > 0
     proba = evaluate(ck.net, img, None)["proba"][0]
@@ -166,12 +168,12 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(page):
     from tests.browser.conftest import start_server
     proc, url = start_server()
     try:
-        open_page(page, url, "data")
+        open_page(page, url, "data", expect_text="The average image of each digit")
         assert_no_errors(page)
-        assert page.get_by_text("The average image of each digit").first.is_visible()
+        expect(page.get_by_text("The average image of each digit").first).to_be_visible()
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert "Step through backprop" in nav and "streamlit app" not in nav.lower()
-        assert page.get_by_text("Settings").first.is_visible()
+        expect(page.get_by_text("Settings").first).to_be_visible()
     finally:
         proc.terminate()
         proc.wait(10)

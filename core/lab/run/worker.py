@@ -23,8 +23,9 @@ numbers (nothing is ever pickled):
   single command bytes: ``p`` (end the run between two steps, the parent says
   whether that is a pause or a stop). When stdin closes (the server went away)
   the child stops too.
-* child → parent: a *progress* frame about every ``FLUSH_EVERY`` seconds and an
-  *end* frame. Each carries a complete, consistent state at a step boundary:
+* child → parent: a *progress* frame as soon as it is ready, then about every
+  ``FLUSH_EVERY`` seconds, and an *end* frame (the parent ends a process that has
+  sent nothing for much longer: see the controller's watchdog). Each carries a complete, consistent state at a step boundary:
   parameters, optimizer state, counters, and what the history gained since the
   last frame (new epoch rows, per-step losses, snapshots). The parent applies
   each one whole, so whatever happens to this process, the session is left at
@@ -126,6 +127,14 @@ def params_from(arrays: dict, prefix: str = "param/") -> dict[str, np.ndarray]:
     return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
+def owned(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Copies that own their memory, allocated (and so aligned) as NumPy allocates every
+    array a step makes. The arrays of a frame are views at whatever offset the frame's
+    header left them; a network resumed from those would differ from an uninterrupted
+    one in where its first step's operands sit in memory, which a BLAS kernel may see."""
+    return {k: np.array(v, copy=True, order="C") for k, v in arrays.items()}
+
+
 # --------------------------------------------------------------------------- the child
 class _Outbox:
     """What this run has sent so far, so each frame carries only what is new."""
@@ -162,7 +171,8 @@ def build_trainer(header: dict, arrays: dict):
     # the start frame holds the training images first, then the validation images, in the session's order
     split = Split(Digits(X, y, "training process"), np.arange(n_train), np.arange(n_train, len(y)),
                   seed=int(header["state"]["seed"]))
-    return Trainer.from_state(header["net"], params_from(arrays), header["optimizer"], params_from(arrays, "opt/"),
+    return Trainer.from_state(header["net"], owned(params_from(arrays)), header["optimizer"],
+                              owned(params_from(arrays, "opt/")),
                               header["state"], split, snapshot_epochs=header["snapshot_epochs"],
                               telemetry_every=int(header["telemetry_every"]))
 
@@ -202,7 +212,7 @@ def train(stdin, stdout, header: dict, arrays: dict) -> int:
 
     threading.Thread(target=listen, name="commands", daemon=True).start()
     pause_at = header.get("pause_at")
-    next_flush = time.monotonic() + FLUSH_EVERY
+    next_flush = time.monotonic()       # a first report at once: the parent then knows it is alive
 
     def should_stop() -> bool:
         nonlocal next_flush
