@@ -83,7 +83,8 @@ def test_step_one_mini_batch_through_every_phase(server, page):
 # --------------------------------------------------------------------------- training
 def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page, tmp_path):
     from core.lab import checkpoint
-    open_page(page, server, "training", f"{SMALL}&epochs=1000",
+    # 10,000 epochs (400,000 steps, minutes even on a fast machine): the run cannot end before Stop
+    open_page(page, server, "training", f"{SMALL}&epochs=10000",
               expect_text="2,500 training images in mini-batches of 64 → 40 steps per epoch")
     assert chart_traces(page, "training_loss") == []
     click_button(page, "Start training", until="Status: running")
@@ -100,7 +101,7 @@ def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page
 
     press_during_run(page, "Pause", "paused")
     paused_at = epochs_drawn()
-    assert metric(page, "Epoch").startswith(f"{paused_at:,} / 1,000")
+    assert metric(page, "Epoch").startswith(f"{paused_at:,} / 10,000")
     steps = re.search(r"· [\d,]+ epochs?, ([\d,]+) steps?", sidebar_text(page)).group(1)
     # "paused" is written once the training process has ended: nothing can move any more. Redraw
     # the whole page (the log-axis toggle) and see the same epoch and step in the panel and the sidebar.
@@ -108,9 +109,9 @@ def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page
     page.get_by_text("Logarithmic epoch axis").click()
     expect(toggle).to_be_checked()
     settle(page)
-    assert epochs_drawn() == paused_at and metric(page, "Epoch").startswith(f"{paused_at:,} / 1,000")
+    assert epochs_drawn() == paused_at and metric(page, "Epoch").startswith(f"{paused_at:,} / 10,000")
     assert f"{paused_at} epochs, {steps} steps" in sidebar_text(page)
-    assert f"Last run: paused at epoch {paused_at:,} of 1,000" in sidebar_text(page)
+    assert f"Last run: paused at epoch {paused_at:,} of 10,000" in sidebar_text(page)
 
     click_button(page, "Resume", until="Status: running")
     wait_until(lambda: epochs_drawn() > paused_at + 2, what="the resumed run to carry on")
@@ -119,7 +120,7 @@ def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page
     epoch = int(metric(page, "Epoch").split()[0].replace(",", ""))
     assert epoch == epochs_drawn() > paused_at
 
-    ws = small_workspace(1000)                                    # the same run, uninterrupted, in core
+    ws = small_workspace(10_000)                                  # the same run, uninterrupted, in core
     ws.trainer.run(epoch)
     h = ws.history
     assert metric(page, "Validation accuracy") == f"{h.column('val_acc')[-1]:.2%}"

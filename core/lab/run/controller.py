@@ -201,6 +201,7 @@ class RunController:
             self._stop_reason = PAUSED
             self._listening = False
             self._stalled_at = None
+            self._proc, self.pid = None, None
             self.message = ""
             self.heartbeat()
             slot, ticket = self.slots.take(), None
