@@ -10,7 +10,6 @@ import io
 import re
 import warnings
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -41,18 +41,6 @@ def settle(page, timeout: float = TIMEOUT) -> None:
     page.wait_for_function(_SETTLED, timeout=timeout * 1000)
 
 
-def wait_until(condition, timeout: float = TIMEOUT, every: float = 0.25, what: str = "the condition"):
-    """Poll ``condition()`` until it is true (returns its value); fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
-
-
 def shows(page, text: str, where: str = APP, timeout: float = TIMEOUT) -> None:
     """Wait until ``text`` is part of the text of ``where``."""
     wait_until(lambda: text in page.locator(where).first.inner_text(), timeout=timeout, what=repr(text))

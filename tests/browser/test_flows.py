@@ -13,7 +13,7 @@ import numpy as np
 from playwright.sync_api import expect
 
 from tests.browser.helpers import (MAIN, SIDEBAR, TIMEOUT, assert_no_errors, chart_traces, click_button, engine_mnist,
-                                   engine_pretrained, go_to, main_text, metric, open_page, open_pretrained,
+                                   engine_pretrained, go_to, metric, open_page, open_pretrained,
                                    progress_values, settle, shows, sidebar_text, wait_for_count, wait_until)
 
 SMALL = "pool=3000&val=500"        # 2,500 training images: 40 steps per epoch
