@@ -61,3 +61,14 @@ def lab_store_folder(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BACKPROP_STATE_DIR", str(tmp_path_factory.mktemp("labs")))
         yield
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The shipped MNIST as core loads it, once for the whole run (tests never write into it)."""
+    from core.data.mnist import load_mnist
+    data = load_mnist()
+    for d in data.values():          # as the app shares it: read-only, so a test that wrote into it fails
+        d.X.flags.writeable = False
+        d.y.flags.writeable = False
+    return data

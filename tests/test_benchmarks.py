@@ -9,17 +9,12 @@ import pytest
 
 from benchmarks import bench_train
 from benchmarks import seed_reference as seed
-from core.data.mnist import load_mnist, make_split, to_float
+from core.data.mnist import make_split, to_float
 from core.engine.network import MLP
 from core.engine.optim import SGD
 from core.engine.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 def real_batch(mnist, m=24, start=100):

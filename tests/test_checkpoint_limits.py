@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.mnist import load_mnist, make_split
+from core.data.mnist import make_split
 from core.engine.history import COLUMNS, History
 from core.engine.network import MLP
 from core.engine.optim import SGD, Adam
@@ -35,11 +35,6 @@ from core.lab.settings import Settings
 from core.lab.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 @pytest.fixture(scope="module")

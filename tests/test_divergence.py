@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data.mnist import load_mnist, make_split
+from core.data.mnist import make_split
 from core.engine.network import MAX_GROWTH, MLP, DivergenceError
 from core.engine.optim import make_optimizer
 from core.engine.trainer import Trainer, evaluate
@@ -32,11 +32,6 @@ EXPLOSIONS = {   # what students try → (settings, the step that would blow the
     "Adam, η 10": ({"optimizer": "adam", "lr": 10.0}, 1),
     "sigmoid, η 100": ({"activation": "sigmoid", "lr": 100.0}, 1),
 }
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 def lab(mnist, **kw) -> Workspace:

@@ -5,7 +5,7 @@ import io
 import numpy as np
 import pytest
 
-from core.data.mnist import load_mnist, make_split
+from core.data.mnist import make_split
 from core.engine.history import ARRAY_NAMES, COLUMNS, HIST_BINS, History, HistoryError, empty, validate
 from core.engine.network import MLP
 from core.engine.optim import SGD, Adam, Momentum
@@ -14,11 +14,6 @@ from core.lab import checkpoint
 from core.lab.checkpoint import CheckpointError
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 @pytest.fixture(scope="module")

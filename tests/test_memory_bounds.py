@@ -11,19 +11,12 @@ import tracemalloc
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
-from core.data.mnist import load_mnist
 from core.lab.settings import Settings
 from core.lab.stepper import Batch, Stepper
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES, Workspace
 
 LARGEST = dict(hidden=(512, 512, 512), optimizer="adam", lr=0.001, batch_size=4096)
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 def digests(trace) -> dict[str, str]:

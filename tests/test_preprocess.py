@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.mnist import load_mnist, make_split
+from core.data.mnist import make_split
 from core.engine.network import MLP
 from core.engine.optim import SGD
 from core.data.preprocess import (area_matrix, centre_of_mass, gray_from_picture, gray_from_rgba, mnist_style,
@@ -14,11 +14,6 @@ from core.engine.trainer import Trainer, evaluate
 
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "data" / "pretrained.npz"
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.mnist import load_mnist, make_split
+from core.data.mnist import make_split
 from core.engine.network import MLP
 from core.engine.optim import SGD, Momentum
 from core.lab.run.controller import (DIVERGED, DONE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED, STOPPED,
@@ -27,11 +27,6 @@ from core.lab.settings import Settings
 from core.lab.workspace import STEP_HISTORY, StepRecord, Workspace
 
 SMALL = Settings(hidden=(32, 32), pool=2200, val=200, epochs=3)   # 2000 images → 32 steps per epoch
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 @pytest.fixture(scope="module")

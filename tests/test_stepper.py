@@ -5,17 +5,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.data.mnist import load_mnist
 from core.lab.stepper import (DIVERGED, MAX_REPLAY, MAX_REPLAY_WORK, Stepper, link_path, max_replay_steps,
                                parse_positions, replay_work)
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
 from core.lab import checkpoint
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 def lab(mnist, **kw):

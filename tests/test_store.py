@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data.mnist import Digits, load_mnist
+from core.data.mnist import Digits
 from core.lab.settings import Settings
 from core.lab.store import (MAX_AGE, Keeper, LabCopy, LabStore, LiveLabs, StoreError, Writer, key_of, new_token,
                             valid_token)
@@ -29,11 +29,6 @@ from ui.state import STATE_KEY, Session, session
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 SMALL = Settings(pool=600, val=100, batch_size=50, epochs=2)          # 10 steps per epoch
 SMALL_QUERY = {"pool": "600", "val": "100", "batch_size": "50", "epochs": "2"}
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 def lab(mnist, settings=SMALL, steps=13) -> Workspace:

@@ -11,18 +11,13 @@ import pytest
 
 from core.lab import checkpoint
 from core.lab.checkpoint import CheckpointError
-from core.data.mnist import load_mnist, make_split
+from core.data.mnist import make_split
 from core.engine.network import MLP
 from core.engine.optim import SGD, Adam, Momentum, make_optimizer
 from core.engine.history import History
 from core.engine.trainer import Trainer, dead_layers
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 @pytest.fixture(scope="module")

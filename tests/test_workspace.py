@@ -4,15 +4,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.data.mnist import load_mnist
 from core.engine.network import DivergenceError
 from core.lab.settings import Settings
 from core.lab.workspace import STEP_HISTORY, Workspace
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
 
 
 def small_settings(**kw):

@@ -25,7 +25,7 @@ def test_the_note_of_a_replayed_link_goes_once_the_student_steps(server, page):
     assert_no_errors(page)
     page.get_by_text("Replayed 2 steps from the link.").wait_for()
     assert "2 steps taken" in main_text(page)
-    click_button(page, "next mini-batch")
+    click_button(page, "next mini-batch", until=lambda: "Replayed" not in main_text(page))
     assert "3 steps taken" in main_text(page)
     assert "Replayed 2 steps from the link." not in main_text(page)
 
