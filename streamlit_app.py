@@ -34,7 +34,7 @@ PAGES = [
 ]
 
 def upload_box(ws) -> None:
-    up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key=uploads.uploader_key("train_csv"),
+    up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key="train_csv",
                           help="Kaggle's Digit Recognizer train.csv: label,pixel0,…,pixel783. "
                                "It replaces the shipped MNIST when you choose it under Data above and apply.")
     state = session().upload
@@ -51,7 +51,6 @@ def upload_box(ws) -> None:
     state.error = ""
     state.digits = digits_from_csv(got.value, up.name)
     state.notes = list(got.notes)
-    uploads.done(up, "train_csv")   # the images are kept: free the file, show an empty uploader
     st.rerun()   # the settings form above was drawn before the upload: redraw it with the choice enabled
 
 

@@ -23,14 +23,12 @@ offer_pretrained(ws, "This network has not been trained yet: its submission woul
 label, params = snapshot_choice(ws, key="kaggle_snapshot")
 
 up = st.file_uploader("Kaggle test.csv (a train.csv with labels works too)", type=["csv", "gz"],
-                      key=uploads.uploader_key("kaggle_upload"))
+                      key="kaggle_upload")
 if uploads.is_new(up, "kaggle"):
     with st.spinner(f"Reading {up.size / 1e6:.1f} MB…"):
         got = uploads.read_csv(up, require_labels=None)
     if got.ok:
         kaggle.error, kaggle.csv, kaggle.name = "", got.value, up.name
-        uploads.done(up, "kaggle_upload")     # the images are kept: free the file, show an empty uploader
-        st.rerun()
     else:   # the predictions of an earlier file, if any, stay on screen
         kept = (kaggle.name or "the earlier file") if kaggle.csv is not None else None
         kaggle.error = got.error(

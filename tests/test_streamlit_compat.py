@@ -1,7 +1,7 @@
 """Where the app meets Streamlit's behaviour rather than its API: a deep link on a
 fresh server (the ``pages/`` folder trap, handled with public calls), the test
-set-up that makes AppTest behave like a running server, and the one private call
-the app keeps (ui/compat.py). These fail when a Streamlit upgrade changes them;
+set-up that makes AppTest behave like a running server, and that the app itself
+imports nothing private from Streamlit. These fail when a Streamlit upgrade changes them;
 docs/streamlit-notes.md says what to do then."""
 from __future__ import annotations
 
@@ -52,38 +52,12 @@ def test_under_the_test_set_up_a_click_on_a_page_reaches_the_app():
     assert session(at.session_state).ws.optimizer.lr == 0.05
 
 
-def test_free_upload_drops_the_file_from_streamlits_upload_store():
-    """Streamlit keeps an upload's bytes until the session ends (measured on a real server:
-    giving the uploader a new key does not free them), so ui/compat.py drops them itself."""
-    def script():
-        import streamlit as st
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        from ui.compat import free_upload
-        up = st.file_uploader("a file", key="f")
-        if up is not None:
-            ctx = get_script_run_ctx()
-            held = lambda: len(ctx.uploaded_file_mgr.get_files(ctx.session_id, [up.file_id]))  # noqa: E731
-            st.text(f"held before: {held()}")
-            st.text(f"freed: {free_upload(up)}")
-            st.text(f"held after: {held()}")
-
-    at = AppTest.from_function(script, default_timeout=30)
-    at.run()
-    at.file_uploader[0].set_value(("a.csv", b"label,pixel0", "text/csv"))
-    at.run()
-    assert not at.exception
-    assert [t.value for t in at.text] == ["held before: 1", "freed: True", "held after: 0"]
-
-
-def test_the_app_imports_no_private_streamlit_module_except_in_ui_compat():
+def test_the_app_imports_no_private_streamlit_module():
     public = {"streamlit", "streamlit.components.v1", "streamlit.column_config"}
     files = [ROOT / "streamlit_app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("core/**/*.py")]
     assert len(files) > 10
     found = []
     for f in files:
-        if f == ROOT / "ui" / "compat.py":
-            continue
         for node in ast.walk(ast.parse(f.read_text(), str(f))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []

@@ -101,8 +101,6 @@ class Session:
     """("ok" or "error", message) of the last checkpoint upload on pages/training.py."""
     upload_tokens: dict[str, object] = field(default_factory=dict)
     """The file last handled under each ``ui.uploads.is_new`` key, so each upload is read once."""
-    uploader_rounds: dict[str, int] = field(default_factory=dict)
-    """How often each uploader was emptied by ``ui.uploads.done`` (part of its widget key)."""
     navigated: bool = False
     """This session's runs go through the entry point's st.navigation (``ui.session.navigation``)."""
     rerouted: bool = False

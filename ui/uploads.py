@@ -6,9 +6,14 @@ Each reader hands the uploaded bytes to the engine's own loader
 everything before anything is built, and returns an :class:`Upload`: the loaded
 value, or the loader's message saying what is wrong and where. Nothing here
 touches the session's network, history or settings, so a rejected file cannot
-disturb them; the page decides what a loaded one replaces. Once a page has
-parsed a file it keeps, :func:`done` frees the file's bytes (Streamlit would
-otherwise hold them in server memory for as long as the uploader shows it).
+disturb them; the page decides what a loaded one replaces.
+
+An uploader keeps one key for the whole session and goes on showing the file
+that was loaded, which is then the file in use. Streamlit holds that file's
+bytes in server memory until the user removes it (×), replaces it (the browser
+then deletes the old one) or the session ends: at most one file per uploader,
+each at most ``server.maxUploadSize``. No public call frees them sooner (see
+docs/streamlit-notes.md).
 
 The file's name and every piece of its text inside a message are the user's:
 :meth:`Upload.error` escapes them with :func:`ui.text.plain`, so they are shown
@@ -64,33 +69,6 @@ def is_new(up, key: str) -> bool:
         return False
     seen[key] = token
     return True
-
-
-def release(up) -> None:
-    """Drop an uploaded file's bytes from Streamlit's upload store once they are parsed.
-
-    Streamlit keeps every uploaded file in server memory, for as long as its
-    uploader shows it, and still after the uploader's key changes. For a Kaggle
-    train.csv that is 73 MB per student on top of the 33 MB of images parsed
-    from it, so a page that has what it needs releases the file and shows a
-    fresh, empty uploader (a new widget key). There is no public call for this:
-    :func:`ui.compat.free_upload` holds the private one.
-    """
-    from ui.compat import free_upload
-    free_upload(up)
-
-
-def uploader_key(name: str) -> str:
-    """The key of the uploader called ``name``: it changes after :func:`done`."""
-    return f"{name}_{session().uploader_rounds.get(name, 0)}"
-
-
-def done(up, name: str) -> None:
-    """The page has parsed ``up`` and keeps what it needs: free the file's bytes and
-    give the uploader ``name`` a new key, so it shows empty on the next run."""
-    release(up)
-    rounds = session().uploader_rounds
-    rounds[name] = rounds.get(name, 0) + 1
 
 
 def _name(up) -> str:
