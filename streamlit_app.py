@@ -22,16 +22,6 @@ from ui.token import keep_in_browser
 configure_process()
 st.set_page_config(page_title="Backprop, step by step", page_icon=":material/neurology:", layout="wide")
 
-PAGES = [
-    st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True),
-    st.Page("pages/data.py", title="The data", icon=":material/image:"),
-    st.Page("pages/stepper.py", title="Step through backprop", icon=":material/footprint:"),
-    st.Page("pages/training.py", title="Train 1000 epochs", icon=":material/model_training:"),
-    st.Page("pages/inspect.py", title="What it learned", icon=":material/search_insights:"),
-    st.Page("pages/evaluate.py", title="Where it fails", icon=":material/rule:"),
-    st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
-    st.Page("pages/kaggle.py", title="Kaggle submission", icon=":material/upload_file:"),
-]
 
 def upload_box(ws) -> None:
     up = st.file_uploader("Kaggle train.csv (optional)", type=["csv", "gz"], key="train_csv",
@@ -202,7 +192,7 @@ def sidebar() -> None:
 
 
 def main() -> None:
-    page = navigation(PAGES)
+    page = navigation()
     try:
         sidebar()
         with st.sidebar:

@@ -76,10 +76,26 @@ def new_workspace(settings: Settings) -> Workspace:
     return Workspace(settings, source, test, source_label=label)
 
 
-def navigation(pages: list) -> st.Page:
-    """``st.navigation`` over ``pages``, for the entry point: it also notes, for
+PAGES = (  # the app's pages, in the order of the navigation; the first is the home page
+    ("pages/home.py", "Start here", ":material/home:"),
+    ("pages/data.py", "The data", ":material/image:"),
+    ("pages/stepper.py", "Step through backprop", ":material/footprint:"),
+    ("pages/training.py", "Train 1000 epochs", ":material/model_training:"),
+    ("pages/inspect.py", "What it learned", ":material/search_insights:"),
+    ("pages/evaluate.py", "Where it fails", ":material/rule:"),
+    ("pages/draw.py", "Draw a digit", ":material/draw:"),
+    ("pages/kaggle.py", "Kaggle submission", ":material/upload_file:"),
+)
+
+
+def _pages() -> list[st.Page]:
+    return [st.Page(ROOT / path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+
+
+def navigation() -> st.Page:
+    """``st.navigation`` over :data:`PAGES`, for the entry point: it also notes, for
     :func:`_ensure_navigation`, that this session's pages run inside it."""
-    page = st.navigation(pages)
+    page = st.navigation(_pages())
     session().navigated = True
     return page
 
@@ -93,16 +109,18 @@ def _ensure_navigation() -> None:
     ``pages/stepper.py`` alone (no settings sidebar, no page config). A page
     that finds itself run that way calls ``st.navigation`` (documented: once any
     session has, the app ignores the ``pages/`` directory, for all sessions)
-    and reruns, so the entry point handles the same URL. Only once per
-    session: a page started as the app itself (``streamlit run pages/x.py``)
-    never gets the entry point, and then runs alone rather than rerunning forever.
+    and reruns, so the entry point handles the same URL. It lists the entry
+    point's own pages: with any other list the URL may name no page of it (the
+    first page listed gets the address ``/``), and Streamlit says "Page not
+    found". Only once per session: a page started as the app itself
+    (``streamlit run pages/x.py``) never gets the entry point, and then runs
+    alone rather than rerunning forever.
     """
     state = session()
     if state.navigated or state.rerouted:
         return
     state.rerouted = True
-    pages = sorted(p for p in (ROOT / "pages").glob("*.py") if not p.name.startswith(("_", ".")))
-    st.navigation([st.Page(p) for p in pages], position="hidden")   # what the folder mode listed
+    st.navigation(_pages(), position="hidden")
     st.rerun()
 
 
