@@ -55,7 +55,7 @@ def click(at: AppTest, key: str) -> AppTest:
     return at
 
 
-def poll(at: AppTest, done, timeout: float = 40.0) -> None:
+def poll(at: AppTest, done, timeout: float = 300.0) -> None:   # a state, with room for a busy machine
     """Rerun the page (as the live fragment does every second) until ``done()``."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
