@@ -208,6 +208,7 @@ class Viewer {
         this.root.dataset.view = id;
         this.ui.stop.hidden = false;
         this.render();
+        if (data.reveal) this.revealSelf();
       }).catch((err) => {
         this.ui.stop.hidden = true;
         this.parent.querySelector(".tv-loading").textContent = `The step could not be unpacked: ${err.message}`;
@@ -220,6 +221,13 @@ class Viewer {
       const i = this.view.stops.findIndex((s) => s.key === data.start);
       if (i >= 0 && i !== this.pos) { this.pos = i; this.render(); }
     }
+  }
+
+  // the page scrolls so the viewer starts just below Streamlit's header (.tv's scroll-margin-top)
+  revealSelf() {
+    const top = this.root.getBoundingClientRect().top;
+    const margin = parseFloat(getComputedStyle(this.root).scrollMarginTop) || 0;
+    if (Math.abs(top - margin) > 2) this.root.scrollIntoView({ block: "start", behavior: "instant" });
   }
 
   takeAnswer(answer) {
