@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.browser.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, start_server  # noqa: E402
-from tests.browser.helpers import click_button, open_page  # noqa: E402
+from tests.browser.helpers import caused_by_user, click_button, open_page  # noqa: E402
 
 DEMO = "tests/browser/apps/trace_viewer_demo.py"
 
@@ -45,15 +45,6 @@ def stop_server(proc) -> None:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
-
-
-def caused_by_user(payload) -> bool:
-    """A message the page sent that is not the app's own timer: the sidebar's ``run_status``
-    fragment (``st.fragment(run_every="5s")``) asks for a rerun every 5 s whatever the user does."""
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-    msg = BackMsg()
-    msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode())
-    return not (msg.WhichOneof("type") == "rerun_script" and msg.rerun_script.is_auto_rerun)
 
 
 def open_demo(page, url: str) -> None:
