@@ -168,6 +168,10 @@ with st.expander(f"**1 · Choose the next mini-batch** — now: {HOW.get(how_now
                       help=f"Positions 0 to {ws.split.n_train - 1:,} in the training set, like 0, 5, 10-20.")
     batch = chosen_batch(ws)
     problem = batch.problem
+    c1.button("Step: train on this mini-batch", type="primary", on_click=take_step,
+              disabled=ws.busy or bool(problem), key="stepper_step", width="stretch")
+    c1.caption("One call of `ws.step`: forward, loss, backward and update, exactly as in training. The viewer's "
+               "**Train one mini-batch** does the same.")
     with c2:
         if problem:
             st.error(problem)
@@ -178,16 +182,10 @@ with st.expander(f"**1 · Choose the next mini-batch** — now: {HOW.get(how_now
                      else f"{len(y)} images")
             st.caption(f"The next step trains on {where}" + (" (first 64 shown)" if len(y) > 64 else "") +
                        ". Labels above the images.")
-            st.plotly_chart(views.batch_figure(X[:64] / 255, y[:64]),
-                            key="batch_preview", config={"displayModeBar": False})
+            st.image(views.batch_picture(X[:64], y[:64]), width="stretch", output_format="PNG")
     if how != "next":
         st.caption("A random or chosen batch still counts as this position's step of the epoch; a shared link "
                    "can only replay the trainer's own batches.")
-    c1, c2 = st.columns([1, 3], vertical_alignment="center")
-    c1.button("Step: train on this mini-batch", type="primary", on_click=take_step,
-              disabled=ws.busy or bool(problem), key="stepper_step", width="stretch")
-    c2.caption(f"One call of `ws.step` on {HOW[how]}: forward, loss, backward and update, exactly as in "
-               "training. **Train one mini-batch** in the viewer below does the same.")
 if S.problem:
     st.error(S.problem)
 

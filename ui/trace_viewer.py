@@ -78,7 +78,7 @@ def pack(arrays: dict[str, np.ndarray]) -> tuple[str, list[dict]]:
                       "offset": offset, "length": int(a.size)})
         chunks.append(a.tobytes())
         offset += a.nbytes
-    return base64.b64encode(zlib.compress(b"".join(chunks), 6)).decode("ascii"), index
+    return base64.b64encode(zlib.compress(b"".join(chunks), 1)).decode("ascii"), index
 
 
 def unpack(blob: str, index: list[dict]) -> dict[str, np.ndarray]:
