@@ -148,7 +148,7 @@ class Viewer {
     this.selected = null;      // {name, index} of the clicked cell
     this.ui.prev.addEventListener("click", (e) => this.go(this.pos - 1, e));
     this.ui.next.addEventListener("click", (e) => this.go(this.pos + 1, e));
-    this.ui.train.addEventListener("click", () => this.train());
+    this.ui.train.addEventListener("click", (e) => this.train(e));
     this.ui.keys.addEventListener("click", () => this.toggleHelp());
     this.onKey = (e) => this.key(e);
     document.addEventListener("keydown", this.onKey);
@@ -209,6 +209,14 @@ class Viewer {
         this.ui.stop.hidden = false;
         this.render();
         if (data.reveal) this.revealSelf();
+        if (this.trainedFrom !== undefined) {      // a step this viewer asked for: click → its first stop drawn
+          const t0 = this.trainedFrom;
+          this.trainedFrom = undefined;
+          requestAnimationFrame(() => setTimeout(() => {
+            this.root.dataset.trainedMs = (performance.now() - t0).toFixed(1);
+            this.root.dataset.trainedCount = String(Number(this.root.dataset.trainedCount || 0) + 1);
+          }, 0));
+        }
       }).catch((err) => {
         this.ui.stop.hidden = true;
         this.parent.querySelector(".tv-loading").textContent = `The step could not be unpacked: ${err.message}`;
@@ -269,7 +277,7 @@ class Viewer {
       this.go(moves[e.key], e);
     } else if (e.key === "n") {
       e.preventDefault();
-      this.train();
+      this.train(e);
     } else if (e.key === "?") {
       e.preventDefault();
       this.toggleHelp();
@@ -283,9 +291,10 @@ class Viewer {
     this.ui.keys.setAttribute("aria-expanded", String(!this.ui.help.hidden));
   }
 
-  train() {
+  train(event) {
     if (this.ui.train.disabled || !this.send) return;
     this.ui.train.classList.add("tv-pending");
+    this.trainedFrom = event ? event.timeStamp : performance.now();   // for data-trained-ms (the benchmark)
     this.send("train", Date.now());
   }
 
