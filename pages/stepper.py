@@ -215,7 +215,7 @@ if shown == DIVERGED:
                "sidebar's settings and train again, or go back some steps, or start over:")
     recovery.way_out(ws, "stepper", undo=undo_to, fresh=start_fresh)
 elif rec is ws.steps[-1] and tr.global_step != rec.number:
-    label = f"step {number:,} (the network has trained on to step {tr.global_step:,})"
+    label = f"step {number:,} (the network is at step {tr.global_step:,})"
     st.info(f"This is the last step you took here, step {number:,}. The network has trained on since (it is at "
             f"step {tr.global_step:,}): **Train one mini-batch** steps on from there.")
 elif rec is not ws.steps[-1]:
@@ -226,7 +226,7 @@ elif rec is not ws.steps[-1]:
 else:
     label = f"step {number:,} (latest)"
 if how != "next":
-    label += f" · Train one mini-batch uses {HOW[how]}"
+    label += f" · trains on {HOW[how]}"
 trace_viewer.show(trace, key="stepper_viewer", step_label=label, start=start, on_train=take_step,
                   optimizer=rec.optimizer_before if rec is not None else None,
                   can_train=not ws.busy and not problem, reveal=shown != DIVERGED,

@@ -248,7 +248,7 @@ def test_a_custom_batch_is_stepped_and_flagged_for_links():
     assert rec.how == "chosen" and list(rec.idx) == list(ws.split.train_idx[[0, 1, 2, 3, 10]])
     assert ws.current["X"].shape == (5, 784)
     assert any("random or chosen batches" in w.value for w in at.warning)
-    assert viewer(at)["step_label"] == "step 1 (latest) · Train one mini-batch uses images I choose"
+    assert viewer(at)["step_label"] == "step 1 (latest) · trains on images I choose"
     at.text_input(key="stepper_chosen").input("0, 99999").run()
     assert any("outside" in e.value for e in at.error) and at.button(key="stepper_step").disabled
     data = viewer(at)                                       # nor can the viewer's Train one mini-batch
@@ -315,7 +315,7 @@ def test_the_step_shown_says_when_the_network_trained_on_since():
     ws.trainer.train_step()                                  # what a run on the training page does
     at.run()
     assert any("trained on since" in i.value for i in at.info)
-    assert viewer(at)["step_label"] == "step 1 (the network has trained on to step 2)"
+    assert viewer(at)["step_label"] == "step 1 (the network is at step 2)"
     click(at, "stepper_step")
     assert ws.trainer.global_step == 3 and ws.steps[-1].number == 3
 

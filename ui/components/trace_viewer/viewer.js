@@ -173,6 +173,7 @@ class Viewer {
     this.data = data;
     const view = data.view;
     this.ui.step.textContent = data.step_label || "";
+    this.ui.step.title = data.step_label || "";
     this.ui.train.disabled = !data.can_train;
     this.ui.train.title = data.can_train ? "Train your network on one more mini-batch (n)" : (data.train_help || "");
     this.ui.train.classList.remove("tv-pending");
