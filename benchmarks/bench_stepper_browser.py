@@ -7,8 +7,9 @@
    to the frame after the new stop was drawn (``data-drawn-ms``);
 3. counts the websocket messages the page sent to the server meanwhile (the target: none);
 4. clicks *Train one mini-batch* ``--trains`` times: from the click event to the frame after the
-   new step's first stop was drawn (``data-trained-ms``), the bytes the server sent for it (until
-   the page's run is over) and the server's CPU-seconds for it;
+   new step's first stop was drawn (``data-trained-ms``; and to the moment the step's data reached
+   the viewer, ``data-trained-arrived-ms``), the bytes the server sent for it (until the page's run
+   is over) and the server's CPU-seconds for it;
 5. with ``--page``, does the same on the app's stepper page (after *Step*), with the whole app
    around the viewer.
 
@@ -98,7 +99,7 @@ def bench_viewer(browser, rounds: int, trains: int, script: str, opener) -> tupl
         messages = sum(caused_by_user(m) for m in sent[before:])
 
         train = page.get_by_role("button", name="Train one mini-batch", exact=True)
-        facts["train_ms"], facts["train_bytes"], facts["train_cpu"] = [], [], []
+        facts["train_ms"], facts["arrived_ms"], facts["train_bytes"], facts["train_cpu"] = [], [], [], []
         for i in range(trains):
             settle(page)
             page.evaluate("() => 0")
@@ -107,6 +108,7 @@ def bench_viewer(browser, rounds: int, trains: int, script: str, opener) -> tupl
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.locator(f'.tv[data-trained-count="{i + 1}"]').wait_for(timeout=120_000)
             facts["train_ms"].append(float(viewer.get_attribute("data-trained-ms")))
+            facts["arrived_ms"].append(float(viewer.get_attribute("data-trained-arrived-ms")))
             page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
             settle(page)
             page.evaluate("() => 0")
@@ -136,7 +138,8 @@ def main() -> None:
                   f"the step's first unpack {facts['unpack_ms']:.0f} ms", flush=True)
             if facts["train_ms"]:
                 print(f"{name}, Train one mini-batch, click → the new step drawn: "
-                      f"{summary_s(facts['train_ms'], 's', 1e-3)} ({len(facts['train_ms'])} steps); "
+                      f"{summary_s(facts['train_ms'], 's', 1e-3)} ({len(facts['train_ms'])} steps; the step's "
+                      f"data reached the viewer after {summary_s(facts['arrived_ms'], 's', 1e-3)}); "
                       f"sent to the browser per step: {summary_s(facts['train_bytes'], 'MB', 1e-6)}; "
                       f"server CPU per step: {summary_s(facts['train_cpu'], 's')}", flush=True)
         browser.close()

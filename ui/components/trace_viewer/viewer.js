@@ -197,6 +197,7 @@ class Viewer {
       this.root.dataset.state = "loading";
       this.ui.stop.hidden = true;
       const id = view.id, t0 = performance.now();
+      if (this.trainedFrom !== undefined) this.root.dataset.trainedArrivedMs = (t0 - this.trainedFrom).toFixed(1);
       unpack(view).then((arrays) => {
         this.root.dataset.unpackMs = (performance.now() - t0).toFixed(1);
         if (this.viewId !== id) return;             // a newer step came meanwhile
