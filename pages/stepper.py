@@ -1,10 +1,13 @@
 """Step through backprop: one mini-batch, phase by phase, every number on screen.
 
-Where the student stands (the stop, the step shown, a step that diverged) is the
-session's :class:`core.lab.stepper.Stepper`, which also chooses the batch, takes
-the step and replays a shared link; the network, its trainer and the history of
-steps are the session's Workspace. "Step" is one call of ``ws.step`` — the same
-``Trainer.train_step`` the 1000-epoch run makes. This page draws.
+Which step is shown (the latest, a past one recomputed, one that diverged) and the
+stop it opens on are the session's :class:`core.lab.stepper.Stepper`, which also
+chooses the batch, takes the step and replays a shared link; the network, its
+trainer and the history of steps are the session's Workspace. "Step" (and the
+viewer's *Train one mini-batch*) is one call of ``ws.step`` — the same
+``Trainer.train_step`` the 1000-epoch run makes. The step itself is drawn by the
+trace viewer (``ui.trace_viewer``), which gets its whole trace once and moves between
+its stops in the browser; this page lays out the rest.
 """
 from __future__ import annotations
 
@@ -15,10 +18,9 @@ from core.teach.explain import explain
 from core.engine.gradcheck import check_gradients, random_entries
 from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
-from ui import recovery, stepper_views as views
+from ui import recovery, stepper_views as views, trace_viewer
 from ui.session import workspace
-from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, stepper_strip, \
-    zoom_target
+from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, zoom_target
 from ui.text import plain
 
 HOW = dict(zip(BATCH_CHOICES, ("the trainer's next mini-batch", "a random mini-batch", "images I choose",
@@ -47,10 +49,6 @@ def undo_to(point) -> None:
 
 def start_fresh() -> None:
     S.fresh(workspace())
-
-
-def on_strip(phase: str) -> None:
-    S.go_to(st.session_state.get(stepper_strip(phase)))
 
 
 def on_shown() -> None:
@@ -152,7 +150,9 @@ if ws.busy:
                "stopped. You can still look at the steps shown here.")
     st.page_link("pages/training.py", label="Go to the training page", icon=":material/model_training:")
 
-with st.expander("**1 · Choose the next mini-batch**", expanded=not ws.steps and not S.diverged):
+how_now = st.session_state.get(STEPPER_HOW, "next")
+with st.expander(f"**1 · Choose the next mini-batch** — now: {HOW.get(how_now, HOW['next'])}",
+                 expanded=not ws.steps and not S.diverged):
     c1, c2 = st.columns([1, 2])
     hows = [h for h in HOW if h != "drawn" or session().drawn_digit is not None]
     if st.session_state.get(STEPPER_HOW) not in hows:
@@ -168,6 +168,10 @@ with st.expander("**1 · Choose the next mini-batch**", expanded=not ws.steps an
                       help=f"Positions 0 to {ws.split.n_train - 1:,} in the training set, like 0, 5, 10-20.")
     batch = chosen_batch(ws)
     problem = batch.problem
+    c1.button("Step: train on this mini-batch", type="primary", on_click=take_step,
+              disabled=ws.busy or bool(problem), key="stepper_step", width="stretch")
+    c1.caption("One call of `ws.step`: forward, loss, backward and update, exactly as in training. The viewer's "
+               "**Train one mini-batch** does the same.")
     with c2:
         if problem:
             st.error(problem)
@@ -178,16 +182,10 @@ with st.expander("**1 · Choose the next mini-batch**", expanded=not ws.steps an
                      else f"{len(y)} images")
             st.caption(f"The next step trains on {where}" + (" (first 64 shown)" if len(y) > 64 else "") +
                        ". Labels above the images.")
-            st.plotly_chart(views.batch_figure(X[:64] / 255, y[:64]),
-                            key="batch_preview", config={"displayModeBar": False})
+            st.image(views.batch_picture(X[:64], y[:64]), width="stretch", output_format="PNG")
     if how != "next":
         st.caption("A random or chosen batch still counts as this position's step of the epoch; a shared link "
                    "can only replay the trainer's own batches.")
-c1, c2 = st.columns([1, 3], vertical_alignment="center")
-c1.button("Step: train on this mini-batch", type="primary", on_click=take_step, disabled=ws.busy or bool(problem),
-          key="stepper_step", width="stretch")
-c2.caption(f"One call of `ws.step` on {HOW[how]}: forward, loss, backward and update, exactly as in training. "
-           "The batch and its images are in the panel above.")
 if S.problem:
     st.error(S.problem)
 
@@ -196,78 +194,57 @@ if on_screen is None:
     st.info("Press **Step** to send the first mini-batch through the network.")
     st.stop()
 trace, rec, shown, number = on_screen.trace, on_screen.record, on_screen.label, on_screen.number
-
-stops = views.build_stops(trace)
-pos = S.place([s.key for s in stops])
-stop = stops[pos]
+start = S.opening_stop([s.key for s in views.build_stops(trace)])
 L = len(ws.net.sizes) - 1
 
-# ---- 2 · the controls and the strip, always visible
-st.subheader("2 · Step through it")
+# ---- 2 · the step, in the browser: every stop, its equation and heatmaps, without a server round trip
 options = S.step_choices(ws)
 st.session_state[STEPPER_SHOWN] = S.shown
 latest = ws.steps[-1].number if ws.steps else None
-c = st.columns([1, 1, 1.5, 1.5, 2.4], vertical_alignment="bottom")
-c[0].button("previous", icon=":material/chevron_left:", on_click=S.go, args=(-1,), disabled=pos == 0,
-            width="stretch", key="stepper_prev")
-c[1].button("next", icon=":material/chevron_right:", on_click=S.go, args=(1,), disabled=pos == len(stops) - 1,
-            width="stretch", key="stepper_next")
-c[2].button("run the rest of this step", icon=":material/skip_next:", on_click=S.go_end,
-            disabled=pos == len(stops) - 1, width="stretch", key="stepper_rest")
-c[3].button("next mini-batch", icon=":material/fast_forward:", on_click=take_step, disabled=ws.busy,
-            type="primary", width="stretch", key="stepper_again",
-            help="Train one more step on the batch chosen above (the trainer's next one by default).")
-c[4].selectbox("Step shown", options, key=STEPPER_SHOWN, on_change=on_shown, help=kept_steps(ws) + ".",
-               format_func=lambda n: f"step {S.diverged.number:,}: diverged, not applied" if n == DIVERGED
-               else f"step {n:,}" + (" (latest)" if n == latest else " (recomputed)"))
+c1, c2 = st.columns([3, 1.3], vertical_alignment="bottom")
+c1.subheader("2 · Step through it")
+c2.selectbox("Step shown", options, key=STEPPER_SHOWN, on_change=on_shown, help=kept_steps(ws) + ".",
+             format_func=lambda n: f"step {S.diverged.number:,}: diverged, not applied" if n == DIVERGED
+             else f"step {n:,}" + (" (latest)" if n == latest else " (recomputed)"))
 
-phases = [p for p in views.PHASE_TITLES if any(s.phase == p for s in stops)]
-widths = [max(2.2, sum(s.phase == p for s in stops)) for p in phases]
-for col, ph in zip(st.columns(widths), phases):
-    st.session_state[stepper_strip(ph)] = stop.key if stop.phase == ph else None
-    col.pills(f"{views.PHASE_ICONS[ph]} {views.PHASE_TITLES[ph].lower()}", [s.key for s in stops if s.phase == ph],
-              key=stepper_strip(ph), on_change=on_strip, args=(ph,), wrap=True)
-st.caption(f"Stop {pos + 1} of {len(stops)}. Click a name to jump there.")
+if shown == DIVERGED:
+    label = f"step {number:,}: diverged, not applied"
+    st.error(S.diverged.message)
+    st.caption("The viewer shows what that step computed before it was refused (up to the update it would have "
+               "made). It was not applied: the network is as it was before it. Lower the learning rate in the "
+               "sidebar's settings and train again, or go back some steps, or start over:")
+    recovery.way_out(ws, "stepper", undo=undo_to, fresh=start_fresh)
+elif rec is ws.steps[-1] and tr.global_step != rec.number:
+    label = f"step {number:,} (the network is at step {tr.global_step:,})"
+    st.info(f"This is the last step you took here, step {number:,}. The network has trained on since (it is at "
+            f"step {tr.global_step:,}): **Train one mini-batch** steps on from there.")
+elif rec is not ws.steps[-1]:
+    label = f"step {number:,} (recomputed; the network is at step {tr.global_step:,})"
+    st.info(f"You are looking at step {number:,}, recomputed from the parameters, optimizer state and batch it "
+            f"had (a past step keeps only what recomputes it; {kept_steps(ws)}). The network itself is at step "
+            f"{tr.global_step:,}.")
+else:
+    label = f"step {number:,} (latest)"
+if how != "next":
+    label += f" · trains on {HOW[how]}"
+trace_viewer.show(trace, key="stepper_viewer", step_label=label, start=start, on_train=take_step,
+                  optimizer=rec.optimizer_before if rec is not None else None,
+                  can_train=not ws.busy and not problem, reveal=shown != DIVERGED,
+                  train_help="A training run is going on: pause it on the training page to step." if ws.busy
+                  else problem)
 
 with st.expander("Link to this step", icon=":material/link:"):
-    st.code(link_path(ws.settings, number, stop.key), language=None)
-    st.caption("Opening it in a new session rebuilds the network from its seed and replays the steps up to this "
-               f"one (the trainer's own batches, at most {max_replay_steps(ws):,} steps at these sizes), then opens "
-               "this phase. Add it to this app's address.")
+    st.code(link_path(ws.settings, number, start), language=None)
+    st.caption(f"Opening it in a new session rebuilds the network from its seed and replays the steps up to this "
+               f"one (the trainer's own batches, at most {max_replay_steps(ws):,} steps at these sizes), then "
+               f"opens it on stop {start}, where this step was opened: moving between stops happens in your "
+               "browser and does not change the link. To open another stop, change `stop=` (to `dW2`, `ΔW1`, "
+               "… any name in the viewer's strip). Add it to this app's address.")
     for note in S.link_caveats(ws, number):
         st.warning(plain(note))      # the network's origin may name a file
 want = S.link_query(ws, on_screen)
 if any(st.query_params.get(k) != v for k, v in want.items()):
     st.query_params.update(want)
-
-if shown == DIVERGED:
-    st.error(S.diverged.message)
-    st.caption("Below is what that step computed before it was refused (up to the update it would have made). "
-               "It was not applied: the network is as it was before it. Lower the learning rate in the sidebar's "
-               "settings and step again, or go back some steps, or start over:")
-    recovery.way_out(ws, "stepper", undo=undo_to, fresh=start_fresh)
-elif rec is ws.steps[-1] and tr.global_step != rec.number:
-    st.info(f"This is the last step you took here, step {number:,}. The network has trained on since (it is at "
-            f"step {tr.global_step:,}): **next mini-batch** steps on from there.")
-elif rec is not ws.steps[-1]:
-    st.info(f"You are looking at step {number:,}, recomputed from the parameters, optimizer state and batch it "
-            f"had (a past step keeps only what recomputes it; {kept_steps(ws)}). The network itself is at step "
-            f"{tr.global_step:,}.")
-
-# ---- the current stop
-st.markdown(f"### {views.PHASE_ICONS[stop.phase]} {stop.title}")
-left, right = st.columns([1, 1])
-with left:
-    for n in stop.names:
-        st.latex(trace.spec(n).latex)
-    if stop.phase == "update":
-        ratios = {f"‖ΔW{stop.layer}‖ / ‖W{stop.layer}‖": views.update_ratio(trace, stop.layer)}
-        for k, v in ratios.items():
-            st.metric(k, f"{v:.2e}", help="Karpathy's rule of thumb: around 1e-3 is healthy.")
-with right:
-    st.markdown(views.stop_text(stop, trace))
-    st.caption(" ".join(f"**{n}**: {trace.spec(n).about}" for n in stop.names))
-block(trace, stop.rows, f"stop_{stop.key}", rec, L, main="loss" if stop.key == "losses" else stop.key)
 
 # ---- 3 · more ways to look
 st.subheader("3 · Look closer")
@@ -284,7 +261,7 @@ if view == "One sample":
 
 elif view == "All quantities":
     names = list(trace)
-    name = st.selectbox("Quantity", names, index=names.index(stop.names[-1]), key="stepper_browse",
+    name = st.selectbox("Quantity", names, index=names.index(start) if start in names else 0, key="stepper_browse",
                         format_func=lambda n: f"{n}  ({views.PHASE_TITLES[trace.spec(n).phase].lower()})")
     spec = trace.spec(name)
     st.latex(spec.latex)

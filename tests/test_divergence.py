@@ -294,12 +294,12 @@ def test_stepper_page_a_lower_rate_steps_on_from_where_it_diverged(lower):
     at = open_page("pages/stepper.py", lr=50)
     ws = session(at.session_state).ws
     click(at, "stepper_step")
-    click(at, "stepper_again")
+    click(at, "stepper_step")
     assert ws.trainer.global_step == 1
     assert any(e.startswith("Training diverged at epoch 1, step 2 (global step 2).") for e in errors(at)), errors(at)
     set_learning_rate(at, lower)
     assert ws.optimizer.lr == lower and session(at.session_state).ws is ws
-    click(at, "stepper_again")
+    click(at, "stepper_step")
     assert ws.trainer.global_step == 2 and not errors(at), errors(at)
     assert session(at.session_state).stepper.diverged is None
 
@@ -309,11 +309,11 @@ def test_stepper_page_undo_and_fresh_network_buttons():
     ws = session(at.session_state).ws
     click(at, "stepper_step")
     first = ws.net.params
-    click(at, "stepper_again")
+    click(at, "stepper_step")
     click(at, "stepper_undo")                            # the last 1 step: back to step 0
     assert ws.trainer.global_step == 0 and not errors(at) and ws.net.params is not first
     click(at, "stepper_step")
-    click(at, "stepper_again")
+    click(at, "stepper_step")
     trainer = ws.trainer
     click(at, "stepper_fresh")
     assert ws.trainer is not trainer and ws.trainer.global_step == 0 and not errors(at)

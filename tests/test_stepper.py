@@ -1,5 +1,5 @@
 """The stepper's logic (core/lab/stepper.py), without Streamlit: choosing the batch, taking a
-step (and a step that diverges), moving between stops, the step shown, and a shared link."""
+step (and a step that diverges), the stop a step opens on, the step shown, and a shared link."""
 from dataclasses import replace
 
 import numpy as np
@@ -97,22 +97,13 @@ def test_a_step_that_diverges_keeps_the_network_and_shows_its_partial_trace(mnis
 
 
 # --------------------------------------------------------------------------- stops and the step shown
-def test_moving_between_stops_stays_among_them():
+def test_a_step_opens_on_the_links_stop_when_its_trace_has_it():
     s = Stepper()
     keys = ["X", "Z1", "A1", "losses", "dZ2"]
+    s.stop = "A1"                                     # from a link
+    assert s.opening_stop(keys) == "A1" == s.stop
     s.stop = "ΔW3"                                    # not a stop of this (partial) trace
-    assert s.place(keys) == 0 and s.stop == "X"
-    s.go(-1)
-    assert s.stop == "X"
-    s.go(2)
-    assert s.stop == "A1"
-    s.go(10)
-    assert s.stop == "dZ2"
-    s.go_to("Z1")
-    s.go_to(None)                                     # a strip that was cleared moves nothing
-    assert s.stop == "Z1" and s.place(keys) == 1
-    s.go_end()
-    assert s.stop == "dZ2"
+    assert s.opening_stop(keys) == "X" == s.stop       # the link of what is shown says so too
 
 
 def test_an_earlier_step_is_recomputed_by_the_same_engine(mnist):
@@ -241,9 +232,6 @@ def test_a_replay_that_stops_in_the_training_process_says_where(mnist):
 
 @pytest.mark.parametrize("action", [
     lambda ws, s: s.take_step(ws, s.batch(ws, "next")),
-    lambda ws, s: s.go(1),
-    lambda ws, s: s.go_end(),
-    lambda ws, s: s.go_to("Z1"),
     lambda ws, s: s.show(1),
     lambda ws, s: s.draw_again(),
 ])
@@ -252,7 +240,7 @@ def test_the_note_of_a_link_stays_until_the_student_does_something_else(mnist, a
     s.start_replay(ws, s.read_link(ws, {"step": "2"}))
     for _ in range(3):                                          # reruns of the page change nothing
         shown = s.shown_step(ws)
-        s.place(["X", "Z1", "A1"])
+        s.opening_stop(["X", "Z1", "A1"])
         s.step_choices(ws)
         s.link_caveats(ws, shown.number)
         s.follow(ws)

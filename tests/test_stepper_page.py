@@ -1,4 +1,11 @@
-"""The stepper page, driven through Streamlit's AppTest: what it shows is what the engine computed."""
+"""The stepper page, driven through Streamlit's AppTest: what it shows is what the engine computed.
+
+The step itself is drawn by the trace viewer (ui/trace_viewer.py), a v2 component whose
+JavaScript AppTest cannot run: these tests read what the page mounted it with (the whole
+trace, packed, the stop it opens on, the step's label), and leave moving between stops,
+hovering and *Train one mini-batch* to tests/browser/test_trace_viewer.py and
+tests/browser/test_flows.py."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -6,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.teach.explain import explain
+from ui import trace_viewer as tv
 from ui.state import session
 from ui.stepper_views import build_stops
 
@@ -49,16 +57,38 @@ def stats_table(at):
     return table(at, "fraction of zeros").set_index("quantity")
 
 
-def stats_table_of(at, k):
-    return [d.value for d in at.dataframe if "fraction of zeros" in d.value.columns][k].set_index("quantity")
-
-
 def check_table(at):
     return table(at, "").set_index("")["value"]
 
 
 def latex(at):
     return [e.value.strip("$\n") for e in at.latex]
+
+
+def viewers(at) -> list:
+    return [e for e in at.get("bidi_component") if e.proto.component_name == "backprop.trace_viewer"]
+
+
+def viewer(at) -> dict:
+    """What the page mounted the trace viewer with (its one instance on the page)."""
+    found = viewers(at)
+    assert len(found) == 1, f"{len(found)} trace viewers on the page"
+    return json.loads(found[0].proto.json)
+
+
+def viewer_arrays(at) -> dict:
+    """The arrays the viewer got, unpacked as the browser does."""
+    view = viewer(at)["view"]
+    return tv.unpack(view["blob"], view["arrays"])
+
+
+def assert_viewer_shows(at, trace):
+    """The viewer holds every array of ``trace``, bit for bit, and its stops."""
+    got = viewer_arrays(at)
+    assert list(got) == list(trace)
+    for name in trace:
+        assert got[name].tobytes() == np.asarray(trace[name]).tobytes(), name
+    assert [s["key"] for s in viewer(at)["view"]["stops"]] == [s.key for s in build_stops(trace)]
 
 
 def assert_stats_match(shown, trace, name):
@@ -70,9 +100,10 @@ def assert_stats_match(shown, trace, name):
         assert row[col] == pytest.approx(float(want), rel=1e-9, abs=1e-15), (name, col)
 
 
-def test_step_once_and_walk_every_phase_forward_and_back():
+def test_a_step_goes_to_the_viewer_whole_and_opens_on_its_first_stop():
     at = open_stepper()
     assert any("Press **Step**" in i.value for i in at.info)
+    assert not viewers(at)                                   # nothing to view before a step
     click(at, "stepper_step")
     ws = ws_of(at)
     trace = ws.current
@@ -80,41 +111,34 @@ def test_step_once_and_walk_every_phase_forward_and_back():
     keys = [s.key for s in build_stops(trace)]
     assert keys[:7] == ["X", "Z1", "A1", "Z2", "A2", "Z3", "A3"] and keys[7:9] == ["losses", "dZ3"]
     assert keys[-3:] == ["ΔW1", "ΔW2", "ΔW3"] and len(keys) == 22
+    assert_viewer_shows(at, trace)
+    data = viewer(at)
+    assert data["start"] == "X" and data["step_label"] == "step 1 (latest)"
+    assert data["can_train"] and data["reveal"]
+    z1 = data["view"]["stops"][1]
+    assert z1["equations"] == [r"Z_{1} = X\, W_{1} + b_{1}"] == [trace.spec("Z1").latex]
+    assert z1["rows"][0]["inputs"] == ["X", "W1", "b1"] and z1["rows"][0]["outputs"] == ["Z1"]
+    assert at.query_params["stop"] == "X" and at.query_params["step"] == "1"
+    link = [c.value for c in at.code if "stop=" in c.value][0]
+    assert "step=1" in link and "stop=X" in link
+    # the stops are the viewer's: the page draws none of them, and has no buttons that move between them
+    assert not any(b.key in ("stepper_next", "stepper_prev", "stepper_rest") for b in at.button)
+    assert not at.get("pills")
 
-    seen = []
-    for k, key in enumerate(keys):
-        assert state(at).stop == key
-        assert at.query_params["stop"] == key and at.query_params["step"] == "1"
-        stop = build_stops(trace)[k]
-        shown = stats_table(at)
-        for name in stop.names:
-            assert trace.spec(name).latex in latex(at)
-            assert_stats_match(shown, trace, name)
-        if key == "Z1":
-            assert r"Z_{1} = X\, W_{1} + b_{1}" in latex(at)
-            assert shown.loc["Z1", "shape"] == "(64, 64)" and shown.loc["W1", "shape"] == "(784, 64)"
-            assert list(shown.index) == ["X", "W1", "b1", "Z1"]          # the inputs beside the output
-        seen.append(key)
-        if k < len(keys) - 1:
-            click(at, "stepper_next")
-    assert seen == keys and at.button(key="stepper_next").disabled
-    for key in reversed(keys[:-1]):
-        click(at, "stepper_prev")
-        assert state(at).stop == key
-    assert at.button(key="stepper_prev").disabled
-    click(at, "stepper_rest")
-    assert state(at).stop == "ΔW3"
-    assert ws.trainer.global_step == 1                      # walking never trains
+    click(at, "stepper_step")                                # the page's Step trains the next one
+    assert ws.trainer.global_step == 2
+    assert_viewer_shows(at, ws.current)
+    assert viewer(at)["step_label"] == "step 2 (latest)" and viewer(at)["start"] == "X"
 
 
-def test_the_zoom_rebuilds_the_chosen_cell():
+def test_the_zoom_of_all_quantities_rebuilds_the_chosen_cell():
     at = open_stepper()
     click(at, "stepper_step")
     trace = ws_of(at).current
-    at.pills(key="stepper_strip_forward").set_value("Z1").run()
-    assert state(at).stop == "Z1"
-    at.number_input(key="stop_Z1_Z1_64x64_0").set_value(3).run()
-    at.number_input(key="stop_Z1_Z1_64x64_1").set_value(5).run()
+    at.segmented_control(key="stepper_view").set_value("All quantities").run()
+    at.selectbox(key="stepper_browse").set_value("Z1").run()
+    at.number_input(key="browse_Z1_64x64_0").set_value(3).run()
+    at.number_input(key="browse_Z1_64x64_1").set_value(5).run()
     shown = check_table(at)
     cell = float(trace["Z1"][3, 5])
     assert shown["value in the trace"] == cell
@@ -126,26 +150,16 @@ def test_the_zoom_rebuilds_the_chosen_cell():
     products = X[3] * W1[:, 5]
     assert terms["contribution"].iloc[0] == pytest.approx(products[np.argmax(np.abs(products))], rel=1e-12)
     assert any(r"Z_{1}[3, 5]" in t for t in latex(at))
+    assert_stats_match(stats_table(at), trace, "Z1")
 
-    at.pills(key="stepper_strip_backward").set_value("dW1").run()
-    at.number_input(key="stop_dW1_dW1_784x64_0").set_value(400).run()
-    at.number_input(key="stop_dW1_dW1_784x64_1").set_value(7).run()
+    at.selectbox(key="stepper_browse").set_value("dW1").run()
+    at.number_input(key="browse_dW1_784x64_0").set_value(400).run()
+    at.number_input(key="browse_dW1_784x64_1").set_value(7).run()
     shown = check_table(at)
     assert shown["value in the trace"] == float(trace["dW1"][400, 7])
     assert shown["recomputed from the inputs (float64)"] == pytest.approx(float(trace["dW1"][400, 7]), rel=1e-4, abs=1e-9)
     assert len(table(at, "contribution")) == 12                  # the largest of 64 per-sample terms
-
-    # the browser of all quantities can show the same quantity as the stop, with its own zoom
-    at.segmented_control(key="stepper_view").set_value("All quantities").run()
-    at.selectbox(key="stepper_browse").set_value("dW1").run()
-    assert not at.exception
-    assert sum("fraction of zeros" in d.value.columns for d in at.dataframe) == 2
-    at.selectbox(key="stepper_browse").set_value("A2").run()
-    at.number_input(key="browse_A2_64x64_0").set_value(7).run()
-    at.number_input(key="browse_A2_64x64_1").set_value(9).run()
-    shown = [d.value.set_index("")["value"] for d in at.dataframe if "" in d.value.columns][-1]
-    assert shown["value in the trace"] == float(trace["A2"][7, 9])
-    assert_stats_match(stats_table_of(at, -1), trace, "A2")
+    assert_stats_match(stats_table(at), trace, "dW1")
 
 
 def test_one_samples_view():
@@ -165,18 +179,19 @@ def test_history_revisits_an_earlier_step_with_the_same_values():
     at = open_stepper()
     click(at, "stepper_step")
     ws = ws_of(at)
-    first = {k: np.array(ws.current[k]) for k in ("Z1", "dW2", "W3_new")}
-    click(at, "stepper_again")
-    click(at, "stepper_again")
+    first = {k: np.array(ws.current[k]) for k in ws.current}
+    click(at, "stepper_step")
+    click(at, "stepper_step")
     assert ws.trainer.global_step == 3 and at.selectbox(key="stepper_shown").value == 3
+    assert viewer(at)["step_label"] == "step 3 (latest)"
     at.selectbox(key="stepper_shown").set_value(1).run()
-    at.pills(key="stepper_strip_forward").set_value("Z1").run()
     assert any("recomputed" in i.value for i in at.info)
     shown_trace = ws.trace_of(ws.steps[0])             # the one recomputed trace the workspace keeps
     assert ws.memory()["recomputed_trace"] == shown_trace.nbytes
-    for k, v in first.items():
+    for k, v in first.items():                         # the same numbers as when step 1 was taken
         assert np.array_equal(np.asarray(shown_trace[k]), v), k
-    assert_stats_match(stats_table(at), {"Z1": first["Z1"]}, "Z1")
+    assert_viewer_shows(at, shown_trace)
+    assert viewer(at)["step_label"] == "step 1 (recomputed; the network is at step 3)"
     assert at.query_params["step"] == "1"
     at.segmented_control(key="stepper_view").set_value("History and memory").run()
     assert list(table(at, "batch of the epoch")["step"]) == [3, 2, 1]
@@ -206,22 +221,21 @@ def test_gradient_check_on_screen_agrees_with_backprop():
 
 def test_a_link_replays_the_same_step_and_phase():
     at = open_stepper()
-    click(at, "stepper_step")
-    click(at, "stepper_again")
-    click(at, "stepper_again")
-    at.pills(key="stepper_strip_backward").set_value("dW2").run()
-    assert at.query_params["step"] == "3" and at.query_params["stop"] == "dW2"
+    for _ in range(3):
+        click(at, "stepper_step")
+    assert at.query_params["step"] == "3" and at.query_params["stop"] == "X"
     link = [c.value for c in at.code if "stop=" in c.value][0]
-    assert "step=3" in link and "stop=dW2" in link and "pool=3000" in link
+    assert "step=3" in link and "stop=X" in link and "pool=3000" in link
+    assert any("where this step was opened" in c.value for c in at.caption)    # moves in the browser are not in it
     before = ws_of(at).current
-    shown_before = stats_table(at)
+    view_before = viewer(at)["view"]
 
-    fresh = open_stepper(step="3", stop="dW2")
+    fresh = open_stepper(step="3", stop="dW2")           # a teacher's link, edited to open on dW2
     ws = ws_of(fresh)
     assert ws.trainer.global_step == 3 and state(fresh).stop == "dW2"
-    for k in ("X", "Z1", "dW2", "W3_new"):
-        assert np.array_equal(np.asarray(ws.current[k]), np.asarray(before[k])), k
-    assert stats_table(fresh).equals(shown_before)
+    assert viewer(fresh)["start"] == "dW2" and fresh.query_params["stop"] == "dW2"
+    assert_viewer_shows(fresh, before)
+    assert viewer(fresh)["view"] == view_before                      # the same step, the same view
 
 
 def test_a_custom_batch_is_stepped_and_flagged_for_links():
@@ -234,8 +248,11 @@ def test_a_custom_batch_is_stepped_and_flagged_for_links():
     assert rec.how == "chosen" and list(rec.idx) == list(ws.split.train_idx[[0, 1, 2, 3, 10]])
     assert ws.current["X"].shape == (5, 784)
     assert any("random or chosen batches" in w.value for w in at.warning)
+    assert viewer(at)["step_label"] == "step 1 (latest) · trains on images I choose"
     at.text_input(key="stepper_chosen").input("0, 99999").run()
     assert any("outside" in e.value for e in at.error) and at.button(key="stepper_step").disabled
+    data = viewer(at)                                       # nor can the viewer's Train one mini-batch
+    assert not data["can_train"] and "99,999 is outside" in data["train_help"]
 
 
 def test_divergence_shows_the_message_and_the_partial_trace():
@@ -243,15 +260,16 @@ def test_divergence_shows_the_message_and_the_partial_trace():
     click(at, "stepper_step")
     ws = ws_of(at)
     params = ws.net.params
-    click(at, "stepper_again")                               # lr 100 would blow the weights up on the second step
+    click(at, "stepper_step")                                # lr 100 would blow the weights up on the second step
     assert ws.net.params is params and ws.trainer.global_step == 1
     assert any("diverged" in e.value and "learning rate" in e.value for e in at.error)
-    assert state(at).diverged.trace is not None
-    click(at, "stepper_rest")
-    assert state(at).stop == "ΔW3"                          # the partial trace ends at the refused update
-    shown = stats_table(at)
-    assert "ΔW3" in shown.index and "W3_new" not in shown.index      # never applied
-    t = state(at).diverged.trace                             # a layer it would have made > 10 times larger
+    t = state(at).diverged.trace
+    assert t is not None
+    assert_viewer_shows(at, t)
+    data = viewer(at)
+    assert data["step_label"] == "step 2: diverged, not applied" and not data["reveal"]   # the message stays in view
+    assert data["view"]["stops"][-1]["key"] == "ΔW3"          # the partial trace ends at the refused update
+    assert "ΔW3" in data["view"]["quantities"] and "W3_new" not in data["view"]["quantities"]   # never applied                             # a layer it would have made > 10 times larger
     assert max(np.linalg.norm(t[f"W{l}"] + t[f"ΔW{l}"]) / np.linalg.norm(t[f"W{l}"]) for l in (1, 2, 3)) > 10
 
 
@@ -263,27 +281,28 @@ def test_stepping_is_disabled_while_a_run_is_active():
     try:
         at.run()
         assert any("pause the run" in w.value for w in at.warning)
-        assert at.button(key="stepper_again").disabled and at.button(key="stepper_step").disabled
-        click(at, "stepper_next")                            # looking is still allowed
-        assert state(at).stop == "Z1"
+        assert at.button(key="stepper_step").disabled
+        data = viewer(at)                                    # looking is still allowed, training is not
+        assert not data["can_train"] and "pause it" in data["train_help"]
+        assert_viewer_shows(at, ws.current)
     finally:
         ws.runner.status = "idle"
 
 
-def test_any_architecture_and_optimizer_walks_and_zooms_exactly():
+def test_any_architecture_and_optimizer_is_viewed_and_zoomed_exactly():
     at = open_stepper(hidden="32", activation="tanh", optimizer="adam", lr="0.001")
     click(at, "stepper_step")
-    click(at, "stepper_again")                              # Adam now has moments from the step before
+    click(at, "stepper_step")                               # Adam now has moments from the step before
     ws = ws_of(at)
     trace, rec = ws.current, ws.steps[-1]
     stops = build_stops(trace)
     assert [s.key for s in stops] == ["X", "Z1", "A1", "Z2", "A2", "losses", "dZ2", "dW2", "db2", "dA1", "dZ1",
                                       "dW1", "db1", "ΔW1", "ΔW2"]
-    for stop in stops:
-        at.pills(key=f"stepper_strip_{stop.phase}").set_value(stop.key).run()
-        assert not at.exception and state(at).stop == stop.key
-    shown = check_table(at)                                  # the last stop: ΔW2 under Adam's rule
-    cell = tuple(int(at.number_input(key=f"stop_ΔW2_ΔW2_32x10_{ax}").value) for ax in (0, 1))
+    assert_viewer_shows(at, trace)
+    at.segmented_control(key="stepper_view").set_value("All quantities").run()
+    at.selectbox(key="stepper_browse").set_value("ΔW2").run()
+    shown = check_table(at)                                  # ΔW2 under Adam's rule
+    cell = tuple(int(at.number_input(key=f"browse_ΔW2_32x10_{ax}").value) for ax in (0, 1))
     assert shown["value in the trace"] == float(trace["ΔW2"][cell])
     assert shown["recomputed from the inputs (float64)"] == pytest.approx(float(trace["ΔW2"][cell]), rel=1e-4)
     assert explain(trace, "ΔW2", cell, optimizer=rec.optimizer_before).combine == "adam"
@@ -296,7 +315,8 @@ def test_the_step_shown_says_when_the_network_trained_on_since():
     ws.trainer.train_step()                                  # what a run on the training page does
     at.run()
     assert any("trained on since" in i.value for i in at.info)
-    click(at, "stepper_again")
+    assert viewer(at)["step_label"] == "step 1 (the network is at step 2)"
+    click(at, "stepper_step")
     assert ws.trainer.global_step == 3 and ws.steps[-1].number == 3
 
 
@@ -363,5 +383,7 @@ def test_a_long_link_replays_in_the_training_process_and_shows_how_far():
     assert ws.trainer.global_step == 300 and len(ws.steps) == 1 and state(at).stop == "dW1"
     assert any(i.value == "Replayed 300 steps from the link." for i in at.info)
     assert at.query_params["step"] == "300" and at.query_params["stop"] == "dW1"
-    click(at, "stepper_next")                                   # the student moves on: the note goes
+    assert viewer(at)["start"] == "dW1" and viewer(at)["step_label"] == "step 300 (latest)"
+    click(at, "stepper_step")                                   # the student steps on: the note goes
     assert not any("Replayed" in i.value for i in at.info)
+    assert viewer(at)["start"] == "X"                            # and the new step opens on its first stop

@@ -48,21 +48,20 @@ def shoot(page, name: str, out: Path, *, height: int | None = None, top_of: str 
     tall = min(full, offset + limit)
     page.set_viewport_size({"width": WIDTH, "height": int(tall)})
     time.sleep(0.8)                       # plotly redraws on resize
-    settle(page, quiet=0.5)
+    settle(page)
     path = out / f"{name}.png"
     clip = {"x": 0, "y": offset, "width": WIDTH, "height": min(limit, tall - offset)}
     page.screenshot(path=str(path), clip=clip)
     page.set_viewport_size({"width": WIDTH, "height": 1000})
-    settle(page, quiet=0.3)
+    settle(page)
     print(f"{path}  {WIDTH}×{int(clip['height'])}", flush=True)
     return path
 
 
 def jump_to_stop(page, key: str) -> None:
-    """Click a name in the stepper's strip of stops."""
-    page.get_by_role("radio", name=key, exact=True).click()
-    page.locator('[data-testid="stButtonGroup"] button[aria-checked="true"]', has_text=key).first.wait_for()
-    settle(page)
+    """Click a name in the stepper's trace viewer's strip of stops (drawn in the browser: no rerun)."""
+    page.locator(".tv-strip button", has_text=key).first.click()
+    page.locator(f'.tv[data-stop="{key}"]').wait_for()
 
 
 def draw_seven(page) -> None:
@@ -101,13 +100,14 @@ def home_and_data(page, url, out):
 def stepper(page, url, out):
     """A fresh seed-0 network, its first mini-batch: what a student sees first."""
     open_page(page, url, "stepper")
-    click_button(page, "Step: train on this mini-batch")
+    click_button(page, "Step: train on this mini-batch", until=lambda: page.locator('.tv[data-state="ready"]').count())
+    page.locator(".tv-eqs .katex").first.wait_for()
     jump_to_stop(page, "A1")
-    shoot(page, "stepper-forward", out, height=2000)
+    shoot(page, "stepper-forward", out, height=1500)
     jump_to_stop(page, "dZ2")
-    shoot(page, "stepper-backward", out, height=1500, top_of="2 · Step through it")
+    shoot(page, "stepper-backward", out, height=1000)
     jump_to_stop(page, "ΔW1")
-    shoot(page, "stepper-update", out, height=1500, top_of="2 · Step through it")
+    shoot(page, "stepper-update", out, height=1000)
 
 
 def trained_pages(page, url, out, tmp: Path):

@@ -121,16 +121,11 @@ def session(store=None) -> Session:
 
 # --------------------------------------------------------------------------- widget keys read elsewhere
 # The stepper (pages/stepper.py): its callbacks read the batch choice; the page sets the
-# step shown, the strip and the zoom from its state.
+# step shown from its state, and a click on a chart sets the zoom of "All quantities".
 STEPPER_HOW = "stepper_how"
 STEPPER_CHOSEN = "stepper_chosen"
 STEPPER_DRAWN_LABEL = "stepper_drawn_label"
 STEPPER_SHOWN = "stepper_shown"
-
-
-def stepper_strip(phase: str) -> str:
-    """The pills of one phase in the stepper's strip of stops."""
-    return f"stepper_strip_{phase}"
 
 
 def zoom_target(key: str) -> str:

@@ -78,7 +78,7 @@ def pack(arrays: dict[str, np.ndarray]) -> tuple[str, list[dict]]:
                       "offset": offset, "length": int(a.size)})
         chunks.append(a.tobytes())
         offset += a.nbytes
-    return base64.b64encode(zlib.compress(b"".join(chunks), 6)).decode("ascii"), index
+    return base64.b64encode(zlib.compress(b"".join(chunks), 1)).decode("ascii"), index
 
 
 def unpack(blob: str, index: list[dict]) -> dict[str, np.ndarray]:
@@ -288,18 +288,21 @@ def asked_cell(values, view_id: str) -> dict | None:
 
 
 def show(trace: Trace, *, key: str = "trace_viewer", step_label: str = "", start: str | None = None,
-         optimizer=None, can_train: bool = True, train_help: str = "",
+         optimizer=None, can_train: bool = True, train_help: str = "", reveal: bool = False,
          on_train: Callable[[], None] | None = None) -> dict | None:
     """Mount the viewer on ``trace``. ``start``: the stop it opens on when the step is new
     (or when ``start`` changes); ``step_label``: the step shown, in words; ``optimizer``: the
-    optimizer as it was before the step (what :func:`explain` needs to rebuild a stateful ΔW).
+    optimizer as it was before the step (what :func:`explain` needs to rebuild a stateful ΔW);
+    ``reveal``: scroll the page to the viewer when a new step arrives, so its toolbar, title,
+    equations and heatmaps are on screen together.
     ``on_train`` runs (as a callback, before the rerun) when "Train one mini-batch" is
     pressed. Returns the cell a click asked about in this rerun (``{"stop", "name",
     "index"}``), which the viewer now explains, or None."""
     data = _cached_view(digest(trace), trace)
     cell = asked_cell(st.session_state.get(key), data["id"])
     _mount(key=key, data={"key": key, "view": data, "start": start, "step_label": step_label,
-                          "can_train": bool(can_train), "train_help": train_help, "katex": KATEX_URL},
+                          "can_train": bool(can_train), "train_help": train_help, "reveal": bool(reveal),
+                          "katex": KATEX_URL},
            on_cell_change=_ignore, on_train_change=on_train or _ignore)
     if cell is not None:
         try:

@@ -1,6 +1,6 @@
 """The stepper's logic: one student stepping mini-batches through backprop, phase by phase.
 
-A :class:`Stepper` holds where the student stands (the stop and the step shown,
+A :class:`Stepper` holds where the student stands (the step shown and the stop it opens on,
 the partial trace of a step that diverged, which steps trained on a batch of
 their own choosing) for one trainer; the network, its trainer and the history
 of steps are the :class:`~core.lab.workspace.Workspace`'s. Taking a step is one
@@ -106,8 +106,7 @@ class Stepper:
     over when the workspace gets another trainer (new settings, a checkpoint, the
     pretrained network): see :meth:`follow`."""
 
-    stop: str = FIRST_STOP                  # the stop shown: a Stop.key ("X", "Z1", …, "ΔW3")
-    keys: list[str] = field(default_factory=list)   # the stops of the trace shown, in order
+    stop: str = FIRST_STOP                  # the stop a step opens on: a Stop.key ("X", "Z1", …, "ΔW3")
     shown: int | str | None = None          # the step shown: a step number, DIVERGED, or None (the latest)
     diverged: Diverged | None = None        # the last step, when it diverged
     custom: set[int] = field(default_factory=set)   # steps that trained on a random, chosen or drawn batch
@@ -196,7 +195,7 @@ class Stepper:
         except RuntimeError as err:          # a run started meanwhile
             self.problem = str(err)
             return
-        self.diverged, self.problem, self.recomputed, self.gradcheck = None, "", None, None
+        self.diverged, self.problem, self.gradcheck = None, "", None
         self.stop, self.shown = FIRST_STOP, None
         self.custom = {n for n in self.custom if n <= point.global_step}
 
@@ -209,28 +208,14 @@ class Stepper:
             return
         self.follow(ws)
 
-    # -- moving between stops -------------------------------------------------------------------
-    def place(self, keys: list[str]) -> int:
-        """The stops of the trace on screen: keep the stop among them; its position."""
-        self.keys = list(keys)
-        if self.stop not in self.keys:
-            self.stop = self.keys[0]
-        return self.keys.index(self.stop)
-
-    def go(self, delta: int) -> None:
-        self.link_note = ""
-        if self.keys:
-            i = self.keys.index(self.stop) if self.stop in self.keys else 0
-            self.stop = self.keys[max(0, min(len(self.keys) - 1, i + delta))]
-
-    def go_end(self) -> None:
-        self.link_note = ""
-        if self.keys:
-            self.stop = self.keys[-1]
-
-    def go_to(self, key: str | None) -> None:
-        if key:
-            self.stop, self.link_note = key, ""
+    # -- what the viewer opens on -------------------------------------------------------------------
+    def opening_stop(self, keys: list[str]) -> str:
+        """The stop the trace viewer opens the step on (a link's, or the first), kept among the
+        trace's stops ``keys`` (a diverged step's partial trace has fewer). Moving between stops
+        happens in the browser and never comes back here."""
+        if self.stop not in keys:
+            self.stop = keys[0]
+        return self.stop
 
     def show(self, choice: int | str | None) -> None:
         """Show the step ``choice`` (a step number or DIVERGED)."""

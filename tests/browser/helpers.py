@@ -151,6 +151,23 @@ def progress_values(page) -> list[int]:
         e => Number(e.getAttribute('aria-valuenow'))))""")
 
 
+# --------------------------------------------------------------------------- what the page sends
+def record_sent(page) -> list:
+    """Every websocket message the page sends from now on (call before it opens the app)."""
+    sent: list = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    return sent
+
+
+def caused_by_user(payload) -> bool:
+    """A message the page sent that is not the app's own timer: the sidebar's ``run_status``
+    fragment (``st.fragment(run_every="5s")``) asks for a rerun every 5 s whatever the user does."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    msg = BackMsg()
+    msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode())
+    return not (msg.WhichOneof("type") == "rerun_script" and msg.rerun_script.is_auto_rerun)
+
+
 # --------------------------------------------------------------------------- the engine's own numbers
 @functools.cache
 def engine_mnist():

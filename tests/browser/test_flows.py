@@ -10,11 +10,13 @@ import re
 import warnings
 
 import numpy as np
+import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import (MAIN, SIDEBAR, TIMEOUT, assert_no_errors, chart_traces, click_button, engine_mnist,
-                                   engine_pretrained, go_to, metric, open_page, open_pretrained,
-                                   progress_values, settle, shows, sidebar_text, wait_for_count, wait_until)
+from tests.browser.helpers import (MAIN, SIDEBAR, TIMEOUT, assert_no_errors, caused_by_user, chart_traces,
+                                   click_button, engine_mnist, engine_pretrained, go_to, metric, open_page,
+                                   open_pretrained, progress_values, record_sent, settle, shows, sidebar_text,
+                                   wait_until)
 
 SMALL = "pool=3000&val=500"        # 2,500 training images: 40 steps per epoch
 
@@ -49,35 +51,45 @@ def press_during_run(page, label: str, status: str) -> None:
 
 # --------------------------------------------------------------------------- the stepper
 def test_step_one_mini_batch_through_every_phase(server, page):
-    """Step, then *next* through every stop: the strip and the counter follow, each
-    stop draws its heatmaps, and the update shows ΔW1 with the engine's ratio ‖ΔW1‖/‖W1‖."""
+    """Step, then → through every stop in the trace viewer: "Stop k of 22" and the stop follow
+    at once, each stop draws its heatmaps, nothing goes to the server meanwhile, and the update
+    shows the engine's ratio ‖ΔW1‖/‖W1‖. *Train one mini-batch* then trains the session's network
+    (the sidebar counts it) and opens the new step on its first stop."""
     from core.lab.settings import Settings
     from core.lab.workspace import Workspace
     m = engine_mnist()
     trace = Workspace(Settings(), m["train"], m["test"]).step()       # seed 0, the trainer's first batch
     keys = ["X", "Z1", "A1", "Z2", "A2", "Z3", "A3", "losses", "dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2",
             "dA1", "dZ1", "dW1", "db1", "ΔW1", "ΔW2", "ΔW3"]
+    sent = record_sent(page)
+    viewer, count = page.locator(".tv"), page.locator(".tv-count")
 
     open_page(page, server, "stepper", expect_text="Step: train on this mini-batch")
-    click_button(page, "Step: train on this mini-batch", until=f"Stop 1 of {len(keys)}.")
-
-    def shown():
-        strip = page.locator('[data-testid="stButtonGroup"] button[role="radio"][aria-checked="true"]')
-        return [t.strip() for t in strip.all_inner_texts()]
-
+    click_button(page, "Step: train on this mini-batch",
+                 until=lambda: viewer.count() and viewer.get_attribute("data-state") == "ready")
+    assert_no_errors(page)
+    assert "0 epochs, 1 step" in sidebar_text(page)            # the step trained the session's network
+    page.evaluate("() => 0")                                   # let Playwright deliver the frames so far
+    before = len(sent)
     for i, key in enumerate(keys):
-        expect(page.get_by_text(f"Stop {i + 1} of {len(keys)}.")).to_be_visible()
-        wait_until(lambda: key in shown(), what=f"{key} chosen in the strip")
-        wait_for_count(page, ".js-plotly-plot", 3)
+        expect(count).to_have_text(f"Stop {i + 1} of {len(keys)}")
+        assert viewer.get_attribute("data-stop") == key
+        assert page.locator(".tv-fig .tv-cv canvas").count() >= 1
         if key == "ΔW1":
             break
-        click_button(page, "next", until=f"Stop {i + 2} of {len(keys)}.")
-    assert_no_errors(page)
-    expect(page.locator(f'{MAIN} h3', has_text="Update · layer 1").first).to_be_visible()
+        page.keyboard.press("ArrowRight")
+    expect(page.locator(".tv-title")).to_contain_text("Update · layer 1")
     W1, dW1 = np.asarray(trace["W1"], np.float64), np.asarray(trace["ΔW1"], np.float64)
-    assert metric(page, "‖ΔW1‖ / ‖W1‖") == f"{np.linalg.norm(dW1) / np.linalg.norm(W1):.2e}"
-    # the step really trained the session's network: the sidebar counts it
-    assert "0 epochs, 1 step" in sidebar_text(page)
+    fact = lambda name: page.locator(f'.tv-fact[data-fact="{name}"] b').inner_text()
+    assert fact("ratio") == f"{np.linalg.norm(dW1) / np.linalg.norm(W1):.2e}"
+    assert float(fact("loss-after")) < float(fact("loss-before")) == pytest.approx(float(trace.loss), rel=1e-3)
+    page.evaluate("() => 0")
+    assert [m for m in sent[before:] if caused_by_user(m)] == [], "moving between stops sent a message"
+
+    click_button(page, "Train one mini-batch", until=lambda: "0 epochs, 2 steps" in sidebar_text(page))
+    expect(page.locator(".tv-step")).to_have_text("step 2 (latest)")
+    expect(count).to_have_text(f"Stop 1 of {len(keys)}")        # a new step opens on its first stop
+    assert_no_errors(page)
 
 
 # --------------------------------------------------------------------------- training

@@ -148,7 +148,7 @@ class Viewer {
     this.selected = null;      // {name, index} of the clicked cell
     this.ui.prev.addEventListener("click", (e) => this.go(this.pos - 1, e));
     this.ui.next.addEventListener("click", (e) => this.go(this.pos + 1, e));
-    this.ui.train.addEventListener("click", () => this.train());
+    this.ui.train.addEventListener("click", (e) => this.train(e));
     this.ui.keys.addEventListener("click", () => this.toggleHelp());
     this.onKey = (e) => this.key(e);
     document.addEventListener("keydown", this.onKey);
@@ -173,6 +173,7 @@ class Viewer {
     this.data = data;
     const view = data.view;
     this.ui.step.textContent = data.step_label || "";
+    this.ui.step.title = data.step_label || "";
     this.ui.train.disabled = !data.can_train;
     this.ui.train.title = data.can_train ? "Train your network on one more mini-batch (n)" : (data.train_help || "");
     this.ui.train.classList.remove("tv-pending");
@@ -196,6 +197,7 @@ class Viewer {
       this.root.dataset.state = "loading";
       this.ui.stop.hidden = true;
       const id = view.id, t0 = performance.now();
+      if (this.trainedFrom !== undefined) this.root.dataset.trainedArrivedMs = (t0 - this.trainedFrom).toFixed(1);
       unpack(view).then((arrays) => {
         this.root.dataset.unpackMs = (performance.now() - t0).toFixed(1);
         if (this.viewId !== id) return;             // a newer step came meanwhile
@@ -208,6 +210,15 @@ class Viewer {
         this.root.dataset.view = id;
         this.ui.stop.hidden = false;
         this.render();
+        if (data.reveal) this.revealSelf();
+        if (this.trainedFrom !== undefined) {      // a step this viewer asked for: click → its first stop drawn
+          const t0 = this.trainedFrom;
+          this.trainedFrom = undefined;
+          requestAnimationFrame(() => setTimeout(() => {
+            this.root.dataset.trainedMs = (performance.now() - t0).toFixed(1);
+            this.root.dataset.trainedCount = String(Number(this.root.dataset.trainedCount || 0) + 1);
+          }, 0));
+        }
       }).catch((err) => {
         this.ui.stop.hidden = true;
         this.parent.querySelector(".tv-loading").textContent = `The step could not be unpacked: ${err.message}`;
@@ -220,6 +231,13 @@ class Viewer {
       const i = this.view.stops.findIndex((s) => s.key === data.start);
       if (i >= 0 && i !== this.pos) { this.pos = i; this.render(); }
     }
+  }
+
+  // the page scrolls so the viewer starts just below Streamlit's header (.tv's scroll-margin-top)
+  revealSelf() {
+    const top = this.root.getBoundingClientRect().top;
+    const margin = parseFloat(getComputedStyle(this.root).scrollMarginTop) || 0;
+    if (Math.abs(top - margin) > 2) this.root.scrollIntoView({ block: "start", behavior: "instant" });
   }
 
   takeAnswer(answer) {
@@ -261,7 +279,7 @@ class Viewer {
       this.go(moves[e.key], e);
     } else if (e.key === "n") {
       e.preventDefault();
-      this.train();
+      this.train(e);
     } else if (e.key === "?") {
       e.preventDefault();
       this.toggleHelp();
@@ -275,9 +293,10 @@ class Viewer {
     this.ui.keys.setAttribute("aria-expanded", String(!this.ui.help.hidden));
   }
 
-  train() {
+  train(event) {
     if (this.ui.train.disabled || !this.send) return;
     this.ui.train.classList.add("tv-pending");
+    this.trainedFrom = event ? event.timeStamp : performance.now();   // for data-trained-ms (the benchmark)
     this.send("train", Date.now());
   }
 
