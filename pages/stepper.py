@@ -249,7 +249,11 @@ if any(st.query_params.get(k) != v for k, v in want.items()):
 # ---- 3 · more ways to look
 st.subheader("3 · Look closer")
 VIEWS = ["One sample", "All quantities", "Gradient check", "History and memory"]
-view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="stepper_view", label_visibility="collapsed")
+view = st.segmented_control("View", VIEWS, default=None, key="stepper_view", label_visibility="collapsed")
+if view is None:    # nothing drawn by default: each step then redraws only the viewer above, quickly
+    st.caption("**One sample** follows one image of the batch through every layer · **All quantities** shows "
+               "any matrix of the step with its statistics · **Gradient check** compares backprop with finite "
+               "differences · **History and memory** lists the steps kept and what they cost.")
 
 if view == "One sample":
     m = trace["X"].shape[0]

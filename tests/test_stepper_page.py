@@ -166,6 +166,9 @@ def test_one_samples_view():
     at = open_stepper()
     click(at, "stepper_step")
     trace = ws_of(at).current
+    assert at.segmented_control(key="stepper_view").value is None      # nothing below the viewer by default
+    at.segmented_control(key="stepper_view").set_value("One sample").run()
+    assert at.selectbox(key="stepper_sample").value == int(np.nanargmax(trace["losses"]))   # the worst sample
     at.selectbox(key="stepper_sample").set_value(5).run()
     y, loss = int(trace["y"][5]), float(trace["losses"][5])
     assert any(f"Sample **5** is a **{y}**" in m.value and f"{loss:.4f}" in m.value for m in at.markdown)

@@ -74,7 +74,8 @@ def test_stepper_shows_the_engines_first_step(server, page):
     open_page(page, server, "stepper", expect_text="Step: train on this mini-batch")
     click_button(page, "Step: train on this mini-batch", until="1 step taken (epoch 1, batch 2 of 641 comes next)")
     assert_no_errors(page)
-    wait_for_count(page, ".js-plotly-plot", 3)                    # the batch, one sample's charts, …
+    page.locator('[data-testid="stButtonGroup"] button', has_text="One sample").click()   # a view below the viewer
+    wait_for_count(page, ".js-plotly-plot", 3)                    # one sample's charts
     text = main_text(page)                                        # "One sample" starts on the worst sample
     assert f"losses[{worst}] = −log {math.exp(-losses[worst]):.3f} = {losses[worst]:.4f}" in text
     page.locator(".tv-strip button", has_text="losses").click()       # the trace viewer's strip of stops
