@@ -340,7 +340,8 @@ def snapshots_section(ws, h: dict) -> None:
              "note": "the initial weights" if e == 0 else ""} for e in snaps]
     st.dataframe(rows, hide_index=True, width="content",
                  column_config={"note": st.column_config.TextColumn(width="medium")})
-    st.caption("The parameters are kept at epochs 0, 1, 2, 5, 10, 20, 50, 100, 200, 500 and 1000 (references, "
+    kept = checkpoint.SNAPSHOTS
+    st.caption(f"The parameters are kept at epochs {', '.join(map(str, kept[:-1]))} and {kept[-1]} (references, "
                "not copies: updates never overwrite an array). Choose one with *Network at* on these pages:")
     c = st.columns(2)
     c[0].page_link("pages/inspect.py", label="What it learned", icon=":material/search_insights:")
