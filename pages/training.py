@@ -447,7 +447,7 @@ def live_panel() -> None:
     p = ws.runner.progress()
     if p["status"] != run["status"]:    # queued → running, running → paused, …: redraw the buttons too
         st.rerun()
-    h = tp.read_history(ws.history)
+    h = tp.read_history(ws.history, tp.CURVE_COLUMNS)   # redrawn every few seconds: not the histograms
     progress_block(ws, p, h)
     curves(h, ws.trainer.steps_per_epoch, log_x, live=p["active"])
 

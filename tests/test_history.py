@@ -93,6 +93,18 @@ def test_a_history_with_rows_round_trips_exactly(small):
     assert ck.history.frame().equals(t.history.frame())
 
 
+def test_a_few_columns_read_alone_are_those_of_the_whole_history_and_nbytes_counts_every_cell(small):
+    t = trainer(small)
+    t.run(2)
+    t.train_step()
+    h = t.history
+    some = h.columns(names=("epoch", "val_acc", "update_ratio"))
+    assert list(some) == ["epoch", "val_acc", "update_ratio"]
+    assert_same_arrays(some, {k: v for k, v in h.columns().items() if k in some})
+    walked = h._step_loss.nbytes + sum(np.asarray(v).nbytes for vals in h.rows.values() for v in vals)
+    assert h.nbytes == walked > 0
+
+
 def test_files_from_before_the_schema_with_float_epochs_still_load(small):
     """The shipped pretrained network stored its epochs as float64."""
     t = trainer(small)

@@ -29,10 +29,14 @@ MAX_HEATMAP_EPOCHS = 300
 
 
 # --------------------------------------------------------------------------- data
-def read_history(history) -> dict[str, np.ndarray]:
-    """Every column of a :class:`core.engine.history.History`, cut to the epochs all of them
-    have (the run's reports are applied while the page draws), and the per-step losses."""
-    return {**history.columns(), "step_loss": history.step_loss}
+CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")   # the live panel's
+
+
+def read_history(history, names=None) -> dict[str, np.ndarray]:
+    """The columns ``names`` (all by default) of a :class:`core.engine.history.History`, cut to
+    the epochs all of them have (the run's reports are applied while the page draws), and the
+    per-step losses."""
+    return {**history.columns(names=names), "step_loss": history.step_loss}
 
 
 def downsample(values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:

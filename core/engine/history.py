@@ -233,12 +233,15 @@ class History:
         ``(epochs, layers, bins)`` for histograms, in the column's dtype."""
         return COLUMN[key].stack(self.rows[key][:self._complete()], self.n_layers)
 
-    def columns(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
-        """Every column for epochs ``start`` to ``stop`` (all complete ones by default),
-        consistent with each other even while another thread appends."""
+    def columns(self, start: int = 0, stop: int | None = None, names=None) -> dict[str, np.ndarray]:
+        """The columns ``names`` (every column by default) for epochs ``start`` to ``stop``
+        (all complete ones by default), consistent with each other even while another
+        thread appends. A page that draws a few columns asks for those: stacking the
+        histograms of a long run costs far more than the curves."""
         n = self._complete()
         stop = n if stop is None else min(stop, n)
-        return {c.name: c.stack(self.rows[c.name][start:stop], self.n_layers) for c in COLUMNS}
+        cols = COLUMNS if names is None else [COLUMN[k] for k in names]
+        return {c.name: c.stack(self.rows[c.name][start:stop], self.n_layers) for c in cols}
 
     def frame(self):
         """The per-epoch history as a pandas DataFrame (one column per layer metric)."""
@@ -274,10 +277,12 @@ class History:
 
     @property
     def nbytes(self) -> int:
-        total = self._step_loss.nbytes
-        for k, vals in self.rows.items():
-            total += sum(np.asarray(v).nbytes for v in vals)
-        return total
+        """The bytes of the rows' values (a number counts as 8) and of the step-loss buffer.
+        Every row of a column has the same shape and dtype (``Column.cell_value``), so this is
+        arithmetic, not a walk over every cell: the training page shows it on each redraw."""
+        return self._step_loss.nbytes + sum(
+            len(self.rows[c.name]) * (int(np.prod(c.cell_shape(self.n_layers))) * c.dtype.itemsize if c.cell else 8)
+            for c in COLUMNS)
 
 
 def empty(n_layers: int) -> dict[str, np.ndarray]:
