@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 from core.engine.activations import ACTIVATIONS, RELU, Activation
 from core.engine.gradcheck import check_gradients
 from core.engine.network import INITS, MLP, DivergenceError
-from core.engine.optim import OPTIMIZERS, make_optimizer, snapshot
+from core.engine.optim import OPTIMIZERS, from_hyper, make_optimizer, snapshot
 from core.engine.trainer import divergence_message
-from core.teach.explain import UPDATE_EXPLANATIONS, explain
+from core.teach.explain import explain
 from ui.state import session
 from ui.stepper_views import build_stops, stop_text
 
@@ -147,9 +147,14 @@ def test_each_initialisation_draws_weights_at_its_scale(init):
 
 
 # --------------------------------------------------------------------------- optimizers
-def test_every_optimizer_has_an_explanation_of_its_update():
-    assert set(UPDATE_EXPLANATIONS) == set(OPTIMIZERS)
+def test_every_optimizer_writes_and_explains_its_own_update():
+    """A new optimizer that inherited its parent's LaTeX or explanation would show a rule it does not follow."""
     assert all(cls.key == key and cls.label for key, cls in OPTIMIZERS.items())
+    for cls in OPTIMIZERS.values():
+        assert {"update", "latex", "explain_update"} <= set(vars(cls)), cls.key
+        opt = cls()
+        assert set(opt.hyper) == {"optimizer", *cls.settings, *cls.constants}
+        assert from_hyper(opt.hyper).hyper == opt.hyper
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
