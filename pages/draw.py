@@ -27,7 +27,7 @@ st.markdown("Write a digit with the mouse or a finger. It is turned into an MNIS
             "digits were made (crop to the ink, scale the longer side to 20 pixels, centre the centre of "
             "mass in a 28×28 field), then goes through the network.")
 offer_pretrained(ws, "This network has not been trained yet, so its answers are guesses.", key="draw_pretrained")
-label, params = snapshot_choice(ws, key="draw_snapshot")
+at_epoch, params = snapshot_choice(ws, key="draw_snapshot")
 
 gray = None
 left, right = st.columns([1, 1.25])
@@ -71,7 +71,7 @@ with right:
                    config={"displayModeBar": False})
     a.caption("What the network sees: 28×28 grey levels, X = pixels / 255.")
     b.markdown(f"### It reads a **{pred}**")
-    b.markdown(f"with probability **{proba[pred]:.1%}** (network at {label}).")
+    b.markdown(f"with probability **{proba[pred]:.1%}** (network at epoch {at_epoch}).")
     second = int(np.argsort(proba)[-2])
     b.caption(f"Second guess: {second} ({proba[second]:.1%}).")
     st.plotly_chart(probability_bars(proba, title=f"A{L} = softmax(Z{L})"), key="draw_proba",

@@ -20,7 +20,7 @@ st.markdown("Run every held-out image through the network and count what it gets
             "confuses with which, how sure it was when it was wrong, and how the run got here.")
 offer_pretrained(ws, "This network has not been trained yet, so it guesses: expect about 10% accuracy.", key="eval_pretrained")
 
-label, params = snapshot_choice(ws, key="eval_snapshot")
+at_epoch, params = snapshot_choice(ws, key="eval_snapshot")
 
 sets = {"validation": (split.source, split.val_idx)}
 if split.test is not None:
@@ -44,7 +44,7 @@ cols = st.columns(4)
 for col, name in zip(cols[:2], results):
     r = results[name]
     col.metric(f"{name.capitalize()} accuracy", f"{r['acc']:.2%}",
-               help=f"{len(r['pred']):,} {name} images, network at {label}")
+               help=f"{len(r['pred']):,} {name} images, network at epoch {at_epoch}")
 for col, name in zip(cols[2:], results):
     col.metric(f"{name.capitalize()} loss", f"{results[name]['loss']:.4f}", help="mean cross-entropy")
 if "test" not in results:
@@ -64,7 +64,7 @@ with left:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="cm_norm")
     pick = (st.session_state.get(MIS_TRUE), st.session_state.get(MIS_PRED))
     st.markdown(f"**{which.capitalize()}: {int(cm.sum()):,} images, {int(cm.sum() - np.trace(cm)):,} wrong** "
-                f"(network at {label})")
+                f"(network at epoch {at_epoch})")
     fig = confusion_figure(cm, normalised, pick=pick if None not in pick else None)
     event = st.plotly_chart(fig, key="cm_chart", on_select="rerun", selection_mode="points",
                             config={"displayModeBar": False})
@@ -144,7 +144,7 @@ h = ws.history
 if len(h) == 0:
     st.info("No epoch finished yet: the curves appear after the first epoch of training.")
 else:
-    mark = None if label == f"epoch {ws.trainer.epoch}" else int(label.split()[-1])
+    mark = None if at_epoch == ws.trainer.epoch else at_epoch
     st.plotly_chart(curves(h.column("epoch"), h.column("train_loss"), h.column("val_loss"),
                            h.column("train_acc"), h.column("val_acc"), seed_acc=SEED_VAL_ACC,
                            mark_epoch=mark), key="eval_curves")

@@ -27,7 +27,7 @@ st.markdown("The weights of a trained network are just numbers, but the first la
             "the layers rearrange the digits.")
 offer_pretrained(ws, "This network has not been trained yet: its weights are still random noise.", key="inspect_pretrained")
 
-label, params = snapshot_choice(ws, key="inspect_snapshot")
+at_epoch, params = snapshot_choice(ws, key="inspect_snapshot")
 val_X = split.source.X[split.val_idx]
 val_y = split.source.y[split.val_idx]
 vals = memo.get("forward:validation", (split, params), lambda: activations(net, val_X, params))
@@ -73,7 +73,7 @@ def neurons_section() -> None:
         image_grid(W1.T[order], captions, hover, ids=order, cols=cols, signed=True, scale_each=True,
                    size=64 if cols == 16 else 110),
         key="neuron_grid", on_select="rerun", selection_mode="points", config={"displayModeBar": False})
-    st.caption(f"Each picture is one column of W1 at {label}, red where a bright pixel raises the neuron's Z1, "
+    st.caption(f"Each picture is one column of W1 at epoch {at_epoch}, red where a bright pixel raises the neuron's Z1, "
                f"blue where it lowers it, white for weights near zero; each picture is scaled to its own "
                f"largest |weight|. Caption: neuron number · share of validation images on which it fires. "
                + (f"{int(dead.sum())} of {n_units} never fire on them (dead). " if net.act.dies else "")

@@ -17,7 +17,7 @@ import streamlit as st
 
 from core.lab import checkpoint
 from core.lab.run.controller import (DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED,
-                                    STOPPED, run_summary)
+                                    STOPPED, queue_place, run_summary)
 from core.engine.trainer import dead_layers
 from ui import recovery, training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, new_workspace, open_pretrained, pretrained, workspace
@@ -158,7 +158,7 @@ def controls(ws, run: dict) -> None:
         f"{s.epochs * spe:,} steps · optimizer {ws.optimizer.name}, η = {s.lr:g}. "
         f"Change the settings in the sidebar (pause first to change the optimizer).")
     if status == QUEUED:
-        st.info(f"**Waiting for a free training slot: {run_summary(run).split(', ', 1)[1]}.** This server "
+        st.info(f"**Waiting for a free training slot: {queue_place(run)}.** This server "
                 f"trains at most {run['max_runs']} network{'s' if run['max_runs'] != 1 else ''} at once; yours "
                 f"starts by itself when one of them ends. Pause or Stop leaves the queue.",
                 icon=":material/hourglass_top:")
