@@ -14,7 +14,8 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from core.engine.metrics import activations, confusion_matrix
-from core.data.mnist import load_csv, load_mnist
+from core.data.kaggle_csv import load_csv
+from core.data.mnist import load_mnist
 from core.engine.trainer import evaluate
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace

@@ -26,7 +26,7 @@ import numpy as np
 # the record and the LaTeX helpers live with the engine, whose optimizers explain their own updates
 from core.engine.explained import TRACE_NAME as _NAME, Explanation, Term, by_size as _sorted, \
     cell_label as _lab, tex_cell as _cell, tex_factor as _p, tex_name, tex_num
-from core.engine.network import Trace
+from core.engine.network import IMAGE_SIDE, Trace
 from core.engine.optim import OPTIMIZERS, UpdateCell, from_hyper
 
 
@@ -101,7 +101,7 @@ def _input(trace, name, index, value) -> Explanation:
     if name == "X":
         i, k = index
         grey = value * 255
-        note = (f"Pixel {k} of image {i} (row {k // 28}, column {k % 28} of the 28×28 picture): "
+        note = (f"Pixel {k} of image {i} (row {k // IMAGE_SIDE}, column {k % IMAGE_SIDE} of the {IMAGE_SIDE}×{IMAGE_SIDE} picture): "
                 f"grey level {grey:.0f} of 255. Not computed by the step: it is the data.")
         return Explanation(name, index, rf"{cell} = \mathrm{{pixel}} / 255",
                            rf"= {tex_num(grey)} / 255 = {tex_num(value)}", (Term(f"pixel {k} / 255", value),),
