@@ -18,11 +18,12 @@ import streamlit as st
 from core.lab import checkpoint
 from core.lab.run.controller import (DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED,
                                     STOPPED, queue_place, run_summary)
+from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
 from core.engine.trainer import dead_layers
 from ui import recovery, training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, new_workspace, open_pretrained, pretrained, workspace
 from ui.state import session
-from ui.text import plain
+from ui.text import plain, power_of_ten
 
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
                         # makes the browser repaint two charts)
@@ -300,8 +301,9 @@ def telemetry(ws, h: dict, log_x: bool, points: int = tp.MAX_POINTS) -> None:
                         key="training_ratio")
         st.markdown(
             "Each step moves a layer by **ΔW = −η·dW**. The ratio **‖ΔW‖ / ‖W‖** says what fraction of the "
-            "layer one step rewrites. Around **10⁻³** (Karpathy's rule of thumb) the learning rate is sane; far "
-            "below 10⁻⁴ the layer hardly moves (η too small, or its gradient vanished); far above 10⁻² each step "
+            f"layer one step rewrites. Around **{power_of_ten(TYPICAL_RATIO)}** (Karpathy's rule of thumb) the "
+            f"learning rate is sane; far below {power_of_ten(HEALTHY_RATIO[0])} the layer hardly moves (η too "
+            f"small, or its gradient vanished); far above {power_of_ten(HEALTHY_RATIO[1])} each step "
             "overwrites much of what it learned and training turns unstable (η too large). "
             f"Measured on every {every}th step and averaged over the epoch.")
     elif view == "Norms":

@@ -18,11 +18,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
+
 # one colour per layer (W1, W2, W3, W4), the same in every figure
 LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
 TRAIN, VAL, STEP = "#1f77b4", "#d62728", "rgba(90,90,90,0.45)"
-HEALTHY_RATIO = (1e-4, 1e-2)   # ‖ΔW‖/‖W‖ per step: the usual healthy range ...
-TYPICAL_RATIO = 1e-3           # ... around Karpathy's rule of thumb
 MAX_POINTS = 2000
 LIVE_POINTS = 400
 MAX_HEATMAP_EPOCHS = 300

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 HIST_BINS = 40
+HEALTHY_RATIO = (1e-4, 1e-2)   # ‖ΔW‖/‖W‖ per step: the usual healthy range ...
+TYPICAL_RATIO = 1e-3           # ... around Karpathy's rule of thumb ("is the learning rate sane")
 L = "L"                     # in a cell shape: the number of layers
 STEP_LOSS_DTYPE = np.dtype(np.float32)
 
@@ -90,7 +92,7 @@ COLUMNS: tuple[Column, ...] = (
     _f("weight_norm", (L,), "‖W_l‖, averaged over the sampled steps"),
     _f("grad_norm", (L,), "‖dW_l‖, likewise"),
     _f("update_norm", (L,), "‖ΔW_l‖, likewise"),
-    _f("update_ratio", (L,), "‖ΔW_l‖/‖W_l‖: is the learning rate sane (healthy near 1e-3)"),
+    _f("update_ratio", (L,), f"‖ΔW_l‖/‖W_l‖: is the learning rate sane (healthy near {TYPICAL_RATIO:g})"),
     _f("dead_frac", (L,), "fraction of layer l's units that never fire on validation (NaN for the output)"),
     Column("hist_W", np.dtype(np.int32), (L, HIST_BINS), "histogram of W_l after the epoch's last step"),
     _f("range_W", (L, 2), "(lo, hi) of those bins"),
@@ -155,7 +157,7 @@ class History:
     epoch; the per-step losses grow in a buffer of their own. Per layer ``l``:
     ``weight_norm`` ‖W_l‖, ``grad_norm`` ‖dW_l‖, ``update_norm`` ‖ΔW_l‖,
     ``update_ratio`` ‖ΔW_l‖/‖W_l‖ (Karpathy's "is the learning rate sane" number,
-    healthy near 1e-3), and ``dead_frac``, the fraction of the layer's units that never
+    healthy near :data:`TYPICAL_RATIO`), and ``dead_frac``, the fraction of the layer's units that never
     fire on the validation set. ``hist_W``/``hist_dW`` are histograms of each layer's
     weights and gradients with ``HIST_BINS`` bins between the ``range_W``/``range_dW``
     of that epoch.
