@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.data.mnist import make_split
-from core.engine.history import ARRAY_NAMES, COLUMNS, HIST_BINS, History, HistoryError, empty, validate
+from core.engine.history import ARRAY_NAMES, COLUMNS, HIST_BINS, History, HistoryError, validate
 from core.engine.network import MLP
 from core.engine.optim import SGD, Adam, Momentum
 from core.engine.trainer import Trainer
@@ -39,7 +39,7 @@ def through_a_file(net, optimizer, tr=None):
 def test_an_empty_history_has_the_dtypes_and_shapes_of_a_long_one(small):
     t = trainer(small)
     t.run(2)
-    long, none = t.history.to_arrays(), empty(3)
+    long, none = t.history.to_arrays(), History(3).to_arrays()
     assert none.keys() == long.keys() == set(ARRAY_NAMES)
     for k in long:
         assert none[k].dtype == long[k].dtype and none[k].shape[1:] == long[k].shape[1:], k
@@ -78,7 +78,7 @@ def test_a_checkpoint_saved_without_a_trainer_loads(opt, tmp_path):
     for k, v in net.params.items():
         np.testing.assert_array_equal(ck.net.params[k], v)
     assert ck.trainer_state["epoch"] == 0 and ck.snapshots == {}
-    assert_same_arrays(ck.history.to_arrays(), empty(2))
+    assert_same_arrays(ck.history.to_arrays(), History(2).to_arrays())
 
 
 def test_a_history_with_rows_round_trips_exactly(small):

@@ -128,10 +128,10 @@ def test_the_trace_knows_the_network_and_optimizer_it_came_from():
     X, y = batch()
     t = net.forward_backward(X, y)
     assert t.sizes == (30, 9, 7, 10) and t.n_layers == 3 and t.activation is ACTIVATIONS["tanh"]
-    assert t.hyper is None and t.lr is None
+    assert t.hyper is None
     opt = make_optimizer("momentum", lr=0.05, momentum=0.8, weight_decay=1e-3)
     s = net.step(X, y, opt)
-    assert s.hyper == opt.hyper and s.lr == 0.05
+    assert s.hyper == opt.hyper and s.hyper["lr"] == 0.05
     far_too_large = make_optimizer("momentum", lr=1e5, momentum=0.8)
     with pytest.raises(DivergenceError) as err:
         net.step(X, y, far_too_large)

@@ -286,7 +286,3 @@ class History:
             len(self.rows[c.name]) * (int(np.prod(c.cell_shape(self.n_layers))) * c.dtype.itemsize if c.cell else 8)
             for c in COLUMNS)
 
-
-def empty(n_layers: int) -> dict[str, np.ndarray]:
-    """The arrays of a history with no epochs and no steps yet."""
-    return History(n_layers).to_arrays()

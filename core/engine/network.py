@@ -151,11 +151,6 @@ class Trace(Mapping):
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
-    @property
-    def lr(self) -> float | None:
-        """The learning rate of the update, or None for a trace without one."""
-        return None if self.hyper is None else self.hyper["lr"]
-
     def __getitem__(self, name):
         return self.values[name]
 
