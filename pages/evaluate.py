@@ -6,7 +6,8 @@ import streamlit as st
 
 from core.engine.metrics import confusion_matrix, mistakes, precision_recall, top_k
 from core.engine.trainer import evaluate
-from ui.inspect_plots import confusion_figure, curves, image_grid, probability_bars
+from ui import training_plots as tp
+from ui.inspect_plots import confusion_figure, image_grid, probability_bars
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
 from ui.state import MIS_PRED, MIS_TRUE, session
 
@@ -145,9 +146,14 @@ if len(h) == 0:
     st.info("No epoch finished yet: the curves appear after the first epoch of training.")
 else:
     mark = None if at_epoch == ws.trainer.epoch else at_epoch
-    st.plotly_chart(curves(h.column("epoch"), h.column("train_loss"), h.column("val_loss"),
-                           h.column("train_acc"), h.column("val_acc"), seed_acc=SEED_VAL_ACC,
-                           mark_epoch=mark), key="eval_curves")
+    c = tp.read_history(h, tp.CURVE_COLUMNS)
+    log_x = len(h) > 50
+    a, b = st.columns(2)
+    a.plotly_chart(tp.loss_figure(c["epoch"], c["train_loss"], c["val_loss"], c["step_loss"],
+                                  ws.trainer.steps_per_epoch, log_x=log_x, mark_epoch=mark), key="eval_loss")
+    b.plotly_chart(tp.accuracy_figure(c["epoch"], c["train_acc"], c["val_acc"], reference=SEED_VAL_ACC,
+                                      reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x,
+                                      mark_epoch=mark), key="eval_acc")
     st.caption(f"Training loss and accuracy are averaged over each epoch's mini-batches while the weights "
                f"were changing; validation is measured at the end of the epoch. The dashed line is the seed "
                f"notebook's final {SEED_VAL_ACC:.1%}." + (" The dotted line is the snapshot you picked."

@@ -137,11 +137,15 @@ def even_pick(n: int, k: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- layout
-def _layout(fig: go.Figure, title: str, height: int = 320, log_x: bool = False) -> go.Figure:
+def _layout(fig: go.Figure, title: str, height: int = 320, log_x: bool = False,
+            mark_epoch: int | None = None) -> go.Figure:
+    """Title, size, legend and the epoch axis; ``mark_epoch`` (a snapshot picked) as a dotted line."""
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=height,
                       margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     fig.update_xaxes(title="epoch", type="log" if log_x else "linear")
+    if mark_epoch is not None:
+        fig.add_vline(x=mark_epoch, line=dict(dash="dot", color="#999"))
     return fig
 
 
@@ -159,7 +163,7 @@ def _empty(title: str, note: str, height: int = 320) -> go.Figure:
 # --------------------------------------------------------------------------- curves
 def loss_figure(epochs, train_loss, val_loss, step_loss, steps_per_epoch: int, *,
                 log_x: bool = False, log_y: bool = True, title: str = "Loss",
-                max_points: int = MAX_POINTS) -> go.Figure:
+                max_points: int = MAX_POINTS, mark_epoch: int | None = None) -> go.Figure:
     """The loss per epoch (training mean, validation) over the per-step loss.
 
     The per-step loss is averaged in buckets (at most ``max_points`` points) and
@@ -186,12 +190,12 @@ def loss_figure(epochs, train_loss, val_loss, step_loss, steps_per_epoch: int, *
                                  mode="lines+markers" if len(epochs) < 60 else "lines",
                                  line=dict(color=VAL, width=2), hovertemplate="%{y:.4f}"))
     fig.update_yaxes(title="cross-entropy", type="log" if log_y else "linear")
-    return _layout(fig, title, log_x=log_x)
+    return _layout(fig, title, log_x=log_x, mark_epoch=mark_epoch)
 
 
 def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = None,
                     reference_label: str = "", log_x: bool = False, title: str = "Accuracy",
-                    max_points: int = MAX_POINTS) -> go.Figure:
+                    max_points: int = MAX_POINTS, mark_epoch: int | None = None) -> go.Figure:
     """Training and validation accuracy per epoch (at most ``max_points`` of them),
     with an optional dashed reference line."""
     if len(epochs) == 0:
@@ -215,7 +219,7 @@ def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = Non
     later = np.concatenate([np.asarray(train_acc)[skip:], np.asarray(val_acc)[skip:]]) * 100
     lo = float(np.nanmin(later)) if np.isfinite(later).any() else 0.0
     fig.update_yaxes(title="accuracy (%)", range=[max(0.0, min(lo, 90.0) - 2), 100.5])
-    return _layout(fig, title, log_x=log_x)
+    return _layout(fig, title, log_x=log_x, mark_epoch=mark_epoch)
 
 
 # --------------------------------------------------------------------------- per layer
