@@ -12,7 +12,8 @@ import streamlit as st
 from core.data.mnist import digits_from_csv
 from core.engine.optim import OPTIMIZERS
 from core.lab.run.controller import IDLE, QUEUED, run_summary
-from core.lab.settings import FIELDS, Settings
+from core.engine.network import MAX_HIDDEN_LAYERS
+from core.lab.settings import FIELDS, MNIST_IMAGES, Settings
 from ui import uploads
 from ui.session import configure_process, keep_lab, navigation, new_workspace, workspace
 from ui.state import session
@@ -61,12 +62,12 @@ def settings_form(ws) -> Settings | None:
     s = ws.settings
     with st.form("settings"):
         st.markdown("**Network**")
-        n_hidden = st.select_slider(FIELDS["hidden"].label, options=[1, 2, 3], value=len(s.hidden),
-                                    help=FIELDS["hidden"].help)
+        n_hidden = st.select_slider(FIELDS["hidden"].label, options=list(range(1, MAX_HIDDEN_LAYERS + 1)),
+                                    value=len(s.hidden), help=FIELDS["hidden"].help)
         cols = st.columns(n_hidden)
         lo, hi = int(FIELDS["hidden"].lo), int(FIELDS["hidden"].hi)
-        hidden = tuple(int(c.number_input(f"units {i + 1}", lo, hi, int(s.hidden[i]) if i < len(s.hidden) else 64,
-                                          key=f"h{i}_{n_hidden}"))
+        units = s.hidden + (Settings().hidden[-1],) * n_hidden    # a layer added gets the seed's width
+        hidden = tuple(int(c.number_input(f"units {i + 1}", lo, hi, int(units[i]), key=f"h{i}_{n_hidden}"))
                        for i, c in enumerate(cols))
         activation = choice("activation", s.activation)
         init = choice("init", s.init)
@@ -100,7 +101,7 @@ def settings_form(ws) -> Settings | None:
 def apply_settings(ws, new: Settings) -> None:
     state = session()
     up = state.upload.digits
-    n_source = len(up) if new.dataset == "upload" and up is not None else 60_000
+    n_source = len(up) if new.dataset == "upload" and up is not None else MNIST_IMAGES
     if (new.pool, new.val) == (ws.settings.pool, ws.settings.val) and new.pool > n_source:
         # sizes left as they were, for images that hold fewer: use all of them, a tenth to validate
         new = replace(new, pool=n_source, val=min(new.val, max(1, n_source // 10)))

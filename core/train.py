@@ -17,9 +17,10 @@ import time
 
 from core.lab import checkpoint
 from core.engine.blas import set_blas_threads
-from core.data.mnist import digits_from_csv, load_csv, load_mnist, make_split
-from core.engine.network import MLP
-from core.lab.settings import FIELDS, Settings
+from core.data.kaggle_csv import load_csv
+from core.data.mnist import digits_from_csv, load_mnist, make_split
+from core.engine.network import DTYPES, MLP, N_CLASSES, N_PIXELS
+from core.lab.settings import FIELDS, HIDDEN_RULE, Settings
 from core.engine.trainer import Trainer, evaluate
 
 
@@ -40,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     setting("--lr", "lr", type=float)
     setting("--batch-size", "batch_size", type=int)
     ap.add_argument("--hidden", default=",".join(map(str, d.hidden)),
-                    help="hidden layer sizes, comma-separated (1 to 3 layers of 1 to 512 units)")
+                    help=f"hidden layer sizes, comma-separated ({HIDDEN_RULE})")
     setting("--activation", "activation")
     setting("--init", "init")
     setting("--optimizer", "optimizer")
@@ -49,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     setting("--seed", "seed", type=int)
     ap.add_argument("--train-size", type=int, default=d.pool - d.val, help="training images (validation comes on top)")
     ap.add_argument("--val-size", type=int, default=d.val, help=FIELDS["val"].label)
-    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--dtype", choices=DTYPES, default=DTYPES[0])
     ap.add_argument("--data", metavar="PATH.csv", help="a Kaggle train.csv instead of the shipped MNIST")
     ap.add_argument("--out", metavar="model.npz", help="write a checkpoint here at the end")
     ap.add_argument("--history", metavar="history.csv", help="write the per-epoch history here")
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
         if problems:
             raise ValueError(" ".join(problems))
         split = make_split(source, pool=s.pool, val=s.val, seed=s.seed, test=test)
-        net = MLP([784, *s.hidden, 10], activation=s.activation, init=s.init, seed=s.seed, dtype=a.dtype)
+        net = MLP([N_PIXELS, *s.hidden, N_CLASSES], activation=s.activation, init=s.init, seed=s.seed, dtype=a.dtype)
         opt = s.make_optimizer()
         trainer = Trainer(net, opt, split, batch_size=s.batch_size, seed=s.seed)
     except (ValueError, OSError) as err:  # DataError is a ValueError

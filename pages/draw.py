@@ -2,9 +2,11 @@
 import numpy as np
 import streamlit as st
 
-from core.engine.metrics import activations, logit_contributions
+from core.engine.metrics import activations
+from core.engine.network import build_specs
 from core.data.preprocess import gray_from_picture, gray_from_rgba, mnist_style
-from ui.inspect_plots import contributions, image_grid, probability_bars, vector_strip
+from ui.inspect_plots import image_grid, probability_bars, vector_strip
+from ui.logits import logit_breakdown
 from ui.text import plain
 from ui.session import offer_pretrained, snapshot_choice, workspace
 from ui.state import session
@@ -27,7 +29,7 @@ st.markdown("Write a digit with the mouse or a finger. It is turned into an MNIS
             "digits were made (crop to the ink, scale the longer side to 20 pixels, centre the centre of "
             "mass in a 28×28 field), then goes through the network.")
 offer_pretrained(ws, "This network has not been trained yet, so its answers are guesses.", key="draw_pretrained")
-label, params = snapshot_choice(ws, key="draw_snapshot")
+at_epoch, params = snapshot_choice(ws, key="draw_snapshot")
 
 gray = None
 left, right = st.columns([1, 1.25])
@@ -71,7 +73,7 @@ with right:
                    config={"displayModeBar": False})
     a.caption("What the network sees: 28×28 grey levels, X = pixels / 255.")
     b.markdown(f"### It reads a **{pred}**")
-    b.markdown(f"with probability **{proba[pred]:.1%}** (network at {label}).")
+    b.markdown(f"with probability **{proba[pred]:.1%}** (network at epoch {at_epoch}).")
     second = int(np.argsort(proba)[-2])
     b.caption(f"Second guess: {second} ({proba[second]:.1%}).")
     st.plotly_chart(probability_bars(proba, title=f"A{L} = softmax(Z{L})"), key="draw_proba",
@@ -83,23 +85,18 @@ with right:
 st.subheader("Its forward pass, number by number")
 st.caption("Each quantity of the forward pass for this one image (one row of the matrices on the stepper page). "
            "Hover for the values.")
+rule = {s.name: s.latex for s in build_specs(net)}   # the equations the stepper shows for each quantity
 for l in range(1, L + 1):
     z, a_ = values[f"Z{l}"][0], values[f"A{l}"][0]
     c1, c2 = st.columns(2)
-    c1.latex(rf"Z_{l} = {'X' if l == 1 else f'A_{l - 1}'}\,W_{l} + b_{l}")
+    c1.latex(rule[f"Z{l}"])
     c1.plotly_chart(vector_strip(z, f"Z{l} (1 × {z.size})", f"Z{l}", signed=True), key=f"draw_Z{l}",
                     config={"displayModeBar": False})
-    c2.latex(rf"A_{l} = \mathrm{{softmax}}(Z_{l})" if l == L else net.act.latex.format(l=l))
+    c2.latex(rule[f"A{l}"])
     c2.plotly_chart(vector_strip(a_, f"A{l} (1 × {a_.size})", f"A{l}"), key=f"draw_A{l}",
                     config={"displayModeBar": False})
 
-last, W = f"A{L - 1}", f"W{L}"
-terms = logit_contributions(values[last][0], params[W], pred)
-bias = float(params[f"b{L}"][pred])
 e1, e2 = st.columns([1.3, 1])
-e1.plotly_chart(contributions(terms, 8, last, W, pred,
-                              f"why {pred}: the units of {last} that raised Z{L}[{pred}] (green) or lowered it (red)"),
-                key="draw_contrib", config={"displayModeBar": False})
-e2.latex(rf"Z_{L}[{pred}] = \sum_j A_{L - 1}[j]\,W_{L}[j,{pred}] + b_{L}[{pred}]")
-e2.latex(rf"= {terms[terms > 0].sum():.3f} {terms[terms < 0].sum():+.3f} {bias:+.3f} = {terms.sum() + bias:.3f}")
+logit_breakdown(e1, e2, values[f"A{L - 1}"][0], params, pred, key="draw_contrib",
+                title=f"why {pred}: the units of A{L - 1} that raised Z{L}[{pred}] (green) or lowered it (red)")
 e2.markdown(f"The forward pass computed Z{L}[{pred}] = **{float(values[f'Z{L}'][0, pred]):.3f}**.")

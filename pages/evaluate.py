@@ -6,7 +6,8 @@ import streamlit as st
 
 from core.engine.metrics import confusion_matrix, mistakes, precision_recall, top_k
 from core.engine.trainer import evaluate
-from ui.inspect_plots import confusion_figure, curves, image_grid, probability_bars
+from ui import training_plots as tp
+from ui.inspect_plots import confusion_figure, image_grid, probability_bars
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
 from ui.state import MIS_PRED, MIS_TRUE, session
 
@@ -20,7 +21,7 @@ st.markdown("Run every held-out image through the network and count what it gets
             "confuses with which, how sure it was when it was wrong, and how the run got here.")
 offer_pretrained(ws, "This network has not been trained yet, so it guesses: expect about 10% accuracy.", key="eval_pretrained")
 
-label, params = snapshot_choice(ws, key="eval_snapshot")
+at_epoch, params = snapshot_choice(ws, key="eval_snapshot")
 
 sets = {"validation": (split.source, split.val_idx)}
 if split.test is not None:
@@ -44,7 +45,7 @@ cols = st.columns(4)
 for col, name in zip(cols[:2], results):
     r = results[name]
     col.metric(f"{name.capitalize()} accuracy", f"{r['acc']:.2%}",
-               help=f"{len(r['pred']):,} {name} images, network at {label}")
+               help=f"{len(r['pred']):,} {name} images, network at epoch {at_epoch}")
 for col, name in zip(cols[2:], results):
     col.metric(f"{name.capitalize()} loss", f"{results[name]['loss']:.4f}", help="mean cross-entropy")
 if "test" not in results:
@@ -64,7 +65,7 @@ with left:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="cm_norm")
     pick = (st.session_state.get(MIS_TRUE), st.session_state.get(MIS_PRED))
     st.markdown(f"**{which.capitalize()}: {int(cm.sum()):,} images, {int(cm.sum() - np.trace(cm)):,} wrong** "
-                f"(network at {label})")
+                f"(network at epoch {at_epoch})")
     fig = confusion_figure(cm, normalised, pick=pick if None not in pick else None)
     event = st.plotly_chart(fig, key="cm_chart", on_select="rerun", selection_mode="points",
                             config={"displayModeBar": False})
@@ -144,10 +145,15 @@ h = ws.history
 if len(h) == 0:
     st.info("No epoch finished yet: the curves appear after the first epoch of training.")
 else:
-    mark = None if label == f"epoch {ws.trainer.epoch}" else int(label.split()[-1])
-    st.plotly_chart(curves(h.column("epoch"), h.column("train_loss"), h.column("val_loss"),
-                           h.column("train_acc"), h.column("val_acc"), seed_acc=SEED_VAL_ACC,
-                           mark_epoch=mark), key="eval_curves")
+    mark = None if at_epoch == ws.trainer.epoch else at_epoch
+    c = tp.read_history(h, tp.CURVE_COLUMNS)
+    log_x = len(h) > 50
+    a, b = st.columns(2)
+    a.plotly_chart(tp.loss_figure(c["epoch"], c["train_loss"], c["val_loss"], c["step_loss"],
+                                  ws.trainer.steps_per_epoch, log_x=log_x, mark_epoch=mark), key="eval_loss")
+    b.plotly_chart(tp.accuracy_figure(c["epoch"], c["train_acc"], c["val_acc"], reference=SEED_VAL_ACC,
+                                      reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x,
+                                      mark_epoch=mark), key="eval_acc")
     st.caption(f"Training loss and accuracy are averaged over each epoch's mini-batches while the weights "
                f"were changing; validation is measured at the end of the epoch. The dashed line is the seed "
                f"notebook's final {SEED_VAL_ACC:.1%}." + (" The dotted line is the snapshot you picked."

@@ -3,10 +3,9 @@ network, and the network's representation of the digits (PCA)."""
 import numpy as np
 import streamlit as st
 
-from core.engine.metrics import (activations, by_class, extremes, firing_rate, logit_contributions,
-                           mistakes, neuron_order, pca)
-from ui.inspect_plots import (class_boxes, contributions, image_grid, layer_bars, pca_scatter,
-                              probability_bars, weight_image)
+from core.engine.metrics import activations, by_class, extremes, firing_rate, mistakes, neuron_order, pca
+from ui.inspect_plots import class_boxes, image_grid, layer_bars, pca_scatter, probability_bars, weight_image
+from ui.logits import logit_breakdown
 from ui.session import offer_pretrained, snapshot_choice, workspace
 from ui.state import NEURON, PROBE_DIGIT_K, PROBE_INDEX, session
 
@@ -27,7 +26,7 @@ st.markdown("The weights of a trained network are just numbers, but the first la
             "the layers rearrange the digits.")
 offer_pretrained(ws, "This network has not been trained yet: its weights are still random noise.", key="inspect_pretrained")
 
-label, params = snapshot_choice(ws, key="inspect_snapshot")
+at_epoch, params = snapshot_choice(ws, key="inspect_snapshot")
 val_X = split.source.X[split.val_idx]
 val_y = split.source.y[split.val_idx]
 vals = memo.get("forward:validation", (split, params), lambda: activations(net, val_X, params))
@@ -73,7 +72,7 @@ def neurons_section() -> None:
         image_grid(W1.T[order], captions, hover, ids=order, cols=cols, signed=True, scale_each=True,
                    size=64 if cols == 16 else 110),
         key="neuron_grid", on_select="rerun", selection_mode="points", config={"displayModeBar": False})
-    st.caption(f"Each picture is one column of W1 at {label}, red where a bright pixel raises the neuron's Z1, "
+    st.caption(f"Each picture is one column of W1 at epoch {at_epoch}, red where a bright pixel raises the neuron's Z1, "
                f"blue where it lowers it, white for weights near zero; each picture is scaled to its own "
                f"largest |weight|. Caption: neuron number · share of validation images on which it fires. "
                + (f"{int(dead.sum())} of {n_units} never fire on them (dead). " if net.act.dies else "")
@@ -177,22 +176,14 @@ def one_image_section() -> None:
                          key=f"probe_{name}", config={"displayModeBar": False})
 
     last = HIDDEN[-1]
-    W, bname = f"W{L}", f"b{L}"
     c = st.selectbox("Explain the score of digit", list(range(net.sizes[-1])), index=pred,
                      key=f"probe_c_{i}_{pred}_{id(ws.trainer)}",  # a new image or answer starts at the answer
                      format_func=lambda d: f"{d} (the prediction)" if d == pred else str(d))
-    terms = logit_contributions(one[last][0], params[W], c)
-    z = float(one[f"Z{L}"][0, c])
-    bias = float(params[bname][c])
     e1, e2 = st.columns([1.3, 1])
-    with e1:
-        st.plotly_chart(contributions(terms, 8, last, W, c,
-                                      f"which units of {last} pushed Z{L}[{c}] up (green) or down (red)"),
-                        key="probe_contrib", config={"displayModeBar": False})
+    terms = logit_breakdown(e1, e2, one[last][0], params, c, key="probe_contrib",
+                            title=f"which units of {last} pushed Z{L}[{c}] up (green) or down (red)")
+    z = float(one[f"Z{L}"][0, c])
     with e2:
-        st.latex(rf"Z_{L}[{c}] = \sum_j {last[0]}_{L - 1}[j]\,W_{L}[j,{c}] + b_{L}[{c}]")
-        pos, neg = terms[terms > 0].sum(), terms[terms < 0].sum()
-        st.latex(rf"= {pos:.3f} {neg:+.3f} {bias:+.3f} = {terms.sum() + bias:.3f}")
         active = int((terms != 0).sum())
         st.markdown(f"The network computed Z{L}[{c}] = **{z:.3f}**. Positive terms come from units that are "
                     f"active *and* connected to {c} with a positive weight."

@@ -20,7 +20,7 @@ st.markdown("Kaggle's *Digit Recognizer* competition gives a `test.csv` of 28,00
             "(`pixel0,…,pixel783`, one row per image). Upload it: the network predicts every row and you "
             "download `submission.csv` (`ImageId,Label`, ImageId counted from 1) to submit.")
 offer_pretrained(ws, "This network has not been trained yet: its submission would score about 10%.", key="kaggle_pretrained")
-label, params = snapshot_choice(ws, key="kaggle_snapshot")
+at_epoch, params = snapshot_choice(ws, key="kaggle_snapshot")
 
 up = st.file_uploader("Kaggle test.csv (a train.csv with labels works too)", type=["csv", "gz"],
                       key="kaggle_upload")
@@ -48,7 +48,7 @@ pred = result["pred"]
 submission = submission_csv(pred)
 kaggle.submission = submission   # exactly the bytes the button serves
 
-st.success(f"Predicted {len(pred):,} images with the network at {label}.")
+st.success(f"Predicted {len(pred):,} images with the network at epoch {at_epoch}.")
 st.text(f"File: {name}" + ("" if not csv.notes else "  ·  " + "; ".join(csv.notes)))
 if csv.y is not None:
     st.metric("Accuracy on this labelled file", f"{result['acc']:.2%}",

@@ -17,12 +17,13 @@ import streamlit as st
 
 from core.lab import checkpoint
 from core.lab.run.controller import (DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED,
-                                    STOPPED, run_summary)
+                                    STOPPED, queue_place, run_summary)
+from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
 from core.engine.trainer import dead_layers
 from ui import recovery, training_plots as tp, uploads
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, new_workspace, open_pretrained, pretrained, workspace
 from ui.state import session
-from ui.text import plain
+from ui.text import plain, power_of_ten
 
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
                         # makes the browser repaint two charts)
@@ -158,7 +159,7 @@ def controls(ws, run: dict) -> None:
         f"{s.epochs * spe:,} steps · optimizer {ws.optimizer.name}, η = {s.lr:g}. "
         f"Change the settings in the sidebar (pause first to change the optimizer).")
     if status == QUEUED:
-        st.info(f"**Waiting for a free training slot: {run_summary(run).split(', ', 1)[1]}.** This server "
+        st.info(f"**Waiting for a free training slot: {queue_place(run)}.** This server "
                 f"trains at most {run['max_runs']} network{'s' if run['max_runs'] != 1 else ''} at once; yours "
                 f"starts by itself when one of them ends. Pause or Stop leaves the queue.",
                 icon=":material/hourglass_top:")
@@ -300,8 +301,9 @@ def telemetry(ws, h: dict, log_x: bool, points: int = tp.MAX_POINTS) -> None:
                         key="training_ratio")
         st.markdown(
             "Each step moves a layer by **ΔW = −η·dW**. The ratio **‖ΔW‖ / ‖W‖** says what fraction of the "
-            "layer one step rewrites. Around **10⁻³** (Karpathy's rule of thumb) the learning rate is sane; far "
-            "below 10⁻⁴ the layer hardly moves (η too small, or its gradient vanished); far above 10⁻² each step "
+            f"layer one step rewrites. Around **{power_of_ten(TYPICAL_RATIO)}** (Karpathy's rule of thumb) the "
+            f"learning rate is sane; far below {power_of_ten(HEALTHY_RATIO[0])} the layer hardly moves (η too "
+            f"small, or its gradient vanished); far above {power_of_ten(HEALTHY_RATIO[1])} each step "
             "overwrites much of what it learned and training turns unstable (η too large). "
             f"Measured on every {every}th step and averaged over the epoch.")
     elif view == "Norms":
@@ -340,7 +342,8 @@ def snapshots_section(ws, h: dict) -> None:
              "note": "the initial weights" if e == 0 else ""} for e in snaps]
     st.dataframe(rows, hide_index=True, width="content",
                  column_config={"note": st.column_config.TextColumn(width="medium")})
-    st.caption("The parameters are kept at epochs 0, 1, 2, 5, 10, 20, 50, 100, 200, 500 and 1000 (references, "
+    kept = checkpoint.SNAPSHOTS
+    st.caption(f"The parameters are kept at epochs {', '.join(map(str, kept[:-1]))} and {kept[-1]} (references, "
                "not copies: updates never overwrite an array). Choose one with *Network at* on these pages:")
     c = st.columns(2)
     c[0].page_link("pages/inspect.py", label="What it learned", icon=":material/search_insights:")
@@ -446,7 +449,7 @@ def live_panel() -> None:
     p = ws.runner.progress()
     if p["status"] != run["status"]:    # queued → running, running → paused, …: redraw the buttons too
         st.rerun()
-    h = tp.read_history(ws.history)
+    h = tp.read_history(ws.history, tp.CURVE_COLUMNS)   # redrawn every few seconds: not the histograms
     progress_block(ws, p, h)
     curves(h, ws.trainer.steps_per_epoch, log_x, live=p["active"])
 

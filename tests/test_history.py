@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.data.mnist import make_split
-from core.engine.history import ARRAY_NAMES, COLUMNS, HIST_BINS, History, HistoryError, empty, validate
+from core.engine.history import ARRAY_NAMES, COLUMNS, HIST_BINS, History, HistoryError, validate
 from core.engine.network import MLP
 from core.engine.optim import SGD, Adam, Momentum
 from core.engine.trainer import Trainer
@@ -39,7 +39,7 @@ def through_a_file(net, optimizer, tr=None):
 def test_an_empty_history_has_the_dtypes_and_shapes_of_a_long_one(small):
     t = trainer(small)
     t.run(2)
-    long, none = t.history.to_arrays(), empty(3)
+    long, none = t.history.to_arrays(), History(3).to_arrays()
     assert none.keys() == long.keys() == set(ARRAY_NAMES)
     for k in long:
         assert none[k].dtype == long[k].dtype and none[k].shape[1:] == long[k].shape[1:], k
@@ -78,7 +78,7 @@ def test_a_checkpoint_saved_without_a_trainer_loads(opt, tmp_path):
     for k, v in net.params.items():
         np.testing.assert_array_equal(ck.net.params[k], v)
     assert ck.trainer_state["epoch"] == 0 and ck.snapshots == {}
-    assert_same_arrays(ck.history.to_arrays(), empty(2))
+    assert_same_arrays(ck.history.to_arrays(), History(2).to_arrays())
 
 
 def test_a_history_with_rows_round_trips_exactly(small):
@@ -91,6 +91,18 @@ def test_a_history_with_rows_round_trips_exactly(small):
     assert_same_arrays(ck.history.to_arrays(), t.history.to_arrays())
     assert_same_arrays(History.from_arrays(3, t.history.to_arrays()).to_arrays(), t.history.to_arrays())
     assert ck.history.frame().equals(t.history.frame())
+
+
+def test_a_few_columns_read_alone_are_those_of_the_whole_history_and_nbytes_counts_every_cell(small):
+    t = trainer(small)
+    t.run(2)
+    t.train_step()
+    h = t.history
+    some = h.columns(names=("epoch", "val_acc", "update_ratio"))
+    assert list(some) == ["epoch", "val_acc", "update_ratio"]
+    assert_same_arrays(some, {k: v for k, v in h.columns().items() if k in some})
+    walked = h._step_loss.nbytes + sum(np.asarray(v).nbytes for vals in h.rows.values() for v in vals)
+    assert h.nbytes == walked > 0
 
 
 def test_files_from_before_the_schema_with_float_epochs_still_load(small):

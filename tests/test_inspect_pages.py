@@ -14,7 +14,8 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from core.engine.metrics import activations, confusion_matrix
-from core.data.mnist import load_csv, load_mnist
+from core.data.kaggle_csv import load_csv
+from core.data.mnist import load_mnist
 from core.engine.trainer import evaluate
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
@@ -146,6 +147,8 @@ def test_accuracy_follows_the_chosen_snapshot(trained):
     cm = confusion_counts(chart(at, "cm_chart"))
     np.testing.assert_array_equal(cm, confusion_matrix(y, evaluate(trained.net, X, y,
                                                                     trained.trainer.snapshots[1])["pred"]))
+    for key in ("eval_loss", "eval_acc"):      # the curves mark the snapshot's epoch
+        assert any(s.get("line", {}).get("dash") == "dot" and s["x0"] == 1 for s in chart(at, key)["layout"]["shapes"])
 
 
 def mistakes_table(at) -> pd.DataFrame:
@@ -178,10 +181,12 @@ def test_mistakes_gallery_holds_only_misclassified_images(trained):
 
 def test_curves_show_the_runs_history_and_the_seed_line(trained):
     at = open_page(trained, "pages/evaluate.py")
-    fig = chart(at, "eval_curves")
-    val = [t for t in fig["data"] if t["name"] == "validation"][1]["y"]
-    np.testing.assert_allclose(arr(val), trained.history.column("val_acc"))
-    assert any(s.get("line", {}).get("dash") == "dash" and s["y0"] == 0.977 for s in fig["layout"]["shapes"])
+    fig = chart(at, "eval_acc")     # the training page's figures, in percent
+    val = next(t for t in fig["data"] if t["name"] == "validation")["y"]
+    np.testing.assert_allclose(arr(val), trained.history.column("val_acc") * 100)
+    assert any(s.get("line", {}).get("dash") == "dash" and s["y0"] == 97.7 for s in fig["layout"]["shapes"])
+    loss = next(t for t in chart(at, "eval_loss")["data"] if t["name"] == "validation")["y"]
+    np.testing.assert_allclose(arr(loss), trained.history.column("val_loss"))
 
 
 # --------------------------------------------------------------------------- Kaggle

@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 from core.engine.activations import ACTIVATIONS, RELU, Activation
 from core.engine.gradcheck import check_gradients
 from core.engine.network import INITS, MLP, DivergenceError
-from core.engine.optim import OPTIMIZERS, make_optimizer, snapshot
+from core.engine.optim import OPTIMIZERS, from_hyper, make_optimizer, snapshot
 from core.engine.trainer import divergence_message
-from core.teach.explain import UPDATE_EXPLANATIONS, explain
+from core.teach.explain import explain
 from ui.state import session
 from ui.stepper_views import build_stops, stop_text
 
@@ -128,10 +128,10 @@ def test_the_trace_knows_the_network_and_optimizer_it_came_from():
     X, y = batch()
     t = net.forward_backward(X, y)
     assert t.sizes == (30, 9, 7, 10) and t.n_layers == 3 and t.activation is ACTIVATIONS["tanh"]
-    assert t.hyper is None and t.lr is None
+    assert t.hyper is None
     opt = make_optimizer("momentum", lr=0.05, momentum=0.8, weight_decay=1e-3)
     s = net.step(X, y, opt)
-    assert s.hyper == opt.hyper and s.lr == 0.05
+    assert s.hyper == opt.hyper and s.hyper["lr"] == 0.05
     far_too_large = make_optimizer("momentum", lr=1e5, momentum=0.8)
     with pytest.raises(DivergenceError) as err:
         net.step(X, y, far_too_large)
@@ -147,9 +147,14 @@ def test_each_initialisation_draws_weights_at_its_scale(init):
 
 
 # --------------------------------------------------------------------------- optimizers
-def test_every_optimizer_has_an_explanation_of_its_update():
-    assert set(UPDATE_EXPLANATIONS) == set(OPTIMIZERS)
+def test_every_optimizer_writes_and_explains_its_own_update():
+    """A new optimizer that inherited its parent's LaTeX or explanation would show a rule it does not follow."""
     assert all(cls.key == key and cls.label for key, cls in OPTIMIZERS.items())
+    for cls in OPTIMIZERS.values():
+        assert {"update", "latex", "explain_update"} <= set(vars(cls)), cls.key
+        opt = cls()
+        assert set(opt.hyper) == {"optimizer", *cls.settings, *cls.constants}
+        assert from_hyper(opt.hyper).hyper == opt.hyper
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.lab.settings import FIELDS, Settings
+from core.engine.network import MAX_HIDDEN_LAYERS, MAX_UNITS, MLP, N_CLASSES, N_PIXELS
+from core.lab.settings import FIELDS, MNIST_IMAGES, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +24,7 @@ def within_the_widgets(s: Settings) -> bool:
             if v not in f.choices:
                 return False
         elif name == "hidden":
-            if not (1 <= len(v) <= 3 and all(f.lo <= h <= f.hi for h in v)):
+            if not (1 <= len(v) <= MAX_HIDDEN_LAYERS and all(f.lo <= h <= f.hi for h in v)):
                 return False
         elif not f.lo <= v <= f.hi:
             return False
@@ -126,3 +127,14 @@ def test_pages_open_from_a_link_with_values_out_of_range(page):
     assert not at.exception, [e.value for e in at.exception]
     shown = " ".join(c.value for c in at.caption)
     assert "Batch size m must be 1 to 4,096" in shown and "Momentum μ must be 0 to 0" in shown
+
+
+def test_the_settings_offer_exactly_the_networks_the_engine_builds_on_the_shipped_images(mnist):
+    largest = (MAX_UNITS,) * MAX_HIDDEN_LAYERS
+    assert not Settings(hidden=largest).problems()
+    MLP([N_PIXELS, *largest, N_CLASSES])
+    for too_big in ((MAX_UNITS,) * (MAX_HIDDEN_LAYERS + 1), (MAX_UNITS + 1,)):
+        assert Settings(hidden=too_big).problems()
+        with pytest.raises(ValueError):
+            MLP([N_PIXELS, *too_big, N_CLASSES])
+    assert mnist["train"].X.shape == (MNIST_IMAGES, N_PIXELS) and set(mnist["train"].y) == set(range(N_CLASSES))

@@ -28,7 +28,7 @@ from core.engine.network import MLP
 from core.engine.optim import SGD
 from core.lab.run.controller import DIVERGED, DONE, PAUSED, QUEUED, RUNNING, STALLED, STOPPED
 from core.engine.history import History
-from core.engine.trainer import Trainer
+from core.engine.trainer import SNAPSHOT_EPOCHS, Trainer
 from ui.state import session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +165,14 @@ def test_a_run_from_the_page_pauses_resumes_finishes_and_shows_the_engines_numbe
     ws.history.rows["dead_frac"][-1] = np.array([1.0, 0.25, np.nan])
     at.run()
     assert any("hidden layer A1 is dead" in w.value for w in at.warning)
+
+
+def test_the_snapshot_caption_names_every_epoch_a_snapshot_is_kept_at():
+    at = open_page()
+    words = next(c.value for c in at.caption if c.value.startswith("The parameters are kept at epochs"))
+    kept = [int(e) for e in words.split("epochs ", 1)[1].split(" (", 1)[0].replace(" and", ",").split(", ")]
+    assert kept == sorted(e for e in SNAPSHOT_EPOCHS if e <= checkpoint.MAX_EPOCHS)
+    assert 10_000 in kept       # the training page trains that far
 
 
 def test_checkpoint_and_history_download_then_upload_restores_and_bad_files_change_nothing(monkeypatch):

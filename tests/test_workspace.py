@@ -65,6 +65,35 @@ def test_changing_the_learning_rate_keeps_the_network_and_optimizer_state(mnist)
     assert ws.net.params is params and ws.optimizer.lr == 0.01 and ws.optimizer.V == V
 
 
+def test_changing_only_the_epochs_during_a_run_keeps_the_optimizer_its_reports_land_in(mnist):
+    ws = Workspace(small_settings(optimizer="momentum"), mnist["train"], mnist["test"])
+    ws.step()
+    opt = ws.optimizer
+    ahead = Workspace(small_settings(optimizer="momentum"), mnist["train"], mnist["test"])
+    ahead.step()
+    ahead.step()
+    reported = ahead.optimizer.state()
+    real_state, landed = opt.state, []
+
+    def report():   # what the run's thread does with a report (apply_frame)
+        ws.trainer.restore(ahead.net.params, reported, ahead.trainer.state())
+        landed.append(True)
+
+    def state_as_a_report_lands():   # the report lands while set_hyper copies the state
+        before = real_state()
+        report()
+        return before
+
+    opt.state = state_as_a_report_lands
+    ws.set_hyper(replace(ws.settings, epochs=ws.settings.epochs + 5))
+    if not landed:
+        report()    # it lands just after instead
+    assert ws.settings.epochs == small_settings().epochs + 5
+    assert ws.optimizer is opt
+    for k, v in reported.items():   # the report's velocities, not the ones from before it
+        np.testing.assert_array_equal(real_state()[k], v)
+
+
 def test_two_workspaces_share_images_but_nothing_else(mnist):
     a = Workspace(small_settings(seed=1), mnist["train"], mnist["test"])
     b = Workspace(small_settings(seed=2), mnist["train"], mnist["test"])

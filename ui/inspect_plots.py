@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ui.figures import DIGIT_COLOURS, grid_canvas, grid_heatmap
 
@@ -245,36 +244,6 @@ def confusion_figure(cm: np.ndarray, normalised: bool = False, pick: tuple[int, 
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=480,
                       margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white",
                       clickmode="event+select", dragmode=False)
-    return fig
-
-
-def curves(epoch: np.ndarray, train_loss, val_loss, train_acc, val_acc, *, seed_acc: float | None = None,
-           mark_epoch: int | None = None) -> go.Figure:
-    """Loss and accuracy per epoch, side by side; the seed notebook's final
-    validation accuracy as a dashed line; ``mark_epoch`` as a dotted vertical line."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (cross-entropy)", "accuracy"),
-                        horizontal_spacing=0.08)
-    blue, orange = "#2f6fdf", "#ff7f0e"
-    for col, (tr, va) in ((1, (train_loss, val_loss)), (2, (train_acc, val_acc))):
-        fig.add_trace(go.Scatter(x=epoch, y=tr, name="training", line=dict(color=blue), legendgroup="t",
-                                 showlegend=col == 1, hovertemplate="epoch %{x}: %{y:.4f}<extra>training</extra>"),
-                      row=1, col=col)
-        fig.add_trace(go.Scatter(x=epoch, y=va, name="validation", line=dict(color=orange), legendgroup="v",
-                                 showlegend=col == 1,
-                                 hovertemplate="epoch %{x}: %{y:.4f}<extra>validation</extra>"),
-                      row=1, col=col)
-    if seed_acc is not None:
-        fig.add_hline(y=seed_acc, line=dict(dash="dash", color="#444", width=1.5), row=1, col=2,
-                      annotation_text=f"seed notebook {seed_acc:.1%}", annotation_position="bottom right")
-    if mark_epoch is not None:
-        for col in (1, 2):
-            fig.add_vline(x=mark_epoch, line=dict(dash="dot", color="#999"), row=1, col=col)
-    log_x = len(epoch) > 50
-    fig.update_xaxes(title="epoch", type="log" if log_x else "linear")
-    fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=330, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.25))
     return fig
 
 

@@ -60,19 +60,18 @@ def configure_process() -> None:
     set_blas_threads(1)
 
 
-def source_for(settings: Settings) -> tuple[Digits, Digits | None, str]:
-    """The images a workspace with these settings trains on."""
+def source_for(settings: Settings) -> tuple[Settings, Digits, Digits | None, str]:
+    """The images a workspace with these settings trains on (their test set, their name), and
+    the settings with the data really used: an upload that is gone means MNIST."""
     up = session().upload.digits
     if settings.dataset == "upload" and up is not None:
-        return up, None, up.name
+        return settings, up, None, up.name
     m = mnist()
-    return m["train"], m["test"], "MNIST"
+    return replace(settings, dataset="mnist"), m["train"], m["test"], "MNIST"
 
 
 def new_workspace(settings: Settings) -> Workspace:
-    source, test, label = source_for(settings)
-    if settings.dataset == "upload" and label == "MNIST":
-        settings = replace(settings, dataset="mnist")
+    settings, source, test, label = source_for(settings)
     return Workspace(settings, source, test, source_label=label)
 
 
@@ -248,8 +247,8 @@ def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str) -> b
     return True
 
 
-def snapshot_choice(ws: Workspace, key: str = "snapshot") -> tuple[str, dict]:
-    """A select box over "now" and the time-travel snapshots; returns (label, params).
+def snapshot_choice(ws: Workspace, key: str = "snapshot") -> tuple[int, dict]:
+    """A select box over "now" and the time-travel snapshots; returns (the epoch, its params).
 
     Keyed by the trainer, so opening another network starts again at "now"; the
     options' text never changes while one trainer lives (a label that changed
@@ -261,8 +260,8 @@ def snapshot_choice(ws: Workspace, key: str = "snapshot") -> tuple[str, dict]:
                           format_func=lambda e: "now (the network as it is)" if e == "now" else f"epoch {e}")
     if choice == "now" or choice not in tr.snapshots:
         st.caption(f"Now: epoch {tr.epoch}" + (f", step {tr.step_in_epoch} of the next" if tr.step_in_epoch else ""))
-        return f"epoch {tr.epoch}", ws.net.params
-    return f"epoch {choice}", tr.snapshots[choice]
+        return tr.epoch, ws.net.params
+    return choice, tr.snapshots[choice]
 
 
 def offer_pretrained(ws: Workspace, why: str, key: str) -> None:

@@ -7,6 +7,7 @@ friends; raw HTML is never rendered unless a page asks for it, and none does.
 """
 from __future__ import annotations
 
+import math
 import re
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$^=:])")
@@ -14,3 +15,11 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$^=:])")
 
 def plain(text) -> str:
     return _SPECIAL.sub(r"\\\1", str(text))
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(x: float) -> str:
+    """A power of ten as a reader writes it: 1e-3 → "10⁻³"."""
+    return "10" + str(round(math.log10(x))).translate(_SUPERSCRIPT)

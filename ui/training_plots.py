@@ -18,21 +18,25 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
+
 # one colour per layer (W1, W2, W3, W4), the same in every figure
 LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
 TRAIN, VAL, STEP = "#1f77b4", "#d62728", "rgba(90,90,90,0.45)"
-HEALTHY_RATIO = (1e-4, 1e-2)   # ‖ΔW‖/‖W‖ per step: the usual healthy range ...
-TYPICAL_RATIO = 1e-3           # ... around Karpathy's rule of thumb
 MAX_POINTS = 2000
 LIVE_POINTS = 400
 MAX_HEATMAP_EPOCHS = 300
 
 
 # --------------------------------------------------------------------------- data
-def read_history(history) -> dict[str, np.ndarray]:
-    """Every column of a :class:`core.engine.history.History`, cut to the epochs all of them
-    have (the run's reports are applied while the page draws), and the per-step losses."""
-    return {**history.columns(), "step_loss": history.step_loss}
+CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")   # the live panel's
+
+
+def read_history(history, names=None) -> dict[str, np.ndarray]:
+    """The columns ``names`` (all by default) of a :class:`core.engine.history.History`, cut to
+    the epochs all of them have (the run's reports are applied while the page draws), and the
+    per-step losses."""
+    return {**history.columns(names=names), "step_loss": history.step_loss}
 
 
 def downsample(values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -133,11 +137,15 @@ def even_pick(n: int, k: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- layout
-def _layout(fig: go.Figure, title: str, height: int = 320, log_x: bool = False) -> go.Figure:
+def _layout(fig: go.Figure, title: str, height: int = 320, log_x: bool = False,
+            mark_epoch: int | None = None) -> go.Figure:
+    """Title, size, legend and the epoch axis; ``mark_epoch`` (a snapshot picked) as a dotted line."""
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=height,
                       margin=dict(l=10, r=10, t=40, b=10), hovermode="x unified",
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
     fig.update_xaxes(title="epoch", type="log" if log_x else "linear")
+    if mark_epoch is not None:
+        fig.add_vline(x=mark_epoch, line=dict(dash="dot", color="#999"))
     return fig
 
 
@@ -155,7 +163,7 @@ def _empty(title: str, note: str, height: int = 320) -> go.Figure:
 # --------------------------------------------------------------------------- curves
 def loss_figure(epochs, train_loss, val_loss, step_loss, steps_per_epoch: int, *,
                 log_x: bool = False, log_y: bool = True, title: str = "Loss",
-                max_points: int = MAX_POINTS) -> go.Figure:
+                max_points: int = MAX_POINTS, mark_epoch: int | None = None) -> go.Figure:
     """The loss per epoch (training mean, validation) over the per-step loss.
 
     The per-step loss is averaged in buckets (at most ``max_points`` points) and
@@ -182,12 +190,12 @@ def loss_figure(epochs, train_loss, val_loss, step_loss, steps_per_epoch: int, *
                                  mode="lines+markers" if len(epochs) < 60 else "lines",
                                  line=dict(color=VAL, width=2), hovertemplate="%{y:.4f}"))
     fig.update_yaxes(title="cross-entropy", type="log" if log_y else "linear")
-    return _layout(fig, title, log_x=log_x)
+    return _layout(fig, title, log_x=log_x, mark_epoch=mark_epoch)
 
 
 def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = None,
                     reference_label: str = "", log_x: bool = False, title: str = "Accuracy",
-                    max_points: int = MAX_POINTS) -> go.Figure:
+                    max_points: int = MAX_POINTS, mark_epoch: int | None = None) -> go.Figure:
     """Training and validation accuracy per epoch (at most ``max_points`` of them),
     with an optional dashed reference line."""
     if len(epochs) == 0:
@@ -211,7 +219,7 @@ def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = Non
     later = np.concatenate([np.asarray(train_acc)[skip:], np.asarray(val_acc)[skip:]]) * 100
     lo = float(np.nanmin(later)) if np.isfinite(later).any() else 0.0
     fig.update_yaxes(title="accuracy (%)", range=[max(0.0, min(lo, 90.0) - 2), 100.5])
-    return _layout(fig, title, log_x=log_x)
+    return _layout(fig, title, log_x=log_x, mark_epoch=mark_epoch)
 
 
 # --------------------------------------------------------------------------- per layer

@@ -23,15 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.data import kaggle_csv as csv_data
+from core.data import kaggle_csv
 from core.lab import checkpoint
-from core.lab.checkpoint import CheckpointError
-from core.data.kaggle_csv import DataError
 from core.lab.settings import FIELDS
 from ui.state import session
 from ui.text import plain
 
 UNCHANGED = "Your network, its history and the settings are unchanged."
+OUT_OF_MEMORY = "The server ran out of memory reading it; try a smaller file."
 
 
 @dataclass(frozen=True)
@@ -77,13 +76,13 @@ def _name(up) -> str:
 
 def read_csv(up, *, require_labels: bool | None, max_bytes: int | None = None) -> Upload:
     """A Kaggle digits CSV (plain or gzip) through :func:`core.data.kaggle_csv.load_csv`."""
-    limit = csv_data.MAX_CSV_BYTES if max_bytes is None else max_bytes
+    limit = kaggle_csv.MAX_CSV_BYTES if max_bytes is None else max_bytes
     try:
-        csv = csv_data.load_csv(up, require_labels=require_labels, max_bytes=limit)
-    except DataError as err:
+        csv = kaggle_csv.load_csv(up, require_labels=require_labels, max_bytes=limit)
+    except kaggle_csv.DataError as err:
         return Upload(_name(up), problem=str(err))
     except MemoryError:
-        return Upload(_name(up), problem="The server ran out of memory reading it; try a smaller file.")
+        return Upload(_name(up), problem=OUT_OF_MEMORY)
     least = int(FIELDS["pool"].lo)      # one image to train on, one to validate
     if require_labels and len(csv.X) < least:
         return Upload(_name(up), problem=f"A data set to train on needs at least {least} labelled images (one to "
@@ -97,8 +96,8 @@ def read_checkpoint(up, *, max_bytes: int | None = None) -> Upload:
     try:
         data = up.getvalue() if hasattr(up, "getvalue") else up.read()
         ck = checkpoint.load(data, max_bytes=limit)
-    except CheckpointError as err:
+    except checkpoint.CheckpointError as err:
         return Upload(_name(up), problem=str(err))
     except MemoryError:
-        return Upload(_name(up), problem="The server ran out of memory reading it; try a smaller file.")
+        return Upload(_name(up), problem=OUT_OF_MEMORY)
     return Upload(_name(up), value=ck)

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.engine.network import N_PIXELS
+
 __all__ = ["DataError", "CsvDigits", "MAX_CSV_BYTES", "load_csv"]
 
-N_PIXELS = 784
 PIXEL_NAMES = tuple(f"pixel{i}" for i in range(N_PIXELS))
 MAX_CSV_BYTES = 200 * 1024 * 1024  # bound on the bytes accepted, decompressed ones too
 CHUNK_ROWS = 2000  # rows per pandas chunk: ~12 MB of int64 for Kaggle's 785 columns

@@ -19,13 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.kaggle_csv import CsvDigits, DataError, load_csv  # noqa: F401  (re-exported)
-from core.engine.network import to_float  # noqa: F401  (re-exported)
+from core.data.kaggle_csv import CsvDigits, DataError
+from core.engine.network import N_CLASSES, N_PIXELS, to_float
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "data" / "mnist.npz"
-N_PIXELS = 784
-N_CLASSES = 10
-SEED_POOL, SEED_VAL = 42_000, 1_000
+SEED_POOL, SEED_VAL = 42_000, 1_000     # the seed notebook's split (the app's default settings too)
 
 
 @dataclass(frozen=True)
@@ -40,14 +38,14 @@ class Digits:
         return len(self.X)
 
 
-def _check_images(X, y, where: str) -> None:
+def check_images(X, y, where: str) -> None:
     if X.dtype != np.uint8 or X.ndim != 2 or X.shape[1] != N_PIXELS:
-        raise DataError(f"{where}: images must be uint8 of shape (n, 784), got {X.dtype} {X.shape}.")
+        raise DataError(f"{where}: images must be uint8 of shape (n, {N_PIXELS}), got {X.dtype} {X.shape}.")
     if y is not None:
         if y.shape != (len(X),) or y.dtype.kind not in "ui":
             raise DataError(f"{where}: labels must be integers of shape ({len(X)},), got {y.dtype} {y.shape}.")
         if len(y) and (y.min() < 0 or y.max() >= N_CLASSES):
-            raise DataError(f"{where}: labels must be digits 0-9.")
+            raise DataError(f"{where}: labels must be digits 0-{N_CLASSES - 1}.")
 
 
 def load_mnist(path: str | Path = DEFAULT_MNIST) -> dict[str, Digits]:
@@ -57,8 +55,8 @@ def load_mnist(path: str | Path = DEFAULT_MNIST) -> dict[str, Digits]:
             arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, KeyError, ValueError) as err:
         raise DataError(f"Cannot read the MNIST file {Path(path).name}: {err}") from err
-    _check_images(arrays["x_train"], arrays["y_train"], "x_train")
-    _check_images(arrays["x_test"], arrays["y_test"], "x_test")
+    check_images(arrays["x_train"], arrays["y_train"], "x_train")
+    check_images(arrays["x_test"], arrays["y_test"], "x_test")
     return {"train": Digits(arrays["x_train"], arrays["y_train"], "MNIST train"),
             "test": Digits(arrays["x_test"], arrays["y_test"], "MNIST test")}
 

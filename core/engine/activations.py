@@ -76,19 +76,21 @@ LEAKY_RELU = Activation(
     key="leaky_relu", label="leaky ReLU",
     f=lambda Z: np.where(Z > 0, Z, Z * Z.dtype.type(LEAK)),
     backward=lambda dA, Z, A: dA * np.where(Z > 0, 1, Z.dtype.type(LEAK)),
-    latex=r"A_{{{l}}} = \max(0.01\,Z_{{{l}}},\, Z_{{{l}}})",
-    grad_latex=r"dZ_{{{l}}} = dA_{{{l}}} \odot (\mathbf{{1}}[Z_{{{l}}} > 0] + 0.01\,\mathbf{{1}}[Z_{{{l}}} \le 0])",
-    cell_latex=r"\max(0.01 \cdot {z},\ {z})",
-    slope_latex=r"(\mathbf{{1}}[{z} > 0] + 0.01\,\mathbf{{1}}[{z} \le 0])",
-    a_about=("Leaky ReLU keeps what is positive and scales the rest by 0.01, so a unit is never completely "
+    latex=rf"A_{{{{{{l}}}}}} = \max({LEAK:g}\,Z_{{{{{{l}}}}}},\, Z_{{{{{{l}}}}}})",
+    grad_latex=(rf"dZ_{{{{{{l}}}}}} = dA_{{{{{{l}}}}}} \odot (\mathbf{{{{1}}}}[Z_{{{{{{l}}}}}} > 0] + {LEAK:g}\,"
+                rf"\mathbf{{{{1}}}}[Z_{{{{{{l}}}}}} \le 0])"),
+    cell_latex=rf"\max({LEAK:g} \cdot {{z}},\ {{z}})",
+    slope_latex=rf"(\mathbf{{{{1}}}}[{{z}} > 0] + {LEAK:g}\,\mathbf{{{{1}}}}[{{z}} \le 0])",
+    a_about=(f"Leaky ReLU keeps what is positive and scales the rest by {LEAK:g}, so a unit is never completely "
              "silent and always passes some gradient back."),
-    dz_about="the gradient flowing back, whole where the unit was active and scaled by 0.01 where it was not",
-    dz_look=("For leaky ReLU the slope is 1 where the unit fired and 0.01 where it did not. *Look at:* where "
-             "`A{l}` is negative, `dZ{l}` is a hundredth of `dA{l}`: small, but never exactly 0."),
+    dz_about=f"the gradient flowing back, whole where the unit was active and scaled by {LEAK:g} where it was not",
+    dz_look=(f"For leaky ReLU the slope is 1 where the unit fired and {LEAK:g} where it did not. *Look at:* where "
+             f"`A{{l}}` is negative, `dZ{{l}}` is {LEAK:g} of `dA{{l}}`: small, but never exactly 0."),
     a_note=lambda z: ("Z is positive, so the unit passes it on unchanged." if z > 0 else
-                      "Z is not positive, so the unit passes on 0.01 of it: small, but not silent."),
+                      f"Z is not positive, so the unit passes on {LEAK:g} of it: small, but not silent."),
     dz_note=lambda z, a: ("The unit fired (Z > 0), so the gradient passes through unchanged." if z > 0 else
-                          "Z ≤ 0: leaky ReLU's slope is 0.01 there, so a hundredth of the gradient gets through."),
+                          f"Z ≤ 0: leaky ReLU's slope is {LEAK:g} there, so only {LEAK:g} of the gradient gets "
+                          "through."),
     kink=True, suited_init="he",
 )
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 HIST_BINS = 40
+HEALTHY_RATIO = (1e-4, 1e-2)   # ‖ΔW‖/‖W‖ per step: the usual healthy range ...
+TYPICAL_RATIO = 1e-3           # ... around Karpathy's rule of thumb ("is the learning rate sane")
 L = "L"                     # in a cell shape: the number of layers
 STEP_LOSS_DTYPE = np.dtype(np.float32)
 
@@ -90,7 +92,7 @@ COLUMNS: tuple[Column, ...] = (
     _f("weight_norm", (L,), "‖W_l‖, averaged over the sampled steps"),
     _f("grad_norm", (L,), "‖dW_l‖, likewise"),
     _f("update_norm", (L,), "‖ΔW_l‖, likewise"),
-    _f("update_ratio", (L,), "‖ΔW_l‖/‖W_l‖: is the learning rate sane (healthy near 1e-3)"),
+    _f("update_ratio", (L,), f"‖ΔW_l‖/‖W_l‖: is the learning rate sane (healthy near {TYPICAL_RATIO:g})"),
     _f("dead_frac", (L,), "fraction of layer l's units that never fire on validation (NaN for the output)"),
     Column("hist_W", np.dtype(np.int32), (L, HIST_BINS), "histogram of W_l after the epoch's last step"),
     _f("range_W", (L, 2), "(lo, hi) of those bins"),
@@ -155,7 +157,7 @@ class History:
     epoch; the per-step losses grow in a buffer of their own. Per layer ``l``:
     ``weight_norm`` ‖W_l‖, ``grad_norm`` ‖dW_l‖, ``update_norm`` ‖ΔW_l‖,
     ``update_ratio`` ‖ΔW_l‖/‖W_l‖ (Karpathy's "is the learning rate sane" number,
-    healthy near 1e-3), and ``dead_frac``, the fraction of the layer's units that never
+    healthy near :data:`TYPICAL_RATIO`), and ``dead_frac``, the fraction of the layer's units that never
     fire on the validation set. ``hist_W``/``hist_dW`` are histograms of each layer's
     weights and gradients with ``HIST_BINS`` bins between the ``range_W``/``range_dW``
     of that epoch.
@@ -233,12 +235,15 @@ class History:
         ``(epochs, layers, bins)`` for histograms, in the column's dtype."""
         return COLUMN[key].stack(self.rows[key][:self._complete()], self.n_layers)
 
-    def columns(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
-        """Every column for epochs ``start`` to ``stop`` (all complete ones by default),
-        consistent with each other even while another thread appends."""
+    def columns(self, start: int = 0, stop: int | None = None, names=None) -> dict[str, np.ndarray]:
+        """The columns ``names`` (every column by default) for epochs ``start`` to ``stop``
+        (all complete ones by default), consistent with each other even while another
+        thread appends. A page that draws a few columns asks for those: stacking the
+        histograms of a long run costs far more than the curves."""
         n = self._complete()
         stop = n if stop is None else min(stop, n)
-        return {c.name: c.stack(self.rows[c.name][start:stop], self.n_layers) for c in COLUMNS}
+        cols = COLUMNS if names is None else [COLUMN[k] for k in names]
+        return {c.name: c.stack(self.rows[c.name][start:stop], self.n_layers) for c in cols}
 
     def frame(self):
         """The per-epoch history as a pandas DataFrame (one column per layer metric)."""
@@ -274,12 +279,10 @@ class History:
 
     @property
     def nbytes(self) -> int:
-        total = self._step_loss.nbytes
-        for k, vals in self.rows.items():
-            total += sum(np.asarray(v).nbytes for v in vals)
-        return total
+        """The bytes of the rows' values (a number counts as 8) and of the step-loss buffer.
+        Every row of a column has the same shape and dtype (``Column.cell_value``), so this is
+        arithmetic, not a walk over every cell: the training page shows it on each redraw."""
+        return self._step_loss.nbytes + sum(
+            len(self.rows[c.name]) * (int(np.prod(c.cell_shape(self.n_layers))) * c.dtype.itemsize if c.cell else 8)
+            for c in COLUMNS)
 
-
-def empty(n_layers: int) -> dict[str, np.ndarray]:
-    """The arrays of a history with no epochs and no steps yet."""
-    return History(n_layers).to_arrays()

@@ -35,6 +35,12 @@ from core.engine.activations import ACTIVATIONS, Activation
 
 PHASES = ("forward", "loss", "backward", "update")
 
+IMAGE_SIDE = 28                     # the digits are 28×28 pictures ...
+N_PIXELS = IMAGE_SIDE * IMAGE_SIDE  # ... so a row of X holds 784 pixels
+N_CLASSES = 10                      # one output per digit 0–9
+MAX_HIDDEN_LAYERS, MAX_UNITS = 3, 512   # the largest network the engine (and so the app) builds
+DTYPES = ("float32", "float64")     # what the parameters may be stored in
+
 # A step may make no layer's weights more than this many times larger (‖W + ΔW‖ ≤ 10 ‖W‖).
 # Healthy steps of every setting we tried, batch sizes 1 to 4096 included, stay under 2;
 # the steps that blow a network up (SGD at η = 50, Adam at η = 10, sigmoid at η = 100) make
@@ -145,11 +151,6 @@ class Trace(Mapping):
     def n_layers(self) -> int:
         return len(self.sizes) - 1
 
-    @property
-    def lr(self) -> float | None:
-        """The learning rate of the update, or None for a trace without one."""
-        return None if self.hyper is None else self.hyper["lr"]
-
     def __getitem__(self, name):
         return self.values[name]
 
@@ -193,13 +194,14 @@ class MLP:
     ``j``'s 784 input weights.
     """
 
-    def __init__(self, sizes=(784, 64, 64, 10), *, activation: str = "relu",
+    def __init__(self, sizes=(N_PIXELS, 64, 64, N_CLASSES), *, activation: str = "relu",
                  init: str = "seed", seed: int = 0, dtype=np.float32, params: dict | None = None):
         sizes = [int(s) for s in sizes]
-        if not 3 <= len(sizes) <= 5:
-            raise ValueError("A network has 1 to 3 hidden layers: sizes like [784, 64, 64, 10].")
-        if any(s < 1 for s in sizes) or any(s > 512 for s in sizes[1:-1]):
-            raise ValueError("Hidden layers have 1 to 512 units.")
+        if not 1 <= len(sizes) - 2 <= MAX_HIDDEN_LAYERS:
+            raise ValueError(f"A network has 1 to {MAX_HIDDEN_LAYERS} hidden layers: sizes like "
+                             f"[{N_PIXELS}, 64, 64, {N_CLASSES}].")
+        if any(s < 1 for s in sizes) or any(s > MAX_UNITS for s in sizes[1:-1]):
+            raise ValueError(f"Hidden layers have 1 to {MAX_UNITS} units.")
         if sizes[-1] < 2:
             raise ValueError("The output layer needs at least 2 classes.")
         if activation not in ACTIVATIONS:
@@ -211,8 +213,8 @@ class MLP:
         self.init = init
         self.seed = int(seed)
         self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError("dtype is float32 or float64.")
+        if self.dtype.name not in DTYPES:
+            raise ValueError(f"dtype is {' or '.join(DTYPES)}.")
         self.act = ACTIVATIONS[activation]
         self.n_layers = len(sizes) - 1
         L = self.n_layers

@@ -11,22 +11,59 @@ Each optimizer class says what it is once: its ``key`` (what settings,
 checkpoints and the command line store), its ``label`` (for a menu), its
 ``name`` (for sentences), the state it keeps per parameter (``state_keys``:
 ``V`` gives ``V_W1``, ``V_b1``, …) and as plain counters (``counters``), its
-LaTeX, and a ``divergence_tip`` for when training with it blows up. The
-registry :data:`OPTIMIZERS` maps keys to classes; nothing compares names.
+LaTeX (:meth:`latex`, one form for the whole matrix and for one cell), how it
+rebuilds one cell of its update for a student (:meth:`explain_update`, with the
+same arithmetic as :meth:`update`), and a ``divergence_tip`` for when training
+with it blows up. The registry :data:`OPTIMIZERS` maps keys to classes; nothing
+compares names.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from core.engine.explained import Explanation, Term, by_size, cell_label, tex_cell, tex_factor, tex_name, tex_num
 
 
 def _decayed(name: str, g: np.ndarray, p: np.ndarray, wd: float) -> np.ndarray:
     return g + wd * p if wd and name.startswith("W") else g
 
 
-def _tex(name: str) -> tuple[str, str]:
-    """"W1" → ("W_{1}", "dW_{1}")."""
-    sym = f"{name[0]}_{{{name[1:]}}}"
-    return sym, "d" + sym
+def _at(index: tuple) -> str:
+    return f"[{', '.join(map(str, index))}]" if index else ""
+
+
+@dataclass(frozen=True)
+class UpdateCell:
+    """What every optimizer's ΔW cell starts from: the gradient, weight decay folded in."""
+
+    p: str                    # "W1"
+    index: tuple[int, ...]
+    value: float              # ΔW[index] as the step stored it
+    g: float                  # dW[index]
+    w: float                  # W[index] before the step
+    lr: float
+    wd: float                 # λ for a weight, 0 for a bias
+    grad: float               # dW + λW
+
+    @classmethod
+    def of(cls, trace, p, index, value, optimizer) -> "UpdateCell":
+        g, w = float(trace["d" + p][index]), float(trace[p][index])
+        wd = optimizer.weight_decay if p.startswith("W") else 0.0
+        return cls(p, index, value, g, w, optimizer.lr, wd, g + wd * w)
+
+    @property
+    def name(self) -> str:
+        return "Δ" + self.p
+
+    def gradient_terms(self) -> list[Term]:
+        """−η dW, and −η λ W under weight decay."""
+        c = self
+        terms = [Term(f"−η·{cell_label('d' + c.p, *c.index)}", -c.lr * c.g, (c.lr, c.g))]
+        if c.wd:
+            terms.append(Term(f"−η·λ·{cell_label(c.p, *c.index)}", -c.lr * c.wd * c.w, (c.lr, c.wd, c.w)))
+        return terms
 
 
 class SGD:
@@ -39,6 +76,7 @@ class SGD:
     counters: tuple[str, ...] = ()     # plain integers: Adam's step count t
     divergence_tip: str | None = None  # what to try when training with it diverges
     settings: tuple[str, ...] = ("lr", "weight_decay")   # the settings it is made from (core/lab/settings.py)
+    constants: tuple[str, ...] = ()    # numbers it is made with that no setting offers (Adam's β1, β2, ε)
 
     def __init__(self, lr: float = 0.1, weight_decay: float = 0.0):
         self.lr = float(lr)
@@ -48,11 +86,26 @@ class SGD:
         lr, wd = self.lr, self.weight_decay
         return {k: -lr * _decayed(k, grads[k], params[k], wd) for k in params}
 
-    def latex(self, name: str) -> str:
-        p, g = _tex(name)
-        if self.weight_decay and name.startswith("W"):
-            return rf"\Delta {p} = -\eta\,({g} + \lambda {p})"
-        return rf"\Delta {p} = -\eta\, {g}"
+    def _gradient_tex(self, name: str, index: tuple = ()) -> str:
+        """dW, or (dW + λW) under weight decay, for the matrix or one cell."""
+        g = tex_cell("d" + name, index)
+        return rf"({g} + \lambda\,{tex_cell(name, index)})" if self.weight_decay and name.startswith("W") else g
+
+    def latex(self, name: str, index: tuple = ()) -> str:
+        """The update rule of parameter ``name`` ("W1"), or of its cell ``index``."""
+        return rf"{tex_cell('Δ' + name, index)} = -\eta\, {self._gradient_tex(name, index)}"
+
+    def explain_update(self, c: UpdateCell) -> Explanation:
+        """One cell of this optimizer's update, rebuilt; ``self`` is the optimizer as it was
+        before the step (its state is what the step started from)."""
+        lr, wd, g, w = c.lr, c.wd, c.g, c.w
+        total = -lr * c.grad
+        sub = rf"= -{tex_num(lr)} \cdot " + (rf"({tex_factor(g)} + {tex_num(wd)} \cdot {tex_factor(w)})" if wd
+                                             else tex_factor(g)) + f" = {tex_num(total)}"
+        note = (f"Plain gradient descent: a step of size η = {lr:g} against the gradient"
+                + (" plus weight decay, which pulls every weight towards 0." if wd else "."))
+        return Explanation(c.name, c.index, self.latex(c.p, c.index), sub, by_size(c.gradient_terms()), total,
+                           c.value, note, "sum")
 
     def describe_key(self):
         return (self.key, bool(self.weight_decay))
@@ -78,7 +131,8 @@ class SGD:
 
     @property
     def hyper(self) -> dict:
-        return {"optimizer": self.key, "lr": self.lr, "weight_decay": self.weight_decay}
+        """What it is made from (a checkpoint stores this; :func:`from_hyper` rebuilds it)."""
+        return {"optimizer": self.key, **{n: getattr(self, n) for n in self.settings + self.constants}}
 
 
 class Momentum(SGD):
@@ -94,24 +148,37 @@ class Momentum(SGD):
         self.momentum = float(momentum)
         self.V: dict = {}
 
+    def _velocity(self, V0, g):
+        """V ← μV + g (arrays, or one cell's numbers); V0 is None before the first step."""
+        return g if V0 is None else self.momentum * V0 + g
+
     def update(self, params, grads):
-        lr, mu, wd = self.lr, self.momentum, self.weight_decay
-        V = {}
-        for k in params:
-            g = _decayed(k, grads[k], params[k], wd)
-            V[k] = mu * self.V[k] + g if k in self.V else g
+        lr, wd = self.lr, self.weight_decay
+        V = {k: self._velocity(self.V.get(k), _decayed(k, grads[k], params[k], wd)) for k in params}
         self.V = V
         return {k: -lr * V[k] for k in params}
 
-    def latex(self, name):
-        p, g = _tex(name)
-        g = rf"({g} + \lambda {p})" if self.weight_decay and name.startswith("W") else g
-        return rf"V_{{{p}}} \leftarrow \mu V_{{{p}}} + {g},\quad \Delta {p} = -\eta\, V_{{{p}}}"
+    def latex(self, name, index=()):
+        v = rf"V_{{{tex_name(name)}}}{_at(index)}"
+        return (rf"{v} \leftarrow \mu {v} + {self._gradient_tex(name, index)},\quad "
+                rf"{tex_cell('Δ' + name, index)} = -\eta\, {v}")
 
-    @property
-    def hyper(self):
-        return {"optimizer": self.key, "lr": self.lr, "momentum": self.momentum,
-                "weight_decay": self.weight_decay}
+    def explain_update(self, c):
+        lr, mu, grad = c.lr, self.momentum, c.grad
+        V0 = self.V.get(c.p)
+        v0 = float(V0[c.index]) if V0 is not None else None
+        V = self._velocity(v0, grad)
+        total = -lr * V
+        terms = c.gradient_terms()
+        if v0 is not None:
+            terms.append(Term(f"−η·μ·V_{c.p}[{','.join(map(str, c.index))}] (before)", -lr * mu * v0, (lr, mu, v0)))
+        sub = (rf"= -{tex_num(lr)} \cdot ({tex_num(mu)} \cdot {tex_factor(v0 or 0.0)} + {tex_factor(grad)}) "
+               rf"= {tex_num(total)}")
+        note = ("The optimizer's rule (momentum): the step follows a velocity V that remembers μ of the previous "
+                "steps' direction, plus this step's gradient."
+                + ("" if v0 is not None else " This is its first step, so V is just the gradient."))
+        return Explanation(c.name, c.index, self.latex(c.p, c.index), sub, by_size(terms), total, c.value, note,
+                           "sum", (("V (new)", V),))
 
 
 class Adam(SGD):
@@ -121,6 +188,7 @@ class Adam(SGD):
     label = name = "Adam"
     state_keys = ("M", "S")
     counters = ("t",)
+    constants = ("beta1", "beta2", "eps")
     divergence_tip = "plain SGD (Adam's usual learning rate is 0.001)"
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
@@ -131,29 +199,53 @@ class Adam(SGD):
         self.M: dict = {}
         self.S: dict = {}
 
+    def _moments(self, M0, S0, g):
+        """The running means m of g and v of g² (arrays, or one cell's numbers); None before
+        the first step."""
+        b1, b2 = self.beta1, self.beta2
+        m = (1 - b1) * g if M0 is None else b1 * M0 + (1 - b1) * g
+        v = (1 - b2) * (g * g) if S0 is None else b2 * S0 + (1 - b2) * (g * g)
+        return m, v
+
+    def _step_size(self, t: int) -> float:
+        """η with both bias corrections folded in: η·√(1−β2ᵗ)/(1−β1ᵗ)."""
+        return float(self.lr * np.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t))
+
     def update(self, params, grads):
-        b1, b2, wd = self.beta1, self.beta2, self.weight_decay
         self.t += 1
-        # fold both bias corrections into one step size
-        step = float(self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t))
+        step = self._step_size(self.t)
         M, S, out = {}, {}, {}
         for k in params:
-            g = _decayed(k, grads[k], params[k], wd)
-            M[k] = b1 * self.M[k] + (1 - b1) * g if k in self.M else (1 - b1) * g
-            S[k] = b2 * self.S[k] + (1 - b2) * (g * g) if k in self.S else (1 - b2) * (g * g)
+            M[k], S[k] = self._moments(self.M.get(k), self.S.get(k),
+                                       _decayed(k, grads[k], params[k], self.weight_decay))
             out[k] = -step * M[k] / (np.sqrt(S[k]) + self.eps)
         self.M, self.S = M, S
         return out
 
-    def latex(self, name):
-        p, g = _tex(name)
+    def latex(self, name, index=()):
+        g = self._gradient_tex(name, index)
         return (rf"m \leftarrow \beta_1 m + (1-\beta_1)\,{g},\ v \leftarrow \beta_2 v + (1-\beta_2)\,{g}^2,\ "
-                rf"\Delta {p} = -\eta\,\hat m / (\sqrt{{\hat v}} + \epsilon)")
+                rf"{tex_cell('Δ' + name, index)} = -\eta\,\frac{{\sqrt{{1-\beta_2^{{t}}}}}}{{1-\beta_1^{{t}}}}\,"
+                rf"\frac{{m}}{{\sqrt{{v}} + \epsilon}}")
 
-    @property
-    def hyper(self):
-        return {"optimizer": self.key, "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2,
-                "eps": self.eps, "weight_decay": self.weight_decay}
+    def explain_update(self, c):
+        b1, eps, grad = self.beta1, self.eps, c.grad
+        t = self.t + 1
+        M0, S0 = self.M.get(c.p), self.S.get(c.p)
+        m0 = float(M0[c.index]) if M0 is not None else None
+        mt, vt = self._moments(m0, float(S0[c.index]) if S0 is not None else None, grad)
+        step = self._step_size(t)
+        total = -step * mt / (float(np.sqrt(vt)) + eps)
+        terms = [Term(f"(1−β1)·{cell_label('d' + c.p, *c.index)}", (1 - b1) * grad, (1 - b1, grad))]
+        if m0 is not None:
+            terms.append(Term("β1·m (before)", b1 * m0, (b1, m0)))
+        sub = (rf"= -{tex_num(step)} \cdot \frac{{{tex_num(mt)}}}{{\sqrt{{{tex_num(vt)}}} + {tex_num(eps)}}} "
+               rf"= {tex_num(total)}")
+        note = (f"The optimizer's rule (Adam, step t = {t}): the terms below make the running mean m of the "
+                "gradient; it is divided by the root of the running mean v of the squared gradient, so every "
+                "weight moves by roughly η whatever the size of its gradient.")
+        return Explanation(c.name, c.index, self.latex(c.p, c.index), sub, by_size(terms), total, c.value, note,
+                           "adam", (("m (new)", mt), ("v (new)", vt), ("step size η·√(1−β2ᵗ)/(1−β1ᵗ)", step)))
 
 
 OPTIMIZERS: dict[str, type[SGD]] = {cls.key: cls for cls in (SGD, Momentum, Adam)}

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.engine.history import HIST_BINS, History  # History re-exported for older imports
+from core.engine.history import HIST_BINS, History
 from core.engine.network import INITS, MLP, DivergenceError, Trace, to_float
 from core.engine.optim import from_hyper
 
@@ -241,7 +241,7 @@ class Trainer:
             "epoch": self.epoch, "train_loss": acc.loss_sum / max(acc.seen, 1),
             "train_acc": acc.correct / max(acc.seen, 1),
             "val_loss": val.get("loss", float("nan")), "val_acc": val.get("acc", float("nan")),
-            "seconds": self.train_seconds, "lr": float(getattr(self.optimizer, "lr", float("nan"))),
+            "seconds": self.train_seconds, "lr": self.optimizer.lr,
             "weight_norm": tel[0], "grad_norm": tel[1], "update_norm": tel[2],
             "update_ratio": tel[2] / np.maximum(tel[0], 1e-12),
             "dead_frac": np.array([d.mean() for d in val["dead"]] + [np.nan]),
@@ -335,12 +335,12 @@ def divergence_message(err: DivergenceError, epoch: int, step: int, optimizer, n
     if err.already_broken:   # a smaller step cannot mend it
         return (f"Training diverged at {where}. {err} The network cannot learn from here: undo the last steps "
                 f"or start a fresh network.")
-    lr = getattr(optimizer, "lr", None)
-    tips = [f"a learning rate ten times smaller ({lr / 10:g} instead of {lr:g})" if lr else "a smaller learning rate"]
-    if getattr(optimizer, "divergence_tip", None):
+    lr = optimizer.lr
+    tips = [f"a learning rate ten times smaller ({lr / 10:g} instead of {lr:g})"]
+    if optimizer.divergence_tip:
         tips.append(optimizer.divergence_tip)
     suited = net.act.suited_init
-    if suited and net.init != suited and lr and lr >= 1:
+    if suited and net.init != suited and lr >= 1:
         tips.append(f"{INITS[suited].name} initialisation")
     return (f"Training diverged at {where}. {err} "
             f"That step was not applied: the network keeps the parameters it had before it. "

@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.mnist import N_CLASSES, N_PIXELS
 from core.engine.history import ARRAY_NAMES as HISTORY_ARRAYS, COLUMNS, STEP_LOSS_DTYPE, History, HistoryError, \
     check_layout
-from core.engine.network import ACTIVATIONS, INITS, MLP
+from core.engine.activations import ACTIVATIONS
+from core.engine.network import DTYPES, INITS, MAX_HIDDEN_LAYERS, MAX_UNITS, MLP, N_CLASSES, N_PIXELS
 from core.engine.optim import OPTIMIZERS, from_hyper
 from core.engine.trainer import SNAPSHOT_EPOCHS, Trainer
 from core.lab.settings import FIELDS, MAX_IMAGES, MNIST_IMAGES, Settings
@@ -53,13 +53,13 @@ SNAPSHOTS = tuple(e for e in SNAPSHOT_EPOCHS if e <= MAX_EPOCHS)   # the epochs 
 # batches), but the app could not hold their per-step losses either; a file beyond this is refused.
 MAX_STEPS = MAX_EPOCHS * math.ceil(MNIST_IMAGES / Settings().batch_size)
 MAX_CONFIG_BYTES = 1 << 20                                   # the JSON configuration (a few KB when written)
-_LARGEST_SIZES = [N_PIXELS] + [int(FIELDS["hidden"].hi)] * 3 + [N_CLASSES]   # 3 hidden layers of 512
+_LARGEST_SIZES = [N_PIXELS] + [MAX_UNITS] * MAX_HIDDEN_LAYERS + [N_CLASSES]
 _NPY_HEADER = 128                                            # bytes before an array's data in a .npy
 
 
 def _largest() -> tuple[int, int]:
-    """(members, bytes) of the largest checkpoint the app can write: 3 hidden layers of 512
-    in float64 (``python -m core.train --dtype float64``), the optimizer that keeps the most
+    """(members, bytes) of the largest checkpoint the app can write: the most hidden layers of
+    the most units in float64 (``python -m core.train --dtype float64``), the optimizer that keeps the most
     state, a snapshot at every snapshot epoch, a history of MAX_EPOCHS rows and MAX_STEPS
     per-step losses."""
     sizes, L = _LARGEST_SIZES, len(_LARGEST_SIZES) - 1
@@ -294,7 +294,7 @@ def _network(nc) -> MLP:
                                   f"{N_PIXELS} pixels.")
     _expect(sizes[-1] == N_CLASSES, f"The file's network has {sizes[-1]:,} outputs; the app tells "
                                     f"{N_CLASSES} digits apart.")
-    for key, known in (("activation", ACTIVATIONS), ("init", INITS), ("dtype", ("float32", "float64"))):
+    for key, known in (("activation", ACTIVATIONS), ("init", INITS), ("dtype", DTYPES)):
         _expect(isinstance(nc.get(key), str) and nc[key] in known,
                 f"The network's {key} {_short(nc.get(key))} is not one of {', '.join(known)}.")
     seed = FIELDS["seed"]

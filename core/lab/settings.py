@@ -19,7 +19,8 @@ import math
 from dataclasses import dataclass, replace
 
 from core.engine.activations import ACTIVATIONS
-from core.engine.network import INITS
+from core.data.mnist import SEED_POOL, SEED_VAL
+from core.engine.network import INITS, MAX_HIDDEN_LAYERS, MAX_UNITS
 from core.engine.optim import OPTIMIZERS, make_optimizer
 
 MNIST_IMAGES = 60_000
@@ -44,8 +45,8 @@ class Field:
             return None if value in self.choices else \
                 f"{self.label} must be one of {', '.join(self.choices)}, not {value!r}."
         if self.name == "hidden":
-            return None if 1 <= len(value) <= 3 and all(self.lo <= h <= self.hi for h in value) else \
-                f"{self.label}: use 1 to 3 hidden layers of {self.lo:g} to {self.hi:g} units, not {value}."
+            return None if 1 <= len(value) <= MAX_HIDDEN_LAYERS and all(self.lo <= h <= self.hi for h in value) else \
+                f"{self.label}: use {HIDDEN_RULE}, not {value}."
         if isinstance(value, float) and not math.isfinite(value):
             return f"{self.label} must be a finite number, not {value}."
         if not self.lo <= value <= self.hi:
@@ -82,9 +83,11 @@ def _num(x) -> str:
     return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
+HIDDEN_RULE = f"1 to {MAX_HIDDEN_LAYERS} hidden layers of 1 to {MAX_UNITS} units"
+
 FIELDS: dict[str, Field] = {f.name: f for f in (
-    Field("hidden", "Hidden layers", 1, 512, model=True,
-          help="Units per hidden layer, 1 to 3 layers: the seed's is 64, 64."),
+    Field("hidden", "Hidden layers", 1, MAX_UNITS, model=True,
+          help=f"Units per hidden layer, 1 to {MAX_HIDDEN_LAYERS} layers: the seed's is 64, 64."),
     Field("activation", "Activation", names=ACTIVATIONS, model=True),
     Field("init", "Initialisation", names=INITS, model=True,
           help="; ".join(f"{i.label}" for i in INITS.values()) + "."),
@@ -120,8 +123,8 @@ class Settings:
     weight_decay: float = 0.0
     batch_size: int = 64
     seed: int = 0
-    pool: int = 42_000
-    val: int = 1_000
+    pool: int = SEED_POOL
+    val: int = SEED_VAL
     epochs: int = 1000
     dataset: str = "mnist"          # "mnist" or "upload"
 

@@ -64,7 +64,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.mnist import Digits
+from core.data.kaggle_csv import DataError
+from core.data.mnist import Digits, check_images
 from core.engine.trainer import Trainer
 from core.lab import checkpoint
 from core.lab.settings import FIELDS, Settings
@@ -79,7 +80,6 @@ RUN_SAVE_EVERY = 60.0              # seconds between copies of a lab whose run i
 ENV_DIR, ENV_MAX_MB = "BACKPROP_STATE_DIR", "BACKPROP_STATE_MAX_MB"
 TOKEN_BYTES = 24                   # 192 bits; token_urlsafe gives 32 characters
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,128}")
-MAX_BLOB = checkpoint.MAX_CHECKPOINT_BYTES
 
 
 class StoreError(ValueError):
@@ -229,9 +229,12 @@ def _decode_step(blob: bytes, net_config: dict) -> StepRecord:
         if s["images"] is not None:
             X = np.asarray(s["images"]["X"], np.int64)
             y = np.asarray(s["images"]["y"], np.int64).reshape(-1)
-            if X.ndim != 2 or X.shape[1] != 784 or len(X) != len(y) or X.min() < 0 or X.max() > 255 \
-                    or y.min() < 0 or y.max() > 9:
-                raise StoreError("A kept step's images are not digits.")
+            try:
+                if X.min() < 0 or X.max() > 255:
+                    raise DataError("grey levels beyond 0-255")
+                check_images(X.astype(np.uint8), y, "A kept step's images")
+            except DataError:
+                raise StoreError("A kept step's images are not digits.") from None
             images = (X.astype(np.uint8), y)
         if s["how"] not in ("next", "random", "chosen", "drawn"):
             raise StoreError("A kept step's batch is of an unknown kind.")
@@ -250,9 +253,10 @@ def _encode_images(d: Digits) -> bytes:
 def _decode_images(blob: bytes, name: str) -> Digits:
     with np.load(io.BytesIO(blob), allow_pickle=False) as f:
         X, y = f["X"], f["y"]
-    if X.dtype != np.uint8 or X.ndim != 2 or X.shape[1] != 784 or y.shape != (len(X),) or y.dtype.kind not in "iu" \
-            or (len(y) and (y.min() < 0 or y.max() > 9)):
-        raise StoreError("The kept images are not labelled digits.")
+    try:
+        check_images(X, y, "The kept images")
+    except DataError:
+        raise StoreError("The kept images are not labelled digits.") from None
     for a in (X, y):
         a.flags.writeable = False
     return Digits(X, y, name)

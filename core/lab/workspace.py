@@ -111,13 +111,20 @@ class Workspace:
 
     def set_hyper(self, settings: Settings) -> None:
         """Apply learning rate / optimizer changes to the network as it is.
-        The optimizer's state is kept when only its numbers change."""
-        old = self.optimizer
+        The optimizer's state is kept when only its numbers change.
+
+        A run's reports land in the trainer's optimizer (``apply_frame``), so the optimizer is
+        left alone when its numbers are the same (only ``epochs`` changed, say, during a run),
+        and otherwise swapped between two reports: a report applied while the new one copied
+        the old one's state would be lost, leaving the optimizer one report behind."""
         new = settings.make_optimizer()
-        if type(new) is type(old):
-            new.load_state(old.state())
-        self.trainer.optimizer = new
-        self.settings = settings
+        with self.runner.between_reports():
+            old = self.optimizer
+            if new.hyper != old.hyper:
+                if type(new) is type(old):
+                    new.load_state(old.state())
+                self.trainer.optimizer = new
+            self.settings = settings
 
     def open_checkpoint(self, ckpt, settings: Settings, source: Digits, test: Digits | None = None, *,
                         origin: str, source_label: str = "MNIST") -> None:

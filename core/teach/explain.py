@@ -20,113 +20,14 @@ Pure NumPy: no Streamlit, no plotly.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.engine.network import Trace
-from core.engine.optim import OPTIMIZERS, from_hyper
-
-
-@dataclass(frozen=True)
-class Term:
-    """One contribution to a cell: ``label`` in the trace's names, its ``value``,
-    and the numbers multiplied to make it (empty when it is a single number)."""
-
-    label: str
-    value: float
-    factors: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """One cell of a trace, rebuilt from its inputs.
-
-    ``total`` follows from ``terms`` as ``combine`` says: ``"sum"`` means
-    ``total = Σ terms``; otherwise ``details`` lists the intermediate numbers
-    (the softmax's denominator, Adam's moments) and ``note`` says the rule.
-    ``value`` is the cell as the step stored it; ``total`` should equal it.
-    """
-
-    name: str
-    index: tuple[int, ...]
-    rule: str                  # LaTeX: this cell's equation, in symbols
-    substituted: str           # LaTeX: the same with the numbers put in
-    terms: tuple[Term, ...]    # largest |value| first
-    total: float
-    value: float
-    note: str
-    combine: str = "sum"       # "sum", "input" (nothing to compute) or the name of the rule
-    details: tuple[tuple[str, float], ...] = field(default_factory=tuple)
-
-    @property
-    def sum_of_terms(self) -> float:
-        return math.fsum(t.value for t in self.terms)
-
-    @property
-    def error(self) -> float:
-        """|recomputed − stored|."""
-        return abs(self.total - self.value)
-
-    def top(self, k: int = 10) -> tuple[tuple[Term, ...], int, float]:
-        """The ``k`` largest terms, how many others there are, and what the others add up to."""
-        rest = self.terms[k:]
-        return self.terms[:k], len(rest), math.fsum(t.value for t in rest)
-
-
-# --------------------------------------------------------------------------- helpers
-_NAME = re.compile(r"^(d|Δ)?([A-Za-z])(\d+)(_new)?$")
-
-
-def tex_name(name: str) -> str:
-    """Trace name → LaTeX: ``Z1`` → ``Z_{1}``, ``dW3`` → ``dW_{3}``, ``ΔW1`` → ``\\Delta W_{1}``."""
-    if name == "losses":
-        return "L"
-    if name == "loss":
-        return r"\mathcal{L}"
-    m = _NAME.match(name)
-    if not m:
-        return name
-    pre, sym, l, new = m.groups()
-    pre = {"d": "d", "Δ": r"\Delta ", None: ""}[pre]
-    return f"{pre}{sym}_{{{l}}}" + (r"^{\mathrm{new}}" if new else "")
-
-
-def tex_num(x: float, digits: int = 4) -> str:
-    """A number for LaTeX, 4 significant digits, ``1.2\\times10^{-5}`` instead of 1.2e-05."""
-    x = float(x)
-    if x == 0:
-        return "0"
-    if not math.isfinite(x):
-        return r"\infty" if x > 0 else (r"-\infty" if x < 0 else r"\mathrm{NaN}")
-    s = f"{x:.{digits}g}"
-    if "e" in s:
-        mant, exp = s.split("e")
-        return rf"{mant}\times10^{{{int(exp)}}}"
-    return s
-
-
-def _p(x: float) -> str:
-    """A factor in a product: negatives in parentheses."""
-    s = tex_num(x)
-    return f"({s})" if float(x) < 0 else s
-
-
-def _cell(name: str, index: tuple[int, ...]) -> str:
-    if name == "losses":
-        return f"L_{{{index[0]}}}"
-    if not index:
-        return tex_name(name)
-    return f"{tex_name(name)}[{', '.join(map(str, index))}]"
-
-
-def _lab(name: str, *index) -> str:
-    return f"{name}[{','.join(str(i) for i in index)}]"
-
-
-def _sorted(terms: list[Term]) -> tuple[Term, ...]:
-    return tuple(sorted(terms, key=lambda t: -abs(t.value)))
+# the record and the LaTeX helpers live with the engine, whose optimizers explain their own updates
+from core.engine.explained import TRACE_NAME as _NAME, Explanation, Term, by_size as _sorted, \
+    cell_label as _lab, tex_cell as _cell, tex_factor as _p, tex_name, tex_num
+from core.engine.network import IMAGE_SIDE, Trace
+from core.engine.optim import OPTIMIZERS, UpdateCell, from_hyper
 
 
 def _sum_text(terms: tuple[Term, ...], shown: int = 3, extra: str = "") -> str:
@@ -200,7 +101,7 @@ def _input(trace, name, index, value) -> Explanation:
     if name == "X":
         i, k = index
         grey = value * 255
-        note = (f"Pixel {k} of image {i} (row {k // 28}, column {k % 28} of the 28×28 picture): "
+        note = (f"Pixel {k} of image {i} (row {k // IMAGE_SIDE}, column {k % IMAGE_SIDE} of the {IMAGE_SIDE}×{IMAGE_SIDE} picture): "
                 f"grey level {grey:.0f} of 255. Not computed by the step: it is the data.")
         return Explanation(name, index, rf"{cell} = \mathrm{{pixel}} / 255",
                            rf"= {tex_num(grey)} / 255 = {tex_num(value)}", (Term(f"pixel {k} / 255", value),),
@@ -384,103 +285,7 @@ def _update(trace, p, index, value, optimizer) -> Explanation:
         return Explanation(name, index, _cell(name, index), rf"= {tex_num(value)}", (Term(_lab(name, *index), value),),
                            value, value, "The optimizer's rule (see the equation above) made this change from the "
                            "gradient and its own running state, which this step's trace does not hold.", "optimizer")
-    return UPDATE_EXPLANATIONS[optimizer.key](_UpdateCell.of(trace, p, index, value, optimizer), optimizer)
-
-
-@dataclass(frozen=True)
-class _UpdateCell:
-    """What every optimizer's ΔW cell starts from: the gradient, weight decay folded in."""
-
-    p: str                    # "W1"
-    index: tuple[int, ...]
-    value: float              # ΔW[index] as the step stored it
-    g: float                  # dW[index]
-    w: float                  # W[index] before the step
-    lr: float
-    wd: float                 # λ for a weight, 0 for a bias
-    grad: float               # dW + λW
-    gtex: str                 # its LaTeX
-
-    @classmethod
-    def of(cls, trace, p, index, value, optimizer) -> "_UpdateCell":
-        g, w = float(trace["d" + p][index]), float(trace[p][index])
-        wd = optimizer.weight_decay if p.startswith("W") else 0.0
-        dtex = _cell("d" + p, index)
-        gtex = rf"({dtex} + \lambda\,{_cell(p, index)})" if wd else dtex
-        return cls(p, index, value, g, w, optimizer.lr, wd, g + wd * w, gtex)
-
-    @property
-    def name(self) -> str:
-        return "Δ" + self.p
-
-    @property
-    def cell(self) -> str:
-        return _cell(self.name, self.index)
-
-    def gradient_terms(self) -> list[Term]:
-        """−η dW, and −η λ W under weight decay."""
-        c = self
-        terms = [Term(f"−η·{_lab('d' + c.p, *c.index)}", -c.lr * c.g, (c.lr, c.g))]
-        if c.wd:
-            terms.append(Term(f"−η·λ·{_lab(c.p, *c.index)}", -c.lr * c.wd * c.w, (c.lr, c.wd, c.w)))
-        return terms
-
-
-def _sgd_update(c: _UpdateCell, optimizer) -> Explanation:
-    lr, wd, g, w = c.lr, c.wd, c.g, c.w
-    total = -lr * c.grad
-    rule = rf"{c.cell} = -\eta\, {c.gtex}"
-    sub = rf"= -{tex_num(lr)} \cdot " + (rf"({_p(g)} + {tex_num(wd)} \cdot {_p(w)})" if wd else _p(g)) + \
-          f" = {tex_num(total)}"
-    note = (f"Plain gradient descent: a step of size η = {lr:g} against the gradient"
-            + (" plus weight decay, which pulls every weight towards 0." if wd else "."))
-    return Explanation(c.name, c.index, rule, sub, _sorted(c.gradient_terms()), total, c.value, note, "sum")
-
-
-def _momentum_update(c: _UpdateCell, optimizer) -> Explanation:
-    lr, mu, grad = c.lr, optimizer.momentum, c.grad
-    V0 = optimizer.V.get(c.p)
-    v0 = float(V0[c.index]) if V0 is not None else None
-    V = mu * v0 + grad if v0 is not None else grad
-    total = -lr * V
-    terms = c.gradient_terms()
-    if v0 is not None:
-        terms.append(Term(f"−η·μ·V_{c.p}[{','.join(map(str, c.index))}] (before)", -lr * mu * v0, (lr, mu, v0)))
-    rule = rf"{c.cell} = -\eta\,(\mu\, V_{{{tex_name(c.p)}}} + {c.gtex})"
-    sub = rf"= -{tex_num(lr)} \cdot ({tex_num(mu)} \cdot {_p(v0 or 0.0)} + {_p(grad)}) = {tex_num(total)}"
-    note = ("The optimizer's rule (momentum): the step follows a velocity V that remembers μ of the previous "
-            "steps' direction, plus this step's gradient." + ("" if v0 is not None else
-                                                                 " This is its first step, so V is just the gradient."))
-    return Explanation(c.name, c.index, rule, sub, _sorted(terms), total, c.value, note, "sum", (("V (new)", V),))
-
-
-def _adam_update(c: _UpdateCell, optimizer) -> Explanation:
-    lr, grad = c.lr, c.grad
-    b1, b2, eps = optimizer.beta1, optimizer.beta2, optimizer.eps
-    t = optimizer.t + 1
-    M0, S0 = optimizer.M.get(c.p), optimizer.S.get(c.p)
-    m0 = float(M0[c.index]) if M0 is not None else None
-    s0 = float(S0[c.index]) if S0 is not None else None
-    mt = b1 * m0 + (1 - b1) * grad if m0 is not None else (1 - b1) * grad
-    vt = b2 * s0 + (1 - b2) * (grad * grad) if s0 is not None else (1 - b2) * (grad * grad)
-    step = float(lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t))
-    total = -step * mt / (math.sqrt(vt) + eps)
-    terms = [Term(f"(1−β1)·{_lab('d' + c.p, *c.index)}", (1 - b1) * grad, (1 - b1, grad))]
-    if m0 is not None:
-        terms.append(Term("β1·m (before)", b1 * m0, (b1, m0)))
-    rule = (rf"{c.cell} = -\eta\,\frac{{\sqrt{{1-\beta_2^{{t}}}}}}{{1-\beta_1^{{t}}}}\,"
-            rf"\frac{{m}}{{\sqrt{{v}} + \epsilon}},\quad m = \beta_1 m + (1-\beta_1)\,{c.gtex},\ "
-            rf"v = \beta_2 v + (1-\beta_2)\,{c.gtex}^2")
-    sub = rf"= -{tex_num(step)} \cdot \frac{{{tex_num(mt)}}}{{\sqrt{{{tex_num(vt)}}} + {tex_num(eps)}}} = {tex_num(total)}"
-    note = (f"The optimizer's rule (Adam, step t = {t}): the terms below make the running mean m of the "
-            "gradient; it is divided by the root of the running mean v of the squared gradient, so every "
-            "weight moves by roughly η whatever the size of its gradient.")
-    return Explanation(c.name, c.index, rule, sub, _sorted(terms), total, c.value, note, "adam",
-                       (("m (new)", mt), ("v (new)", vt), ("step size η·√(1−β2ᵗ)/(1−β1ᵗ)", step)))
-
-
-# How one cell of ΔW was computed, by optimizer key: every key of core.engine.optim.OPTIMIZERS has one.
-UPDATE_EXPLANATIONS = {"sgd": _sgd_update, "momentum": _momentum_update, "adam": _adam_update}
+    return optimizer.explain_update(UpdateCell.of(trace, p, index, value, optimizer))
 
 
 def _new_param(trace, p, index, value) -> Explanation:

@@ -7,10 +7,9 @@ new server on the same folder reopens the lab from the store (a restart).
 from __future__ import annotations
 
 import re
-import time
 
 from tests.browser.conftest import ARTIFACTS, start_server
-from tests.browser.helpers import assert_no_errors, open_page, settle, sidebar_text
+from tests.browser.helpers import assert_no_errors, open_page, settle, sidebar_text, wait_until
 
 QUERY = "pool=600&val=100&batch_size=50&epochs=2"      # 10 steps per epoch: 2 epochs in a moment
 COOKIE = "backprop_lab"
@@ -20,13 +19,6 @@ def epochs_and_steps(page) -> tuple[int, int]:
     m = re.search(r"· ([\d,]+) epochs?, ([\d,]+) steps?", sidebar_text(page))
     assert m, sidebar_text(page)
     return int(m[1].replace(",", "")), int(m[2].replace(",", ""))
-
-
-def wait_for(condition, what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def stop(proc) -> None:
@@ -48,7 +40,7 @@ def test_a_reload_keeps_the_network_and_another_browser_gets_its_own(browser, tm
         page.get_by_role("button", name="Start training").first.click()
         page.get_by_text("Status: finished").first.wait_for(timeout=120_000)
         settle(page)
-        wait_for(lambda: epochs_and_steps(page) == (2, 20), "the sidebar to say 2 epochs")
+        wait_until(lambda: epochs_and_steps(page) == (2, 20), what="the sidebar to say 2 epochs")
         token = [c for c in ctx.cookies() if c["name"] == COOKIE]
         assert len(token) == 1 and len(token[0]["value"]) >= 32 and token[0]["sameSite"] == "Strict"
         assert token[0]["value"] not in page.url

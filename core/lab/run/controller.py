@@ -102,12 +102,16 @@ def apply_frame(trainer: Trainer, header: dict, arrays: dict) -> None:
     trainer.restore(owned(params_from(arrays)), owned(params_from(arrays, "opt/")), header["state"])
 
 
+def queue_place(p: dict) -> str:
+    """Where a queued run waits (``p``: :meth:`RunController.progress`)."""
+    return f"place {p['queue_position']} in the queue" if p["queue_position"] else "joining the queue"
+
+
 def run_summary(p: dict) -> str:
     """Where a run is, in the few words the training page and the sidebar both use (``p``:
     :meth:`RunController.progress`)."""
     if p["status"] == QUEUED:
-        where = f"place {p['queue_position']} in the queue" if p["queue_position"] else "joining the queue"
-        return f"waiting for a free slot, {where}"
+        return f"waiting for a free slot, {queue_place(p)}"
     return f"epoch {p['epoch']:,}" + (f" of {p['target']:,}" if p["target"] else "")
 
 
