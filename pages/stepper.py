@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from core.teach.explain import explain
-from core.engine.gradcheck import check_gradients, random_entries
+from core.engine.gradcheck import AGREES, check_gradients, random_entries
 from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
 from ui import recovery, stepper_views as views, trace_viewer
@@ -305,7 +305,7 @@ elif view == "Gradient check":
                                         for c in ("backprop", "numeric", "in the trace (float32)")} |
                                        {"relative error": st.column_config.NumberColumn(format="%.1e")})
             st.caption("relative error = |backprop − numeric| / (|backprop| + |numeric|). Around 1e-7 or below: "
-                       "backprop is right. The last column is the float32 gradient the step itself used.")
+                       f"backprop is right (the verdict above asks for less than {AGREES:g}). The last column is the float32 gradient the step itself used.")
 
 else:
     rows = [{"step": r.number, "epoch": r.epoch, "batch of the epoch": r.step_in_epoch, "batch chosen as": r.how,

@@ -7,7 +7,7 @@ import pytest
 
 from core.lab.stepper import (DIVERGED, MAX_REPLAY, MAX_REPLAY_WORK, Stepper, link_path, max_replay_steps,
                                parse_positions, replay_work)
-from core.lab.settings import Settings
+from core.lab.settings import FIELDS, Settings
 from core.lab.workspace import Workspace
 from core.lab import checkpoint
 
@@ -57,6 +57,10 @@ def test_parse_positions():
     assert parse_positions("0, 5, 10-12", 100) == ([0, 5, 10, 11, 12], "")
     assert parse_positions("4-2", 100) == ([2, 3, 4], "")
     assert parse_positions("0-2000", 5000, limit=1024)[1] == "At most 1,024 images per mini-batch."
+    # as many chosen images as the sidebar's largest batch, and no more
+    top = int(FIELDS["batch_size"].hi)
+    assert parse_positions(f"0-{top - 1}", 10_000) == (list(range(top)), "")
+    assert parse_positions(f"0-{top}", 10_000)[1] == f"At most {top:,} images per mini-batch."
 
 
 # --------------------------------------------------------------------------- the step

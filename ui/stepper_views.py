@@ -16,6 +16,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.teach.explain import Explanation, sample_gradient_norms, sample_gradient_shares
+from core.engine.gradcheck import AGREES
+from core.engine.history import TYPICAL_RATIO
 from core.engine.network import Trace
 from ui.figures import DIGIT_COLOURS, DIGITS, bars, digit_grid, heatmap, stats
 
@@ -106,8 +108,8 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f"one matrix product: ({m} × {n_in}) · ({n_in} × {n_out}) = ({m} × {n_out}). Row i is sample i, "
                 f"column j is unit j; `W{l}` has one column per unit, so column j of `W{l}` is unit j's "
                 f"{n_in} weights" + (" (a 28 × 28 picture of what it looks for)" if l == 1 else "") +
-                f" and `b{l}` is added to every row. *Look at:* with the seed's 0.01·N(0,1) weights, `Z{l}` "
-                "starts tiny and centred on 0; roughly half of it is negative.")
+                f" and `b{l}` is added to every row. *Look at:* early in training `Z{l}` is centred on 0, so "
+                "roughly half of it is negative (with the seed's 0.01·N(0,1) weights it also starts tiny).")
     if k.startswith("A") and l < L:
         return (f"**Activations of layer {l}.** The non-linearity is applied to every entry of `Z{l}` "
                 f"separately, so the shape stays ({m} × {n_out}). {trace.activation.a_about} Without a "
@@ -158,7 +160,7 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f"seed's SGD, `ΔW{l} = −η dW{l}`: a small step against the gradient), and `W{l}_new = W{l} + "
                 f"ΔW{l}` is what the next mini-batch will see. The change is tiny next to the weights: the "
                 f"ratio ‖ΔW‖/‖W‖ below is the one number that says whether the learning rate is sane (around "
-                f"1e-3 is healthy; near 1 means the weights are being thrown around).")
+                f"{TYPICAL_RATIO:g} is healthy; near 1 means the weights are being thrown around).")
     return ""
 
 
@@ -269,7 +271,7 @@ def gradcheck_frame(results, trace: Trace | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def gradcheck_verdict(results, tol: float = 1e-5) -> tuple[bool, str]:
+def gradcheck_verdict(results, tol: float = AGREES) -> tuple[bool, str]:
     """Do backprop and finite differences agree on the entries that can be compared?"""
     smooth = [r for r in results if not r.kink]
     kinks = len(results) - len(smooth)

@@ -36,6 +36,7 @@ import numpy as np
 import plotly.colors
 import streamlit as st
 
+from core.engine.history import TYPICAL_RATIO
 from core.engine.network import MLP, Trace
 from core.teach.explain import Explanation, explain
 from ui.figures import DIGIT_COLOURS, DIGITS, SIGNED, UNSIGNED, is_signed, stats
@@ -206,7 +207,7 @@ def view(trace: Trace) -> dict:
             ratio = update_ratio(trace, stop.layer)
             d["facts"] = [
                 {"label": f"‖ΔW{stop.layer}‖ / ‖W{stop.layer}‖", "value": fmt(ratio, ".2e"), "id": "ratio",
-                 "help": "Karpathy's rule of thumb: around 1e-3 is healthy."},
+                 "help": f"Karpathy's rule of thumb: around {TYPICAL_RATIO:g} is healthy."},
                 {"label": "this batch's loss before the update", "value": fmt(trace.loss), "id": "loss-before"},
                 {"label": "and after it (same batch, new parameters)",
                  "value": fmt(loss_after) if loss_after is not None else "–", "id": "loss-after"}]

@@ -7,7 +7,8 @@ For a parameter entry θ, the numerical gradient is
 with L the mean loss of the same mini-batch. The check runs on a float64 copy
 of the network, because float32 loses the difference of two nearby losses in
 rounding. The relative error ``|g_bp − g_fd| / (|g_bp| + |g_fd|)`` is about
-1e-7 or smaller where backprop is right; above 1e-4, something is wrong.
+1e-7 or smaller where backprop is right; the app calls the two in agreement below
+``AGREES`` (1e-5); a wrong backward pass gives errors near 1.
 
 Two honest limits of the numerical side: float64 rounds the loss (≈2.3) to
 about 1e-16, so the difference quotient carries an absolute error near
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.engine.network import MLP
+
+AGREES = 1e-5   # relative error below which backprop and finite differences agree
 
 
 @dataclass(frozen=True)

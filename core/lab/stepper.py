@@ -23,9 +23,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from core.engine.network import DivergenceError, Trace
+from core.engine.network import N_CLASSES, N_PIXELS, DivergenceError, Trace
 from core.engine.trainer import Point
-from core.lab.settings import Settings
+from core.lab.settings import FIELDS, Settings
 from core.lab.workspace import StepRecord, Workspace
 
 # What a link's replay costs: steps × (batch × parameters + STEP_OVERHEAD), about the multiply-adds of
@@ -33,8 +33,17 @@ from core.lab.workspace import StepRecord, Workspace
 # step on one image takes as long as half a million multiply-adds).
 STEP_OVERHEAD = 500_000
 MAX_REPLAY = 2000          # a link replays as much work as MAX_REPLAY steps of the default network …
-MAX_REPLAY_WORK = MAX_REPLAY * (64 * 55_050 + STEP_OVERHEAD)   # … (784 → 64 → 64 → 10, batch 64)
-INLINE_WORK = 64 * (64 * 55_050 + STEP_OVERHEAD)   # a replay this small is not worth a process (~20 ms)
+
+
+def step_work(batch_size: int, sizes) -> int:
+    """What one step costs in the unit of ``MAX_REPLAY_WORK``: batch × parameters + STEP_OVERHEAD."""
+    return batch_size * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:])) + STEP_OVERHEAD
+
+
+_SEED = Settings()
+DEFAULT_STEP_WORK = step_work(_SEED.batch_size, (N_PIXELS, *_SEED.hidden, N_CLASSES))   # 784 → 64 → 64 → 10, batch 64
+MAX_REPLAY_WORK = MAX_REPLAY * DEFAULT_STEP_WORK   # … of the default network
+INLINE_WORK = 64 * DEFAULT_STEP_WORK   # a replay this small is not worth a process (~20 ms)
 BATCH_CHOICES = ("next", "random", "chosen", "drawn")
 DIVERGED = "diverged"      # the "step shown" of a step that diverged (it has no number in the history)
 FIRST_STOP = "X"
@@ -57,7 +66,7 @@ class Batch:
         return source.X[self.idx], source.y[self.idx]
 
 
-def parse_positions(text: str, n: int, limit: int = 1024) -> tuple[list[int], str]:
+def parse_positions(text: str, n: int, limit: int = int(FIELDS["batch_size"].hi)) -> tuple[list[int], str]:
     """``"0, 5, 10-20"`` → training-set positions; an error message (never echoing the text) when unusable."""
     out: list[int] = []
     for part in re.split(r"[,;\s]+", text.strip()):
@@ -350,7 +359,7 @@ class Stepper:
 
 def replay_work(ws: Workspace, n: int) -> int:
     """What replaying ``n`` steps of ``ws``'s trainer costs, in the units of MAX_REPLAY_WORK."""
-    return max(n, 0) * (ws.trainer.batch_size * ws.net.n_params + STEP_OVERHEAD)
+    return max(n, 0) * step_work(ws.trainer.batch_size, ws.net.sizes)
 
 
 def max_replay_steps(ws: Workspace) -> int:
