@@ -21,7 +21,8 @@ from core.lab.run.controller import (DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSI
 from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
 from core.engine.trainer import dead_layers
 from ui import recovery, training_plots as tp, uploads
-from ui.session import SEED_VAL_ACC, adopt_checkpoint, new_workspace, open_pretrained, pretrained, workspace
+from ui.replace import confirm_replace, replace_network
+from ui.session import SEED_VAL_ACC, adopt_checkpoint, pretrained, workspace
 from ui.state import session
 from ui.text import plain, power_of_ten
 
@@ -165,51 +166,7 @@ def controls(ws, run: dict) -> None:
                 icon=":material/hourglass_top:")
     elif status == STALLED:
         st.warning(run["message"], icon=":material/warning:")
-    confirm_replace(ws, "new")
-
-
-# --------------------------------------------------------------------------- replacing the network
-REPLACEMENTS = {"new": ("a new network", "Discard it and build a new network"),
-                "pretrained": ("the pretrained network", "Discard it and open the pretrained network")}
-
-
-def replace_network(ws, what: str) -> None:
-    """Put a new network ("new": the current settings, untrained) or the pretrained one in
-    place of this session's. A network that has trained is only replaced once the user
-    confirms (as the sidebar asks before settings that need a new network)."""
-    if ws.trainer.global_step > 0:
-        session().pending_network = what
-        return
-    _replace(ws, what)
-    st.rerun()
-
-
-def _replace(ws, what: str) -> None:
-    if ws.busy:
-        ws.runner.stop()
-        ws.runner.join(5)
-    if what == "new":
-        session().ws = new_workspace(ws.settings)
-    else:
-        open_pretrained(ws)
-
-
-def confirm_replace(ws, what: str) -> None:
-    """The question :func:`replace_network` asked, where its button is."""
-    state = session()
-    if state.pending_network != what:
-        return
-    name, yes = REPLACEMENTS[what]
-    st.warning(f"Opening **{name}** replaces the current one, which has trained {ws.trainer.global_step:,} steps "
-               f"({ws.trainer.epoch} epochs). Download its checkpoint below first if you want to keep it.")
-    a, b = st.columns(2)
-    if a.button(yes, type="primary", width="stretch", key=f"training_confirm_{what}"):
-        state.pending_network = None
-        _replace(ws, what)
-        st.rerun()
-    if b.button("Keep the current network", width="stretch", key=f"training_keep_{what}"):
-        state.pending_network = None
-        st.rerun()
+    confirm_replace(ws, "new", key="training")
 
 
 def messages(ws) -> None:
@@ -401,7 +358,7 @@ def pretrained_section(ws, run: dict, log_x: bool) -> None:
                  key="training_open_pretrained",
                  help="Replaces this session's network (asks first when it has trained)."):
         replace_network(ws, "pretrained")
-    confirm_replace(ws, "pretrained")
+    confirm_replace(ws, "pretrained", key="training")
 
 
 def footer(ws) -> None:

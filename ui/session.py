@@ -190,7 +190,7 @@ def reopen_lab() -> tuple[Workspace | None, str]:
 
 def _against_link(ws: Workspace) -> Workspace:
     """A reopened lab and a URL that asks for other settings (a link someone shared): a network
-    not trained yet is replaced; a trained one stays, and the sidebar asks before replacing it."""
+    whose replacing loses nothing is replaced; a trained one stays, and the sidebar asks first."""
     state, query = session(), st.query_params.to_dict()
     if not any(name in query for name in FIELDS):
         return ws
@@ -201,7 +201,7 @@ def _against_link(ws: Workspace) -> Workspace:
             state.link_notes = [f"Your network from last time was reopened with its own settings; the link's "
                                 f"{', '.join(other)} were not applied (change them under Settings)."]
         return ws
-    if ws.trainer.global_step == 0 and not ws.busy:
+    if not ws.would_lose_work and not ws.busy:
         state.link_notes = notes
         return new_workspace(link)
     state.pending_settings = link
