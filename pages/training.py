@@ -16,6 +16,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.lab import checkpoint
+from core.lab.settings import MAX_EPOCHS
 from core.lab.run.controller import (DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED,
                                     STOPPED, queue_place, run_summary)
 from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
@@ -29,7 +30,6 @@ from ui.text import plain, power_of_ten
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
                         # makes the browser repaint two charts)
 TELEMETRY_EVERY = 15.0  # … and of the heavier telemetry figures
-MAX_EPOCHS = 10_000
 STATUS_WORDS = {IDLE: "not started", QUEUED: "waiting for a free slot", RUNNING: "running", PAUSING: "pausing…",
                 PAUSED: "paused", DONE: "finished", STOPPED: "stopped", DIVERGED: "diverged", FAILED: "failed",
                 STALLED: "stopped answering"}

@@ -110,6 +110,9 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
 )}
 
 
+MAX_EPOCHS = int(FIELDS["epochs"].hi)   # the furthest epoch a network trains to (the training page's too)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that defines a network and how it trains. The defaults are the seed's."""
