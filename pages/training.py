@@ -16,7 +16,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.lab import checkpoint
-from core.lab.settings import MAX_EPOCHS
+from core.lab.settings import MAX_STEPS, most_epochs
 from core.lab.run.controller import (DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED,
                                     STOPPED, queue_place, run_summary)
 from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
@@ -72,7 +72,7 @@ def default_target(ws, run: dict) -> int:
         return run["target"]
     if done < want:
         return want
-    return min(done + min(want, 100), MAX_EPOCHS)
+    return min(done + min(want, 100), most_epochs(ws.trainer.steps_per_epoch))
 
 
 # --------------------------------------------------------------------------- actions
@@ -119,13 +119,15 @@ def controls(ws, run: dict) -> None:
     status, active = run["status"], run["active"]
     paused = status == PAUSED          # Resume carries on to the run's target; another target: Stop first
     cols = st.columns([1.4, 1.5, 1, 1, 1, 1.3], vertical_alignment="bottom")
-    at_max = tr.epoch >= MAX_EPOCHS
+    most = most_epochs(tr.steps_per_epoch)     # what a run trains to, its checkpoint still loads
+    at_max = tr.epoch >= most
     target = cols[0].number_input(
-        "Train until epoch", min_value=min(tr.epoch + 1, MAX_EPOCHS), max_value=MAX_EPOCHS,
-        value=min(max(default_target(ws, run), tr.epoch + 1), MAX_EPOCHS), step=1,
+        "Train until epoch", min_value=min(tr.epoch + 1, most), max_value=max(most, tr.epoch),
+        value=min(max(default_target(ws, run), tr.epoch + 1), most), step=1,
         disabled=active or paused or at_max,
         key=f"training_until_{id(tr)}_{tr.epoch}_{ws.settings.epochs}_{run['target']}_{paused or active}",
-        help="Counts the epochs already trained: a network at epoch 1000 trained until 1100 gets 100 more.")
+        help=f"Counts the epochs already trained: a network at epoch 1000 trained until 1100 gets 100 more. "
+             f"At most {most:,} at these sizes.")
     label = "Start training" if tr.global_step == 0 else "Continue training"
     if cols[1].button(label, type="secondary" if paused else "primary", icon=":material/play_arrow:",
                       disabled=active or paused or at_max, width="stretch", key="training_start"):
@@ -158,7 +160,9 @@ def controls(ws, run: dict) -> None:
         f"Status: **{status_words(run, tr.global_step)}** · {ws.split.n_train:,} training images in "
         f"mini-batches of {tr.batch_size} → {spe:,} steps per epoch, so {s.epochs:,} epochs are "
         f"{s.epochs * spe:,} steps · optimizer {ws.optimizer.name}, η = {s.lr:g}. "
-        f"Change the settings in the sidebar (pause first to change the optimizer).")
+        f"Change the settings in the sidebar (pause first to change the optimizer)."
+        + (f" This network has trained the most epochs the app keeps at these sizes ({most:,}, at most "
+           f"{MAX_STEPS:,} steps): a new network trains again." if at_max else ""))
     if status == QUEUED:
         st.info(f"**Waiting for a free training slot: {queue_place(run)}.** This server "
                 f"trains at most {run['max_runs']} network{'s' if run['max_runs'] != 1 else ''} at once; yours "

@@ -25,7 +25,7 @@ from core.engine.network import MLP, DivergenceError, Trace
 from core.engine.optim import snapshot as snapshot_optimizer
 from core.lab.checkpoint import restore_trainer
 from core.lab.run.controller import RunController
-from core.lab.settings import Settings
+from core.lab.settings import Settings, most_epochs
 from core.engine.trainer import Point, Trainer
 
 STEP_HISTORY = 50           # past steps the stepper keeps at most …
@@ -182,6 +182,9 @@ class Workspace:
         if self.busy:
             raise RuntimeError("A training run is going on: pause it before stepping.")
         tr = self.trainer
+        if tr.epoch >= (most := most_epochs(tr.steps_per_epoch)):     # what it wrote, the app could not read
+            raise RuntimeError(f"This network has trained {tr.epoch:,} epochs of {tr.steps_per_epoch:,} steps, the "
+                               f"most the app keeps at these sizes ({most:,}): start a new network to step on.")
         if images is not None:
             images = (np.asarray(images[0], np.uint8).reshape(-1, 784), np.asarray(images[1], np.int64).ravel())
             idx = np.zeros(0, np.int64)

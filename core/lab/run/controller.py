@@ -50,6 +50,7 @@ import numpy as np
 
 from core.engine.trainer import Trainer
 from core.lab.run.slots import RunSlots
+from core.lab.settings import most_epochs
 from core.lab.run.worker import PAUSE, owned, pack, params_from, read_frame, state_arrays, unpack, write_frame
 
 IDLE, QUEUED, RUNNING, PAUSING, PAUSED, DONE, STOPPED, DIVERGED, FAILED, STALLED = (
@@ -195,6 +196,9 @@ class RunController:
             if epochs <= self.trainer.epoch:
                 self.status, self.message = DONE, f"The network has already trained {self.trainer.epoch} epochs."
                 return False
+            most = most_epochs(self.trainer.steps_per_epoch)
+            if epochs > most:       # the training page offers no more: a checkpoint beyond it would not load
+                raise ValueError(f"A run trains to at most epoch {most:,} at these sizes, not {epochs:,}.")
             if self.status != PAUSED or self.started_from is None:   # resuming carries on the same run
                 self.started_from = self.trainer.point()
             if self._thread is not None:
