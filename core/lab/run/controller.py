@@ -186,19 +186,18 @@ class RunController:
 
     # -- what the page does -----------------------------------------------------------
     def start(self, epochs: int, *, pause_at: int | None = None) -> bool:
-        """Train until ``epochs`` epochs are complete (or, with ``pause_at``, until global
+        """Train until ``epochs`` epochs are complete, or ``most_epochs`` (or, with ``pause_at``, until global
         step ``pause_at``, then pause); returns False if a run is already going on. When
         the server already trains as many networks as it has slots, the run waits its
         turn (status QUEUED, its place in ``queue_position``)."""
         with self._lock:
             if self.active:
                 return False
+            # no further than a checkpoint can hold (the training page offers no more)
+            epochs = min(int(epochs), most_epochs(self.trainer.steps_per_epoch))
             if epochs <= self.trainer.epoch:
                 self.status, self.message = DONE, f"The network has already trained {self.trainer.epoch} epochs."
                 return False
-            most = most_epochs(self.trainer.steps_per_epoch)
-            if epochs > most:       # the training page offers no more: a checkpoint beyond it would not load
-                raise ValueError(f"A run trains to at most epoch {most:,} at these sizes, not {epochs:,}.")
             if self.status != PAUSED or self.started_from is None:   # resuming carries on the same run
                 self.started_from = self.trainer.point()
             if self._thread is not None:
