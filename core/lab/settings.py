@@ -225,15 +225,15 @@ class Settings:
         pool, val = int(split.get("pool", default.pool)), int(split.get("val", default.val))
         if not (2 <= pool <= n_source and 1 <= val < pool):
             pool, val = default.pool, default.val
-        batch = int(trainer_state.get("batch_size", base.batch_size))
+        s = replace(base, hidden=tuple(int(h) for h in net_config["sizes"][1:-1]),
+                    activation=net_config["activation"], init=net_config["init"],
+                    seed=int(net_config["seed"]), optimizer=hyper["optimizer"], lr=float(hyper["lr"]),
+                    momentum=float(hyper.get("momentum", base.momentum)),
+                    weight_decay=float(hyper.get("weight_decay", 0.0)),
+                    batch_size=int(trainer_state.get("batch_size", base.batch_size)),
+                    pool=pool, val=val, dataset="mnist")
         # the epochs to train to: base's, or as many as the saved network's sizes allow
-        epochs = min(base.epochs, most_epochs(-(-(pool - val) // max(1, batch))))
-        return replace(base, hidden=tuple(int(h) for h in net_config["sizes"][1:-1]),
-                       activation=net_config["activation"], init=net_config["init"],
-                       seed=int(net_config["seed"]), optimizer=hyper["optimizer"], lr=float(hyper["lr"]),
-                       momentum=float(hyper.get("momentum", base.momentum)),
-                       weight_decay=float(hyper.get("weight_decay", 0.0)),
-                       batch_size=batch, pool=pool, val=val, epochs=epochs, dataset="mnist")
+        return replace(s, epochs=min(s.epochs, most_epochs(s.steps_per_epoch))) if s.batch_size >= 1 else s
 
 
 # Steps: MAX_EPOCHS epochs of all of MNIST in the seed's batches of 64 (9,380,000). Smaller batches or
