@@ -111,7 +111,7 @@ def apply_settings(ws, new: Settings) -> None:
         return
     state.settings_error = ""
     changed = new.model_changes(ws.settings)
-    if changed and ws.trainer.global_step > 0:
+    if changed and ws.would_lose_work:
         state.pending_settings = new     # ask before throwing away a trained network
     elif changed:
         state.ws = new_workspace(new)

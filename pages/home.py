@@ -1,7 +1,8 @@
 """Start here: what the app is, the seed's network and result, where to go."""
 import streamlit as st
 
-from ui.session import SEED_FIRST_EPOCH, SEED_VAL_ACC, open_pretrained, pretrained, workspace
+from ui.replace import confirm_replace, replace_network
+from ui.session import SEED_FIRST_EPOCH, SEED_VAL_ACC, pretrained, workspace
 
 ws = workspace()
 st.title("Backprop, step by step")
@@ -48,8 +49,8 @@ st.divider()
 st.markdown(f"You are working with **{ws.origin}**: {' → '.join(map(str, ws.net.sizes))}, "
             f"{ws.trainer.epoch} epochs trained. The settings are in the sidebar.")
 if ck is not None:
-    if st.button("Open the pretrained network (1000 epochs, seed protocol)",
-                 disabled=ws.busy, help="Replaces your current network in this session only."):
-        open_pretrained(ws)
-        st.rerun()
+    if st.button("Open the pretrained network (1000 epochs, seed protocol)", disabled=ws.busy, key="home_open_pretrained",
+                 help="Replaces your current network in this session only (asks first when it has trained)."):
+        replace_network(ws, "pretrained")
+    confirm_replace(ws, "pretrained", key="home")
 st.caption("MNIST is by Yann LeCun, Corinna Cortes and Christopher J. C. Burges (CC BY-SA 3.0).")

@@ -16,19 +16,20 @@ from __future__ import annotations
 import streamlit as st
 
 from core.lab import checkpoint
+from core.lab.settings import MAX_STEPS, most_epochs
 from core.lab.run.controller import (DIVERGED, DONE, FAILED, IDLE, PAUSED, PAUSING, QUEUED, RUNNING, STALLED,
                                     STOPPED, queue_place, run_summary)
 from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
 from core.engine.trainer import dead_layers
 from ui import recovery, training_plots as tp, uploads
-from ui.session import SEED_VAL_ACC, adopt_checkpoint, new_workspace, open_pretrained, pretrained, workspace
+from ui.replace import confirm_replace, replace_network
+from ui.session import SEED_VAL_ACC, adopt_checkpoint, pretrained, workspace
 from ui.state import session
 from ui.text import plain, power_of_ten
 
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
                         # makes the browser repaint two charts)
 TELEMETRY_EVERY = 15.0  # … and of the heavier telemetry figures
-MAX_EPOCHS = 10_000
 STATUS_WORDS = {IDLE: "not started", QUEUED: "waiting for a free slot", RUNNING: "running", PAUSING: "pausing…",
                 PAUSED: "paused", DONE: "finished", STOPPED: "stopped", DIVERGED: "diverged", FAILED: "failed",
                 STALLED: "stopped answering"}
@@ -71,7 +72,7 @@ def default_target(ws, run: dict) -> int:
         return run["target"]
     if done < want:
         return want
-    return min(done + min(want, 100), MAX_EPOCHS)
+    return min(done + min(want, 100), most_epochs(ws.trainer.steps_per_epoch))
 
 
 # --------------------------------------------------------------------------- actions
@@ -118,13 +119,15 @@ def controls(ws, run: dict) -> None:
     status, active = run["status"], run["active"]
     paused = status == PAUSED          # Resume carries on to the run's target; another target: Stop first
     cols = st.columns([1.4, 1.5, 1, 1, 1, 1.3], vertical_alignment="bottom")
-    at_max = tr.epoch >= MAX_EPOCHS
+    most = most_epochs(tr.steps_per_epoch)     # what a run trains to, its checkpoint still loads
+    at_max = tr.epoch >= most
     target = cols[0].number_input(
-        "Train until epoch", min_value=min(tr.epoch + 1, MAX_EPOCHS), max_value=MAX_EPOCHS,
-        value=min(max(default_target(ws, run), tr.epoch + 1), MAX_EPOCHS), step=1,
+        "Train until epoch", min_value=min(tr.epoch + 1, most), max_value=max(most, tr.epoch),
+        value=min(max(default_target(ws, run), tr.epoch + 1), most), step=1,
         disabled=active or paused or at_max,
         key=f"training_until_{id(tr)}_{tr.epoch}_{ws.settings.epochs}_{run['target']}_{paused or active}",
-        help="Counts the epochs already trained: a network at epoch 1000 trained until 1100 gets 100 more.")
+        help=f"Counts the epochs already trained: a network at epoch 1000 trained until 1100 gets 100 more. "
+             f"At most {most:,} at these sizes.")
     label = "Start training" if tr.global_step == 0 else "Continue training"
     if cols[1].button(label, type="secondary" if paused else "primary", icon=":material/play_arrow:",
                       disabled=active or paused or at_max, width="stretch", key="training_start"):
@@ -157,7 +160,9 @@ def controls(ws, run: dict) -> None:
         f"Status: **{status_words(run, tr.global_step)}** · {ws.split.n_train:,} training images in "
         f"mini-batches of {tr.batch_size} → {spe:,} steps per epoch, so {s.epochs:,} epochs are "
         f"{s.epochs * spe:,} steps · optimizer {ws.optimizer.name}, η = {s.lr:g}. "
-        f"Change the settings in the sidebar (pause first to change the optimizer).")
+        f"Change the settings in the sidebar (pause first to change the optimizer)."
+        + (f" This network has trained the most epochs the app keeps at these sizes ({most:,}, at most "
+           f"{MAX_STEPS:,} steps): a new network trains again." if at_max else ""))
     if status == QUEUED:
         st.info(f"**Waiting for a free training slot: {queue_place(run)}.** This server "
                 f"trains at most {run['max_runs']} network{'s' if run['max_runs'] != 1 else ''} at once; yours "
@@ -165,51 +170,7 @@ def controls(ws, run: dict) -> None:
                 icon=":material/hourglass_top:")
     elif status == STALLED:
         st.warning(run["message"], icon=":material/warning:")
-    confirm_replace(ws, "new")
-
-
-# --------------------------------------------------------------------------- replacing the network
-REPLACEMENTS = {"new": ("a new network", "Discard it and build a new network"),
-                "pretrained": ("the pretrained network", "Discard it and open the pretrained network")}
-
-
-def replace_network(ws, what: str) -> None:
-    """Put a new network ("new": the current settings, untrained) or the pretrained one in
-    place of this session's. A network that has trained is only replaced once the user
-    confirms (as the sidebar asks before settings that need a new network)."""
-    if ws.trainer.global_step > 0:
-        session().pending_network = what
-        return
-    _replace(ws, what)
-    st.rerun()
-
-
-def _replace(ws, what: str) -> None:
-    if ws.busy:
-        ws.runner.stop()
-        ws.runner.join(5)
-    if what == "new":
-        session().ws = new_workspace(ws.settings)
-    else:
-        open_pretrained(ws)
-
-
-def confirm_replace(ws, what: str) -> None:
-    """The question :func:`replace_network` asked, where its button is."""
-    state = session()
-    if state.pending_network != what:
-        return
-    name, yes = REPLACEMENTS[what]
-    st.warning(f"Opening **{name}** replaces the current one, which has trained {ws.trainer.global_step:,} steps "
-               f"({ws.trainer.epoch} epochs). Download its checkpoint below first if you want to keep it.")
-    a, b = st.columns(2)
-    if a.button(yes, type="primary", width="stretch", key=f"training_confirm_{what}"):
-        state.pending_network = None
-        _replace(ws, what)
-        st.rerun()
-    if b.button("Keep the current network", width="stretch", key=f"training_keep_{what}"):
-        state.pending_network = None
-        st.rerun()
+    confirm_replace(ws, "new", key="training")
 
 
 def messages(ws) -> None:
@@ -401,7 +362,7 @@ def pretrained_section(ws, run: dict, log_x: bool) -> None:
                  key="training_open_pretrained",
                  help="Replaces this session's network (asks first when it has trained)."):
         replace_network(ws, "pretrained")
-    confirm_replace(ws, "pretrained")
+    confirm_replace(ws, "pretrained", key="training")
 
 
 def footer(ws) -> None:

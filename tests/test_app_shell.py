@@ -1,9 +1,12 @@
 """The app shell: settings in the sidebar, asking before a trained network is thrown
 away, settings from a shared link, and the home and data pages."""
-from streamlit.testing.v1 import AppTest
-
 from pathlib import Path
 
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui.session
+from core.lab.workspace import SEED, SHIPPED
 from ui.state import session
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -79,6 +82,38 @@ def test_an_untrained_network_is_rebuilt_without_asking():
     widget(at, "number_input", "Seed").set_value(5)
     at = submit(at)
     assert session(at.session_state).ws is not ws and session(at.session_state).ws.net.seed == 5 and not at.warning
+
+
+@pytest.mark.skipif(not ui.session.PRETRAINED.exists(), reason="data/pretrained.npz is not made yet")
+def test_opening_the_pretrained_network_from_home_asks_first_only_when_work_would_be_lost():
+    """Before, the home page's button replaced a trained network without a word."""
+    at = app({"pool": "3000", "val": "500"})
+    state = session(at.session_state)
+    untrained = state.ws
+    at.button(key="home_open_pretrained").click().run()          # nothing trained: opens at once
+    assert state.ws is untrained and untrained.made == SHIPPED and untrained.trainer.epoch == 1000
+    assert not at.warning and not at.exception
+    pretrained_trainer = state.ws.trainer
+    at.button(key="home_open_pretrained").click().run()          # the pretrained one as shipped: nothing lost
+    assert not at.warning and state.ws.trainer is not pretrained_trainer and state.ws.trainer.epoch == 1000
+
+    widget(at, "number_input", "Seed").set_value(5)               # a new network, then trained one step
+    at = submit(at)
+    ws = session(at.session_state).ws
+    ws.step()
+    trainer = ws.trainer
+    at.button(key="home_open_pretrained").click().run()
+    assert ws.trainer is trainer and ws.made == SEED and ws.trainer.global_step == 1
+    assert any("replaces the current one, which has trained 1 step (0 epochs)" in w.value for w in at.warning)
+    at.button(key="home_keep_pretrained").click().run()
+    assert ws.trainer is trainer and not at.warning
+    at.button(key="home_open_pretrained").click().run()
+    at.button(key="home_confirm_pretrained").click().run()
+    assert ws.trainer is not trainer and ws.made == SHIPPED and ws.trainer.epoch == 1000 and not at.warning
+
+    ws.step()                                                     # the pretrained one trained further: asks
+    at.button(key="home_open_pretrained").click().run()
+    assert ws.would_lose_work and any("replaces the current one" in w.value for w in at.warning)
 
 
 def test_the_data_page_describes_the_split():

@@ -32,6 +32,7 @@ from core.lab import checkpoint
 from core.lab.checkpoint import (MAX_CHECKPOINT_BYTES, MAX_CONFIG_BYTES, MAX_EPOCHS, MAX_MEMBERS, MAX_STEPS,
                                  SNAPSHOTS, CheckpointError)
 from core.lab.settings import Settings
+from dataclasses import replace
 from core.lab.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,6 +150,56 @@ def test_one_past_each_bound_is_refused(sgd_file):
              ({"net/sizes": [784, 513, 10]}, "Hidden layers: use 1 to 3 hidden layers of 1 to 512 units")]
     for change, says in cases:
         assert says in refused(packed(with_config(sgd_file, **change))), change
+
+
+# --------------------------------------------------------------------------- what the settings allow, loads
+def trained_as_far_as(settings: Settings, epochs: int, small) -> tuple[MLP, SGD, Trainer]:
+    """A trainer at the end of epoch ``epochs`` of ``settings``' sizes, its history full (a row an
+    epoch, a loss a step), built directly on a small split (the file records ``settings``' split)."""
+    net = MLP([784, 1, 10], seed=0)
+    tr = Trainer(net, SGD(0.1), small, batch_size=1, seed=0)
+    steps = epochs * settings.steps_per_epoch
+    rows = {c.name: np.ones(c.shape(epochs, net.n_layers), c.dtype) for c in COLUMNS}
+    rows["epoch"] = np.arange(1, epochs + 1)
+    rows["step_loss"] = np.zeros(steps, np.float32)
+    tr.history = History.from_arrays(net.n_layers, rows)
+    tr.batch_size, tr.epoch, tr.global_step = settings.batch_size, epochs, steps
+    return net, tr.optimizer, tr
+
+
+EXTREMES = [  # (settings, images there are): the most steps an epoch, the most epochs, sizes that do not divide
+    (Settings(batch_size=1, pool=60_000, val=1), 60_000),                      # 59,999 steps an epoch
+    (Settings(batch_size=1, pool=1_000_000, val=1, dataset="upload"), 1_000_000),   # 999,999: 9 epochs
+    (Settings(batch_size=64, pool=60_000, val=1), 60_000),                     # 938: 10,000 epochs, MAX_STEPS
+    (Settings(batch_size=7, pool=42_000, val=1_000), 60_000),                  # 5,858 (the last batch of 1)
+    (Settings(batch_size=1, pool=2, val=1), 60_000),                           # 1 step an epoch
+    (Settings(batch_size=4096, pool=60_000, val=1), 60_000),                   # 15
+]
+
+
+@pytest.mark.parametrize("settings, n_source", EXTREMES,
+                         ids=[f"{s.steps_per_epoch} steps an epoch" for s, _ in EXTREMES])
+def test_every_run_the_settings_accept_writes_a_checkpoint_that_loads(small, settings, n_source):
+    """Before, Settings accepted 10,000 epochs in batches of 1 (410 million steps), a run the
+    settings let start whose checkpoint the loader refuses: now the one validation bounds epochs
+    × steps an epoch by MAX_STEPS, and what it accepts at its edge loads, back to the same settings."""
+    most = next(e for e in range(MAX_EPOCHS, 0, -1) if not replace(settings, epochs=e).problems(n_source))
+    assert most * settings.steps_per_epoch <= MAX_STEPS
+    if most < MAX_EPOCHS:       # one more epoch is refused, with the numbers that make it too many
+        says = replace(settings, epochs=most + 1).problems(n_source)
+        assert says and f"must be 1 to {most:,} with these sizes" in says[0] and f"{MAX_STEPS:,} steps" in says[0]
+        assert f"{settings.steps_per_epoch:,} steps an epoch" in says[0]
+    net, opt, tr = trained_as_far_as(settings, most, small)
+    ck = checkpoint.load(checkpoint.to_bytes(net, opt, tr, split={"pool": settings.pool, "val": settings.val}))
+    assert ck.trainer_state["global_step"] == ck.history.n_steps == most * settings.steps_per_epoch
+    back = Settings.of_network(ck.net.config, ck.optimizer.hyper, ck.trainer_state, ck.split, settings, n_source)
+    assert (back.batch_size, back.pool, back.val, back.epochs) == (settings.batch_size, settings.pool, settings.val,
+                                                                   min(settings.epochs, most))
+    assert not replace(back, dataset=settings.dataset).problems(n_source)
+    # and the loader's bound is the same one: an epoch more of such a run is a file it refuses
+    net, opt, tr = trained_as_far_as(settings, most + 1, small)
+    if (most + 1) * settings.steps_per_epoch > MAX_STEPS or most == MAX_EPOCHS:
+        refused(checkpoint.to_bytes(net, opt, tr, split={"pool": settings.pool, "val": settings.val}))
 
 
 # --------------------------------------------------------------------------- bounded before allocating

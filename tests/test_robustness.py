@@ -375,6 +375,14 @@ BAD_CHECKPOINTS = {  # case → (damage to a valid file's arrays, what the messa
     "step_in_epoch 10^9": (lambda a, tmp: a.update({"config": _config(a, **{"trainer/step_in_epoch": 10**9,
                                                                             "trainer/global_step": 10**9 + 40})}),
                            "The trainer stopped after step 1,000,000,000 of an epoch, but its epochs have 40 steps"),
+    # settings out of the sidebar's range (what a link's ?lr=1e-7 … did to every page), in a file
+    "learning rate 1e-7": (lambda a, tmp: a.update({"config": _config(a, **{"optimizer/lr": 1e-7})}),
+                           "Learning rate η must be 1e-06 to 100, not 1e-07."),
+    "momentum 0.9995": (lambda a, tmp: a.update({"config": _config(a, **{"optimizer/optimizer": "momentum",
+                                                                         "optimizer/momentum": 0.9995})}),
+                        "Momentum μ must be 0 to 0.999, not 0.9995."),
+    "network seed 3,000,000,000": (lambda a, tmp: a.update({"config": _config(a, **{"net/seed": 3_000_000_000})}),
+                                   "The network's seed is 3,000,000,000; it must be 0 to 2,147,483,647."),
 }
 
 

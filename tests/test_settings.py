@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.engine.network import MAX_HIDDEN_LAYERS, MAX_UNITS, MLP, N_CLASSES, N_PIXELS
-from core.lab.settings import FIELDS, MNIST_IMAGES, Settings
+from core.lab import checkpoint
+from core.lab.settings import FIELDS, MAX_STEPS, MNIST_IMAGES, Settings, most_epochs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,6 +100,30 @@ def test_sizes_are_checked_against_the_images_there_are():
         "Held out for validation must be 1 to 999 (fewer than the pool), not 1,000."]
     assert Settings(pool=1000, val=990, batch_size=64).problems() == [
         "Batch size m must be 1 to 10 (the training set), not 64."]
+
+
+def test_epochs_are_bounded_by_the_steps_a_network_keeps_and_a_link_trains_fewer():
+    """Before, 1,000 epochs in batches of 1 passed (41 million steps, past the 9,380,000 a
+    checkpoint holds): a run the sidebar, a link or the command line started wrote a file the
+    app refused. The bound is the checkpoint loader's MAX_STEPS, read from one place."""
+    assert checkpoint.MAX_STEPS == MAX_STEPS == 9_380_000
+    one = Settings(batch_size=1)                                  # 41,000 steps an epoch: 228 epochs
+    assert one.steps_per_epoch == 41_000 and most_epochs(41_000) == 228
+    assert one.problems() == [
+        "Epochs must be 1 to 228 with these sizes, not 1,000: 41,000 training images in batches of 1 make "
+        "41,000 steps an epoch, and a network takes at most 9,380,000 steps (its checkpoint keeps the loss of "
+        "every one)."]
+    assert replace(one, epochs=228).problems() == [] and Settings(epochs=10_000).problems() == []
+    link, notes = Settings.from_query({"batch_size": "1", "lr": "0.05"})
+    assert (link.batch_size, link.epochs, link.lr) == (1, 228, 0.05)
+    assert notes[-1] == "The link's epochs were lowered to 228."
+    proc = subprocess.run([sys.executable, "-m", "core.train", "--batch-size", "1", "--epochs", "229"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Epochs must be 1 to 228 with these sizes" in proc.stderr
+    # a saved network in batches of 1 opens with as many epochs to train to as its sizes allow
+    net = {"sizes": [784, 16, 10], "activation": "relu", "init": "seed", "seed": 0, "dtype": "float32"}
+    s = Settings.of_network(net, {"optimizer": "sgd", "lr": 0.1}, {"batch_size": 1}, {"pool": 42000, "val": 1000})
+    assert s.epochs == 228 and s.problems() == []
 
 
 def test_model_changes_name_what_needs_a_new_network():

@@ -8,7 +8,7 @@ import pytest
 from core.lab.stepper import (DIVERGED, MAX_REPLAY, MAX_REPLAY_WORK, Stepper, link_path, max_replay_steps,
                                parse_positions, replay_work)
 from core.lab.settings import FIELDS, Settings
-from core.lab.workspace import Workspace
+from core.lab.workspace import FILE, SEED, SHIPPED, Workspace
 from core.lab import checkpoint
 
 
@@ -277,5 +277,22 @@ def test_a_link_says_when_it_will_not_give_the_same_numbers(mnist):
     most = max_replay_steps(ws)
     assert not any("beyond" in n for n in s.link_caveats(ws, most))
     assert any(f"beyond the {most:,}" in n for n in s.link_caveats(ws, most + 1))
-    ws.origin = "the pretrained network (seed protocol, 1000 epochs)"
+    ck = checkpoint.load(checkpoint.to_bytes(ws.net, ws.optimizer, ws.trainer))
+    ws.open_checkpoint(ck, ws.settings, mnist["train"], mnist["test"], origin="the pretrained network", made=SHIPPED)
     assert any("fresh seed network" in n for n in s.link_caveats(ws, 1))
+
+
+def test_what_a_link_does_follows_how_the_network_was_made_not_the_words_for_it(mnist):
+    """Before, a network counted as fresh when its origin's text began with "a new network":
+    a reworded origin broke links, and a file so named was replayed over."""
+    ws, s = lab(mnist)
+    ws.origin = "un nouveau réseau (graine 0)"                          # another wording, the same network
+    assert ws.fresh_from_seed and s.read_link(ws, {"step": "3"}) == 3 and s.link_caveats(ws, 3) == []
+    other, t = lab(mnist)
+    ck = checkpoint.load(checkpoint.to_bytes(other.net, other.optimizer, other.trainer))
+    other.open_checkpoint(ck, other.settings, mnist["train"], mnist["test"], origin="a new network (seed 0)")
+    assert other.made == FILE and not other.fresh_from_seed          # a file at step 0, whatever it is called
+    assert t.read_link(other, {"step": "3"}) == 0 and "already elsewhere" in t.link_note
+    assert any("fresh seed network" in n for n in t.link_caveats(other, 3))
+    other.fresh()                                                     # a new network from the settings again
+    assert other.made == SEED and other.fresh_from_seed

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import json
 import sqlite3
 import threading
 import time
@@ -20,10 +21,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.data.mnist import Digits
+from core.lab import checkpoint
 from core.lab.settings import Settings
 from core.lab.store import (MAX_AGE, Keeper, LabCopy, LabStore, LiveLabs, StoreError, Writer, key_of, new_token,
                             valid_token)
-from core.lab.workspace import Workspace
+from core.lab.workspace import FILE, SEED, SHIPPED, Workspace
 from ui.state import STATE_KEY, Session, session
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -86,6 +88,33 @@ def test_what_is_written_is_read_back_by_a_new_store_on_the_same_folder(mnist, t
     # and training on from the reopened lab is training on from the original
     ws.step(), back.step()
     assert arrays_equal(ws.net.params, back.net.params)
+
+
+def test_how_the_network_was_made_is_kept_and_a_lab_kept_without_it_counts_as_a_file(mnist, tmp_path):
+    store, key = LabStore(tmp_path), key_of(new_token())
+    fresh = Workspace(SMALL, mnist["train"], mnist["test"])
+    store.save(key, LabCopy.of(fresh))
+    back = store.load(key).workspace(mnist["train"], mnist["test"])
+    assert (back.made, back.made_at) == (SEED, 0) and back.fresh_from_seed
+    ws = lab(mnist)
+    ck = checkpoint.load(checkpoint.to_bytes(ws.net, ws.optimizer, ws.trainer))
+    ws.open_checkpoint(ck, ws.settings, mnist["train"], mnist["test"], origin="shipped", made=SHIPPED)
+    made_at = ws.trainer.global_step
+    ws.step()
+    store.save(key, LabCopy.of(ws))
+    back = store.load(key).workspace(mnist["train"], mnist["test"])
+    assert (back.made, back.made_at) == (SHIPPED, made_at) and back.would_lose_work
+    # a lab kept before the record said how it was made: a file, opened where it is now
+    with sqlite3.connect(store.path) as db:
+        record = json.loads(db.execute("SELECT record FROM labs WHERE key = ?", (key,)).fetchone()[0])
+        del record["made"], record["made_at"]
+        db.execute("UPDATE labs SET record = ? WHERE key = ?", (json.dumps(record), key))
+    back = store.load(key).workspace(mnist["train"], mnist["test"])
+    assert (back.made, back.made_at) == (FILE, ws.trainer.global_step) and back.would_lose_work
+    with sqlite3.connect(store.path) as db:
+        db.execute("UPDATE labs SET record = ? WHERE key = ?", (json.dumps({**record, "made": "magic", "made_at": 0}), key))
+    with pytest.raises(StoreError, match="how the network was made"):
+        store.load(key)
 
 
 def test_only_the_last_steps_are_kept_and_another_trainer_replaces_them(mnist, tmp_path):

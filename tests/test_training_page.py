@@ -420,6 +420,15 @@ def test_every_run_control_follows_the_runs_status():
         r.status = "idle"
 
 
+def test_a_run_trains_to_no_more_epochs_than_the_settings_allow_at_its_sizes():
+    """Before, *Train until epoch* went to 10,000 whatever the batch size: in batches of 1 that
+    is 600 million steps, a checkpoint the app then refused (it holds at most MAX_STEPS)."""
+    at = open_page(batch_size=1, pool=60_000, val=1, epochs=100)      # 59,999 steps an epoch
+    until = [n for n in at.number_input if n.label == "Train until epoch"][0]
+    assert until.max == 156 and until.value == 100
+    assert "At most 156 at these sizes" in until.help
+
+
 @pytest.mark.skipif(not ui.session.PRETRAINED.exists(), reason="data/pretrained.npz is not made yet")
 def test_opening_the_pretrained_network_over_a_trained_one_asks_first_and_says_not_running():
     at = open_page(epochs=1, **SMALL)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from core.engine.network import DivergenceError
-from core.lab.settings import Settings
+from core.lab.settings import Settings, most_epochs
 from core.lab.workspace import STEP_HISTORY, Workspace
 
 
@@ -166,3 +166,16 @@ def test_a_checkpoint_that_does_not_fit_leaves_the_workspace_as_it_was(mnist):
         ws.open_checkpoint(ck, small_settings(pool=500, val=100, batch_size=600), mnist["train"], mnist["test"],
                            origin="a checkpoint")
     assert ws.trainer is trainer and ws.settings is settings
+
+
+def test_a_network_steps_no_further_than_the_epochs_its_checkpoint_can_hold(mnist):
+    """The stepper and a run stop where the settings' bound is (most_epochs: at most MAX_STEPS
+    steps), so nothing they make is a checkpoint the app refuses."""
+    ws = Workspace(Settings(pool=60_000, val=1, batch_size=1, epochs=10), mnist["train"])
+    assert most_epochs(ws.trainer.steps_per_epoch) == 156
+    ws.step()
+    ws.trainer.epoch, ws.trainer.step_in_epoch = 156, 0          # as if it had trained that far
+    with pytest.raises(RuntimeError, match=r"trained 156 epochs of 59,999 steps, the most the app keeps"):
+        ws.step()
+    assert ws.trainer.global_step == 1
+    assert not ws.runner.start(157) and not ws.busy               # a run goes no further either

@@ -21,7 +21,7 @@ from core.engine.blas import set_blas_threads
 from core.data.mnist import Digits, load_mnist
 from core.lab.settings import FIELDS, Settings
 from core.lab.store import LabStore, LiveLabs, Writer, folder_setting, key_of, max_bytes_setting
-from core.lab.workspace import Workspace
+from core.lab.workspace import FILE, SHIPPED, Workspace
 from ui.state import session
 from ui.token import token
 
@@ -190,7 +190,7 @@ def reopen_lab() -> tuple[Workspace | None, str]:
 
 def _against_link(ws: Workspace) -> Workspace:
     """A reopened lab and a URL that asks for other settings (a link someone shared): a network
-    not trained yet is replaced; a trained one stays, and the sidebar asks before replacing it."""
+    whose replacing loses nothing is replaced; a trained one stays, and the sidebar asks first."""
     state, query = session(), st.query_params.to_dict()
     if not any(name in query for name in FIELDS):
         return ws
@@ -201,7 +201,7 @@ def _against_link(ws: Workspace) -> Workspace:
             state.link_notes = [f"Your network from last time was reopened with its own settings; the link's "
                                 f"{', '.join(other)} were not applied (change them under Settings)."]
         return ws
-    if ws.trainer.global_step == 0 and not ws.busy:
+    if not ws.would_lose_work and not ws.busy:
         state.link_notes = notes
         return new_workspace(link)
     state.pending_settings = link
@@ -232,10 +232,10 @@ def open_pretrained(ws: Workspace) -> bool:
     ck = pretrained()
     if ck is None:
         return False
-    return adopt_checkpoint(ws, ck, "the pretrained network (seed protocol, 1000 epochs)")
+    return adopt_checkpoint(ws, ck, "the pretrained network (seed protocol, 1000 epochs)", made=SHIPPED)
 
 
-def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str) -> bool:
+def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str, *, made: str = FILE) -> bool:
     """Carry on from ``ck`` in this session's workspace, on MNIST. ``ck`` may be the
     cached pretrained network every session shares: the workspace makes its own
     trainer and leaves ``ck`` as it is. Raises ValueError (and changes nothing) when
@@ -243,7 +243,7 @@ def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str) -> b
     m = mnist()
     settings = Settings.of_network(ck.net.config, ck.optimizer.hyper, ck.trainer_state, ck.split or {},
                                    ws.settings, len(m["train"]))
-    ws.open_checkpoint(ck, settings, m["train"], m["test"], origin=origin)
+    ws.open_checkpoint(ck, settings, m["train"], m["test"], origin=origin, made=made)
     return True
 
 

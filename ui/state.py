@@ -73,8 +73,8 @@ class Session:
     one away. Written by the sidebar's apply, read by streamlit_app.confirm_pending."""
     pending_network: str | None = None
     """"new" (a fresh network with the current settings) or "pretrained" (the shipped one): what
-    the training page's *New network* or *Open the pretrained network here* would put in place of a
-    network that has trained, waiting for the user to confirm. Written and read by pages/training.py."""
+    *New network* or *Open the pretrained network* (training and home pages) would put in place of a
+    network whose work would be lost, waiting for the user to confirm. Written and read by ui/replace.py."""
     upload: TrainUpload = field(default_factory=TrainUpload)
     """The sidebar's train.csv."""
     drawn_digit: np.ndarray | None = None

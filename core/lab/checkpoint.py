@@ -42,16 +42,12 @@ from core.engine.activations import ACTIVATIONS
 from core.engine.network import DTYPES, INITS, MAX_HIDDEN_LAYERS, MAX_UNITS, MLP, N_CLASSES, N_PIXELS
 from core.engine.optim import OPTIMIZERS, from_hyper
 from core.engine.trainer import SNAPSHOT_EPOCHS, Trainer
-from core.lab.settings import FIELDS, MAX_IMAGES, MNIST_IMAGES, Settings
+from core.lab.settings import FIELDS, MAX_EPOCHS, MAX_IMAGES, MAX_STEPS, MNIST_IMAGES, Settings
 
 FORMAT = "nn-stepper-checkpoint/1"
 
 # What the app can make (core/lab/settings.py FIELDS): it bounds every file the loader accepts.
-MAX_EPOCHS = int(FIELDS["epochs"].hi)                        # the training page trains to 10,000 too
 SNAPSHOTS = tuple(e for e in SNAPSHOT_EPOCHS if e <= MAX_EPOCHS)   # the epochs a trainer keeps a snapshot of
-# Steps: 10,000 epochs of all of MNIST in the seed's batches of 64. The settings allow more (smaller
-# batches), but the app could not hold their per-step losses either; a file beyond this is refused.
-MAX_STEPS = MAX_EPOCHS * math.ceil(MNIST_IMAGES / Settings().batch_size)
 MAX_CONFIG_BYTES = 1 << 20                                   # the JSON configuration (a few KB when written)
 _LARGEST_SIZES = [N_PIXELS] + [MAX_UNITS] * MAX_HIDDEN_LAYERS + [N_CLASSES]
 _NPY_HEADER = 128                                            # bytes before an array's data in a .npy

@@ -110,6 +110,16 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
 )}
 
 
+MAX_EPOCHS = int(FIELDS["epochs"].hi)   # the furthest epoch a network trains to (the training page's too)
+
+
+def most_epochs(steps_per_epoch: int) -> int:
+    """The furthest epoch a network whose epochs have ``steps_per_epoch`` steps trains to: the
+    Epochs field's top, or fewer when that many epochs would take more than :data:`MAX_STEPS`
+    steps (the history keeps every step's loss, and a checkpoint holds at most that many)."""
+    return min(int(FIELDS["epochs"].hi), MAX_STEPS // max(1, steps_per_epoch))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that defines a network and how it trains. The defaults are the seed's."""
@@ -144,7 +154,18 @@ class Settings:
         elif self.batch_size > self.pool - self.val:
             out.append(f"{FIELDS['batch_size'].label} must be 1 to {self.pool - self.val:,} (the training "
                        f"set), not {self.batch_size:,}.")
+        elif "epochs" not in each and self.epochs > (most := most_epochs(self.steps_per_epoch)):
+            out.append(f"{FIELDS['epochs'].label} must be 1 to {most:,} with these sizes, not {self.epochs:,}: "
+                       f"{self.pool - self.val:,} training images in batches of {self.batch_size:,} make "
+                       f"{self.steps_per_epoch:,} steps an epoch, and a network takes at most {MAX_STEPS:,} steps "
+                       f"(its checkpoint keeps the loss of every one).")
         return out
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Mini-batches in an epoch: the training images (the pool less the validation set) in
+        batches of ``batch_size``, the last one smaller when they do not divide."""
+        return -(-(self.pool - self.val) // self.batch_size)
 
     def model_changes(self, other: "Settings") -> list[str]:
         return [n for n, f in FIELDS.items() if f.model and getattr(self, n) != getattr(other, n)]
@@ -178,6 +199,11 @@ class Settings:
                 continue
             kw[name] = value
         settings = replace(default, **kw)
+        if settings.problems() and not replace(settings, epochs=1).problems():
+            # the sizes fit, but make too many steps for the link's epochs: train fewer epochs
+            notes.extend(settings.problems())
+            settings = replace(settings, epochs=most_epochs(settings.steps_per_epoch))
+            notes.append(f"The link's epochs were lowered to {settings.epochs:,}.")
         if settings.problems():     # each value is fine alone, but the sizes do not fit together
             notes.extend(settings.problems())
             sizes = ("pool", "val", "batch_size")
@@ -199,10 +225,18 @@ class Settings:
         pool, val = int(split.get("pool", default.pool)), int(split.get("val", default.val))
         if not (2 <= pool <= n_source and 1 <= val < pool):
             pool, val = default.pool, default.val
-        return replace(base, hidden=tuple(int(h) for h in net_config["sizes"][1:-1]),
-                       activation=net_config["activation"], init=net_config["init"],
-                       seed=int(net_config["seed"]), optimizer=hyper["optimizer"], lr=float(hyper["lr"]),
-                       momentum=float(hyper.get("momentum", base.momentum)),
-                       weight_decay=float(hyper.get("weight_decay", 0.0)),
-                       batch_size=int(trainer_state.get("batch_size", base.batch_size)),
-                       pool=pool, val=val, dataset="mnist")
+        s = replace(base, hidden=tuple(int(h) for h in net_config["sizes"][1:-1]),
+                    activation=net_config["activation"], init=net_config["init"],
+                    seed=int(net_config["seed"]), optimizer=hyper["optimizer"], lr=float(hyper["lr"]),
+                    momentum=float(hyper.get("momentum", base.momentum)),
+                    weight_decay=float(hyper.get("weight_decay", 0.0)),
+                    batch_size=int(trainer_state.get("batch_size", base.batch_size)),
+                    pool=pool, val=val, dataset="mnist")
+        # the epochs to train to: base's, or as many as the saved network's sizes allow
+        return replace(s, epochs=min(s.epochs, most_epochs(s.steps_per_epoch))) if s.batch_size >= 1 else s
+
+
+# Steps: MAX_EPOCHS epochs of all of MNIST in the seed's batches of 64 (9,380,000). Smaller batches or
+# more images make more steps an epoch, so fewer epochs (Settings.problems, most_epochs): the history
+# keeps every step's loss, and a checkpoint with more than this is refused (core/lab/checkpoint.py).
+MAX_STEPS = MAX_EPOCHS * math.ceil(MNIST_IMAGES / Settings().batch_size)

@@ -26,7 +26,7 @@ import numpy as np
 from core.engine.network import N_CLASSES, N_PIXELS, DivergenceError, Trace
 from core.engine.trainer import Point
 from core.lab.settings import FIELDS, Settings
-from core.lab.workspace import StepRecord, Workspace
+from core.lab.workspace import SEED, StepRecord, Workspace
 
 # What a link's replay costs: steps × (batch × parameters + STEP_OVERHEAD), about the multiply-adds of
 # their forward passes plus what any step costs whatever its size (Python, small arrays: a 784 → 1 → 10
@@ -274,7 +274,7 @@ class Stepper:
         tr = ws.trainer
         if n == tr.global_step or n <= 0:
             return 0
-        if tr.global_step != 0 or not ws.origin.startswith("a new network"):
+        if not ws.fresh_from_seed:
             self.link_note = (f"The link asks for step {n:,}; your network is already elsewhere, so nothing "
                               "was replayed.")
             return 0
@@ -346,7 +346,7 @@ class Stepper:
         if any(n <= number for n in self.custom):
             notes.append("Some of these steps used random or chosen batches: a link replays the trainer's own "
                          "batches, so it will not give the same numbers.")
-        if not ws.origin.startswith("a new network"):
+        if ws.made != SEED:
             notes.append(f"This network is {ws.origin}: a link starts from a fresh seed network, so it will "
                          "not match.")
         if ws.settings.dataset == "upload":

@@ -69,7 +69,7 @@ from core.data.mnist import Digits, check_images
 from core.engine.trainer import Trainer
 from core.lab import checkpoint
 from core.lab.settings import FIELDS, Settings
-from core.lab.workspace import StepRecord, Workspace
+from core.lab.workspace import FILE, MADE, StepRecord, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ class LabCopy:
     trainer: Trainer
     settings: Settings
     origin: str
+    made: str                      # Workspace.made and made_at: how the network came to be
+    made_at: int
     source_label: str
     error: str
     steps: tuple[StepRecord, ...]
@@ -149,7 +151,7 @@ class LabCopy:
                                       tr.state(), tr.split, history=tr.history, snapshots=tr.snapshots)
             steps = tuple(ws.steps)
         upload = ws.settings.dataset == "upload"
-        return cls(copy, ws.settings, ws.origin, ws.source_label, ws.error, steps,
+        return cls(copy, ws.settings, ws.origin, ws.made, ws.made_at, ws.source_label, ws.error, steps,
                    ws.split.source if upload and images else None)
 
 
@@ -160,6 +162,8 @@ class SavedLab:
     checkpoint: checkpoint.Checkpoint
     settings: Settings
     origin: str
+    made: str
+    made_at: int
     source_label: str
     error: str
     steps: list[StepRecord]
@@ -176,6 +180,7 @@ class SavedLab:
                 raise StoreError(f"Step {r.number} used images that are not in {self.source_label}.")
         ws.steps.extend(self.steps)
         ws.error = self.error
+        ws.made, ws.made_at = self.made, self.made_at
         return ws
 
 
@@ -266,6 +271,18 @@ def settings_record(s: Settings) -> dict:
     return asdict(s)
 
 
+def _made(record: dict, global_step: int) -> tuple[str, int]:
+    """How the kept network came to be (``Workspace.made``, ``made_at``). A lab kept before
+    the app wrote them counts as a file opened where it is now: the app asks before replacing
+    it once it has trained, and a link does not replay over it."""
+    if "made" not in record:
+        return FILE, global_step
+    made, at = record["made"], record.get("made_at")
+    if made not in MADE or type(at) is not int or not 0 <= at <= global_step:
+        raise StoreError("The kept record of how the network was made is not one the app writes.")
+    return made, at
+
+
 def settings_from(record) -> Settings:
     names = {f.name for f in fields(Settings)}
     if not isinstance(record, dict) or set(record) != names:
@@ -334,7 +351,7 @@ class LabStore:
         blob = _encode_trainer(tr)
         sigs = [step_signature(r) for r in lab.steps]
         record = json.dumps({"format": FORMAT, "settings": settings_record(lab.settings), "origin": lab.origin,
-                             "source_label": lab.source_label, "error": lab.error, "steps": sigs})
+                             "made": lab.made, "made_at": lab.made_at, "source_label": lab.source_label, "error": lab.error, "steps": sigs})
         images = _encode_images(lab.images) if lab.images is not None else None
         upload = lab.settings.dataset == "upload"
         now = self.clock()
@@ -415,7 +432,8 @@ class LabStore:
                 if images_blob is None:
                     raise StoreError("The uploaded images this network trains on were not kept.")
                 images = _decode_images(images_blob, str(record.get("source_label", "uploaded CSV")))
-            return SavedLab(ck, settings, str(record.get("origin", "a kept network")),
+            made, made_at = _made(record, ck.trainer_state["global_step"])
+            return SavedLab(ck, settings, str(record.get("origin", "a kept network")), made, made_at,
                             str(record.get("source_label", "MNIST")), str(record.get("error", "")), kept, images)
         except checkpoint.CheckpointError as err:
             raise StoreError(f"The kept network is damaged: {err}") from None

@@ -25,12 +25,19 @@ from core.engine.network import MLP, DivergenceError, Trace
 from core.engine.optim import snapshot as snapshot_optimizer
 from core.lab.checkpoint import restore_trainer
 from core.lab.run.controller import RunController
-from core.lab.settings import Settings
+from core.lab.settings import Settings, most_epochs
 from core.engine.trainer import Point, Trainer
 
 STEP_HISTORY = 50           # past steps the stepper keeps at most …
 STEP_BYTES = 40 * 2**20     # … and bytes of them (the largest network with Adam: 3 steps of 11 MB)
 TRACE_BYTES = 24 * 2**20    # whole traces kept between reruns (one of batch 4096 on 3×512 is 129 MB)
+
+# How a workspace's network came to be (``Workspace.made``): code decides by these, never by the
+# words ``Workspace.origin`` shows, so rewording the screen cannot change what the app does.
+SEED = "seed"           # made here from the settings (their seed): what a link to these settings makes
+SHIPPED = "shipped"     # a network the app ships (the pretrained one): it can open it again any time
+FILE = "file"           # a checkpoint from elsewhere (an upload)
+MADE = (SEED, SHIPPED, FILE)
 
 
 @dataclass
@@ -71,19 +78,23 @@ class Workspace:
         self.split: Split = make_split(source, pool=settings.pool, val=settings.val, seed=settings.seed, test=test)
         self._attach(*self._new_trainer())
 
-    def _new_trainer(self) -> tuple[Trainer, str]:
+    def _new_trainer(self) -> tuple[Trainer, str, str]:
         s = self.settings
         net = MLP([784, *s.hidden, 10], activation=s.activation, init=s.init, seed=s.seed)
         return (Trainer(net, s.make_optimizer(), self.split, batch_size=s.batch_size, seed=s.seed),
-                f"a new network (seed {s.seed})")
+                f"a new network (seed {s.seed})", SEED)
 
-    def _attach(self, trainer: Trainer, origin: str) -> None:
+    def _attach(self, trainer: Trainer, origin: str, made: str) -> None:
+        if made not in MADE:
+            raise ValueError(f"A network is made one of the ways {MADE}, not {made!r}.")
         self.trainer = trainer
         self.runner = RunController(trainer)
         self.steps: deque[StepRecord] = deque()   # the newest last; see _remember for its bounds
         self.current: Trace | None = None     # the trace of the latest step, when it fits TRACE_BYTES
         self._recomputed: tuple[StepRecord, Trace] | None = None   # one earlier step's, when it fits too
-        self.origin = origin
+        self.origin = origin                  # the screen's words for where the network came from
+        self.made = made                      # … and what the code decides by: SEED, SHIPPED or FILE
+        self.made_at = trainer.global_step    # the trainer's step count when it came
         self.error = ""
 
     # -- conveniences ---------------------------------------------------------------------
@@ -102,6 +113,19 @@ class Workspace:
     @property
     def busy(self) -> bool:
         return self.runner.active
+
+    @property
+    def fresh_from_seed(self) -> bool:
+        """Made here from the settings and not trained: the network a link to these settings
+        makes, so the link's steps replay to the same numbers."""
+        return self.made == SEED and self.trainer.global_step == 0
+
+    @property
+    def would_lose_work(self) -> bool:
+        """Whether putting another network in this one's place loses training: once it has
+        taken a step, unless it is a shipped network as shipped (the app opens it again any time)."""
+        step = self.trainer.global_step
+        return step > 0 and not (self.made == SHIPPED and step == self.made_at)
 
     def forget_run(self) -> None:
         """A new run controller once a run has ended, so no page offers to resume it (a link's
@@ -127,13 +151,14 @@ class Workspace:
             self.settings = settings
 
     def open_checkpoint(self, ckpt, settings: Settings, source: Digits, test: Digits | None = None, *,
-                        origin: str, source_label: str = "MNIST") -> None:
+                        origin: str, made: str = FILE, source_label: str = "MNIST") -> None:
         """Carry on from a checkpoint (an uploaded file, the pretrained network) with
         ``settings`` that describe it: the one way the app opens a saved network.
 
         The workspace gets a trainer of its own (network, optimizer, history and
         snapshots: see ``Trainer.from_state``), so the checkpoint, which may be shared by
-        every session, is never changed. When the checkpoint does not fit (a batch
+        every session, is never changed. ``made`` is SHIPPED for a network the app ships,
+        FILE for any other. When the checkpoint does not fit (a batch
         larger than the training set, settings out of range) this raises ValueError
         and the workspace keeps what it had.
         """
@@ -143,7 +168,7 @@ class Workspace:
         if problems:
             raise ValueError(" ".join(problems))
         self.settings, self.split, self.source_label = settings, split, source_label
-        self._attach(trainer, origin)
+        self._attach(trainer, origin, made)
 
     # -- stepping -----------------------------------------------------------------------------
     def step(self, idx: np.ndarray | None = None, how: str = "next", images: tuple | None = None) -> Trace:
@@ -157,6 +182,9 @@ class Workspace:
         if self.busy:
             raise RuntimeError("A training run is going on: pause it before stepping.")
         tr = self.trainer
+        if tr.epoch >= (most := most_epochs(tr.steps_per_epoch)):     # what it wrote, the app could not read
+            raise RuntimeError(f"This network has trained {tr.epoch:,} epochs of {tr.steps_per_epoch:,} steps, the "
+                               f"most the app keeps at these sizes ({most:,}): start a new network to step on.")
         if images is not None:
             images = (np.asarray(images[0], np.uint8).reshape(-1, 784), np.asarray(images[1], np.int64).ravel())
             idx = np.zeros(0, np.int64)

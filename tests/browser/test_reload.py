@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 
 from tests.browser.conftest import ARTIFACTS, start_server
-from tests.browser.helpers import assert_no_errors, open_page, settle, sidebar_text, wait_until
+from tests.browser.helpers import SIDEBAR, assert_no_errors, open_page, settle, shows, sidebar_text, wait_until
 
 QUERY = "pool=600&val=100&batch_size=50&epochs=2"      # 10 steps per epoch: 2 epochs in a moment
 COOKIE = "backprop_lab"
 
 
 def epochs_and_steps(page) -> tuple[int, int]:
+    # the sidebar's network line comes from its own fragment: wait for it to be drawn, then read it
+    shows(page, "Your network:", SIDEBAR)
     m = re.search(r"· ([\d,]+) epochs?, ([\d,]+) steps?", sidebar_text(page))
     assert m, sidebar_text(page)
     return int(m[1].replace(",", "")), int(m[2].replace(",", ""))

@@ -50,6 +50,7 @@ import numpy as np
 
 from core.engine.trainer import Trainer
 from core.lab.run.slots import RunSlots
+from core.lab.settings import most_epochs
 from core.lab.run.worker import PAUSE, owned, pack, params_from, read_frame, state_arrays, unpack, write_frame
 
 IDLE, QUEUED, RUNNING, PAUSING, PAUSED, DONE, STOPPED, DIVERGED, FAILED, STALLED = (
@@ -185,13 +186,15 @@ class RunController:
 
     # -- what the page does -----------------------------------------------------------
     def start(self, epochs: int, *, pause_at: int | None = None) -> bool:
-        """Train until ``epochs`` epochs are complete (or, with ``pause_at``, until global
+        """Train until ``epochs`` epochs are complete, or ``most_epochs`` (or, with ``pause_at``, until global
         step ``pause_at``, then pause); returns False if a run is already going on. When
         the server already trains as many networks as it has slots, the run waits its
         turn (status QUEUED, its place in ``queue_position``)."""
         with self._lock:
             if self.active:
                 return False
+            # no further than a checkpoint can hold (the training page offers no more)
+            epochs = min(int(epochs), most_epochs(self.trainer.steps_per_epoch))
             if epochs <= self.trainer.epoch:
                 self.status, self.message = DONE, f"The network has already trained {self.trainer.epoch} epochs."
                 return False
