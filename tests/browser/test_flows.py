@@ -91,6 +91,16 @@ def test_step_one_mini_batch_through_every_phase(server, page):
     expect(count).to_have_text(f"Stop 1 of {len(keys)}")        # a new step opens on its first stop
     assert_no_errors(page)
 
+    # the past step, recomputed by the engine from what the step kept: the same numbers as before
+    page.locator('[data-testid="stSelectbox"]', has_text="Step shown").locator("input").click()
+    page.get_by_role("option", name="step 1 (recomputed)").click()
+    expect(page.locator(".tv-step")).to_contain_text("step 1 (recomputed")
+    page.locator(".tv-strip button", has_text=re.compile(r"^ΔW1$")).click()   # (the keys go to the select box)
+    expect(count).to_have_text(f"Stop 20 of {len(keys)}")
+    assert fact("ratio") == f"{np.linalg.norm(dW1) / np.linalg.norm(W1):.2e}"
+    assert float(fact("loss-before")) == pytest.approx(float(trace.loss), rel=1e-3)
+    assert_no_errors(page)
+
 
 # --------------------------------------------------------------------------- training
 def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page, tmp_path):
