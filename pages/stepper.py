@@ -307,7 +307,7 @@ elif view == "Gradient check":
             st.caption("relative error = |backprop − numeric| / (|backprop| + |numeric|). Around 1e-7 or below: "
                        f"backprop is right (the verdict above asks for less than {AGREES:g}). The last column is the float32 gradient the step itself used.")
 
-else:
+elif view == "History and memory":
     rows = [{"step": r.number, "epoch": r.epoch, "batch of the epoch": r.step_in_epoch, "batch chosen as": r.how,
              "loss": float(ws.history.step_loss[r.number - 1]) if r.number <= ws.history.n_steps else np.nan}
             for r in reversed(ws.steps)]

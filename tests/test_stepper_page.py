@@ -167,6 +167,7 @@ def test_one_samples_view():
     click(at, "stepper_step")
     trace = ws_of(at).current
     assert at.segmented_control(key="stepper_view").value is None      # nothing below the viewer by default
+    assert not at.dataframe and not at.metric                            # (no view's table or figures)
     at.segmented_control(key="stepper_view").set_value("One sample").run()
     assert at.selectbox(key="stepper_sample").value == int(np.nanargmax(trace["losses"]))   # the worst sample
     at.selectbox(key="stepper_sample").set_value(5).run()
