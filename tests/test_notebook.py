@@ -18,6 +18,8 @@ from core.lab.settings import Settings
 from core.lab.workspace import Workspace
 from core.teach.notebook import step_notebook
 
+from tests.test_stepper_page import click, open_stepper, state
+
 
 def stepped(mnist, steps=1, **kw) -> tuple[Workspace, object]:
     """The seed's network (784 → 64 → 64 → 10) after ``steps`` steps on small batches."""
@@ -120,3 +122,20 @@ def test_every_optimizers_numpy_update_is_what_the_engine_computes(key, weight_d
         exec(before.numpy_update(list(params)), scope)
         for k in params:
             np.testing.assert_allclose(scope["Δ" + k], deltas[k], rtol=1e-6, atol=1e-8)
+
+
+# --------------------------------------------------------------------------- the page
+def notebook_button(at):
+    buttons = at.get("download_button")
+    return buttons[0].proto if buttons else None
+
+
+def test_the_stepper_offers_the_step_shown_as_a_notebook_but_not_a_diverged_one():
+    at = open_stepper(lr="100")
+    assert notebook_button(at) is None                        # no step yet, nothing to download
+    click(at, "stepper_step")
+    button = notebook_button(at)
+    assert button.label == "Download this step as a notebook (.ipynb)" and not button.disabled
+    click(at, "stepper_step")                                 # η = 100 blows the weights up on the second step
+    assert state(at).diverged is not None
+    assert notebook_button(at) is None                        # a refused step is not one the network took
