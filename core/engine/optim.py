@@ -114,7 +114,8 @@ class SGD:
     def numpy_update(self, names) -> str:
         """The update of parameters ``names`` as plain NumPy source, for the step's notebook
         (``core/teach/notebook.py``); ``self`` is the optimizer as it was before the step, and
-        its hyperparameters and state are variables of the same names (``lr``, ``V_W1``, …)."""
+        its hyperparameters and state are variables of the same names (``lr``, ``V_W1``, …), and
+        the state after the step gets names of its own (``V_W1_new``), so the source can run twice."""
         return "\n".join(f"Δ{p} = -lr * {self._gradient_numpy(p)}" for p in names)
 
     def describe_key(self):
@@ -175,11 +176,11 @@ class Momentum(SGD):
 
     def numpy_update(self, names):
         lines = []
-        for p in names:
+        for p in names:      # the new state gets new names, so running the cell again gives the same
             g = self._gradient_numpy(p)
-            lines.append(f"V_{p} = momentum * V_{p} + {g}" if p in self.V else
-                         f"V_{p} = {g}    # the first step: no velocity yet")
-            lines.append(f"Δ{p} = -lr * V_{p}")
+            lines.append(f"V_{p}_new = momentum * V_{p} + {g}" if p in self.V else
+                         f"V_{p}_new = {g}    # the first step: no velocity yet")
+            lines.append(f"Δ{p} = -lr * V_{p}_new")
         return "\n".join(lines)
 
     def explain_update(self, c):
@@ -248,17 +249,17 @@ class Adam(SGD):
                 rf"\frac{{m}}{{\sqrt{{v}} + \epsilon}}")
 
     def numpy_update(self, names):
-        lines = ["t = t + 1",
-                 "step = float(lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t))    # η with both bias corrections"]
+        lines = ["t_new = t + 1",
+                 "step = float(lr * np.sqrt(1 - beta2 ** t_new) / (1 - beta1 ** t_new))    # η, bias corrections in"]
         for p in names:
             g = self._gradient_numpy(p)
             if p in self.M:
-                lines += [f"M_{p} = beta1 * M_{p} + (1 - beta1) * {g}",
-                          f"S_{p} = beta2 * S_{p} + (1 - beta2) * ({g} * {g})"]
+                lines += [f"M_{p}_new = beta1 * M_{p} + (1 - beta1) * {g}",
+                          f"S_{p}_new = beta2 * S_{p} + (1 - beta2) * ({g} * {g})"]
             else:
-                lines += [f"M_{p} = (1 - beta1) * {g}    # the first step: no running means yet",
-                          f"S_{p} = (1 - beta2) * ({g} * {g})"]
-            lines.append(f"Δ{p} = -step * M_{p} / (np.sqrt(S_{p}) + eps)")
+                lines += [f"M_{p}_new = (1 - beta1) * {g}    # the first step: no running means yet",
+                          f"S_{p}_new = (1 - beta2) * ({g} * {g})"]
+            lines.append(f"Δ{p} = -step * M_{p}_new / (np.sqrt(S_{p}_new) + eps)")
         return "\n".join(lines)
 
     def explain_update(self, c):

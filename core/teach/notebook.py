@@ -99,7 +99,7 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
        "`W1, b1, …` as they were before the step"
        + (" and the optimizer's settings and state" if updates else "") +
        ". The second half, `app`, is what the app recorded for every quantity of the step: what each cell "
-       "below is checked against. (Long lines of base64: nothing to read here.)")
+       "below is checked against. (The cell is folded: long lines of base64, nothing to read.)")
     inputs = ["X", "y", *names]
     lines = [f'{n} = unpack("{_b64(trace[n])}")' for n in inputs]
     if updates:
@@ -111,7 +111,7 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
     lines += [f'    "{n}": unpack("{_b64(trace[n])}"),' for n in checked]
     lines.append("}")
     lines.append(f"m = X.shape[0]\nprint('X', X.shape, X.dtype, '· y', y.shape, '· m =', m)")
-    code("\n".join(lines))
+    cells.append(new_code_cell("\n".join(lines), metadata={"jupyter": {"source_hidden": True}}))   # folded
 
     md("## Forward pass\n\nEach layer: a weighted sum of the layer below, `Z = A_prev @ W + b`, then "
        f"the activation ({act.label}); the last layer's is the softmax.")
