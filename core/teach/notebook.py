@@ -150,8 +150,10 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
             code(f"dA{k} = dZ{l} @ W{l}.T\ndZ{k} = {dz}\n" + _check(f"dA{k}", f"dZ{k}"))
 
     if updates:
-        md(f"## Update ({optimizer.name})\n\n" + "\n\n".join(f"$${trace.spec('Δ' + p).latex}$$" for p in names)
-           + "\n\nThe optimizer decides the change `ΔW`; the network then becomes `W + ΔW`, "
+        md(f"## Update ({optimizer.name})\n\n$${trace.spec('ΔW1').latex}$$\n{trace.spec('ΔW1').about} The same "
+           "rule for every parameter, `b1`, `W2`, … (weight decay, if any, only on the weights); "
+           "in the code, η is `lr` and λ is `weight_decay`.\n\n"
+           "The optimizer decides the change `ΔW`; the network then becomes `W + ΔW`, "
            "what the next mini-batch will see.")
         code(optimizer.numpy_update(names) + "\n" + _check(*("Δ" + p for p in names)))
         code("\n".join(f"{p}_new = {p} + Δ{p}" for p in names) + "\n" + _check(*(p + "_new" for p in names)))
