@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 
 from core.teach.explain import explain
+from core.teach.notebook import MAX_BYTES as NOTEBOOK_BYTES, embedded_bytes, step_notebook
 from core.engine.gradcheck import AGREES, check_gradients, random_entries
 from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
@@ -242,6 +243,19 @@ with st.expander("Link to this step", icon=":material/link:"):
                "… any name in the viewer's strip). Add it to this app's address.")
     for note in S.link_caveats(ws, number):
         st.warning(plain(note))      # the network's origin may name a file
+if shown != DIVERGED:
+    optimizer_before, origin = rec.optimizer_before, plain(ws.origin)
+    too_big = embedded_bytes(trace, optimizer_before) > NOTEBOOK_BYTES
+    # a callable: the notebook is built only when the button is pressed, not on every rerun
+    st.download_button("Download this step as a notebook (.ipynb)", icon=":material/download:",
+                       data=lambda: step_notebook(trace, optimizer_before, number=number, network=origin),
+                       file_name=f"backprop-step-{number}.ipynb", mime="application/x-ipynb+json",
+                       on_click="ignore", key="stepper_notebook", disabled=too_big,
+                       help=f"This step's arrays are more than the {NOTEBOOK_BYTES / 2**20:.0f} MB a notebook "
+                            "holds: use a smaller batch or network." if too_big else
+                            "The batch and the parameters before the step, then every quantity of the step "
+                            "recomputed with plain NumPy in the names on screen, each checked against the "
+                            "number the app recorded. It runs top to bottom with only NumPy.")
 want = S.link_query(ws, on_screen)
 if any(st.query_params.get(k) != v for k, v in want.items()):
     st.query_params.update(want)

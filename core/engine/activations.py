@@ -39,6 +39,10 @@ class Activation:
     kink: bool = False           # f' jumps at Z = 0: finite differences across it are not a derivative
     dies: bool = False           # a unit with Z ≤ 0 on every input passes no gradient back (a dead unit)
     suited_init: str | None = None  # the initialisation made for it (a key of network.INITS)
+    # The same two rules as plain NumPy source, for the step's notebook (core/teach/notebook.py):
+    # ``f_numpy`` takes ``{Z}``, ``dz_numpy`` takes ``{dA}``, ``{Z}`` and ``{A}`` (variable names).
+    f_numpy: str = ""
+    dz_numpy: str = ""
 
 
 def _sigmoid(Z):
@@ -70,6 +74,7 @@ RELU = Activation(
                           "The unit did not fire (Z ≤ 0): ReLU's slope is 0 there, so this sample teaches this "
                           "unit nothing."),
     kink=True, dies=True, suited_init="he",
+    f_numpy="np.maximum({Z}, 0)", dz_numpy="{dA} * ({Z} > 0)",
 )
 
 LEAKY_RELU = Activation(
@@ -92,6 +97,8 @@ LEAKY_RELU = Activation(
                           f"Z ≤ 0: leaky ReLU's slope is {LEAK:g} there, so only {LEAK:g} of the gradient gets "
                           "through."),
     kink=True, suited_init="he",
+    f_numpy=f"np.where({{Z}} > 0, {{Z}}, {{Z}} * {{Z}}.dtype.type({LEAK:g}))",
+    dz_numpy=f"{{dA}} * np.where({{Z}} > 0, 1, {{Z}}.dtype.type({LEAK:g}))",
 )
 
 SIGMOID = Activation(
@@ -109,6 +116,7 @@ SIGMOID = Activation(
     dz_look="The sigmoid's slope is A(1 − A), at most 1/4. " + _SATURATED,
     a_note=lambda z: "The sigmoid of the weighted input, applied to this one entry: a number between 0 and 1.",
     dz_note=lambda z, a: "The gradient arriving at A times the sigmoid's slope at this entry, A(1 − A).",
+    f_numpy="1 / (1 + np.exp(-{Z}))", dz_numpy="{dA} * {A} * (1 - {A})",
 )
 
 TANH = Activation(
@@ -125,6 +133,7 @@ TANH = Activation(
     dz_look="tanh's slope is 1 − A², at most 1. " + _SATURATED,
     a_note=lambda z: "The tanh of the weighted input, applied to this one entry: a number between −1 and 1.",
     dz_note=lambda z, a: "The gradient arriving at A times tanh's slope at this entry, 1 − A².",
+    f_numpy="np.tanh({Z})", dz_numpy="{dA} * (1 - {A} * {A})",
 )
 
 ACTIVATIONS: dict[str, Activation] = {a.key: a for a in (RELU, LEAKY_RELU, SIGMOID, TANH)}

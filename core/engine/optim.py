@@ -107,6 +107,17 @@ class SGD:
         return Explanation(c.name, c.index, self.latex(c.p, c.index), sub, by_size(c.gradient_terms()), total,
                            c.value, note, "sum")
 
+    def _gradient_numpy(self, name: str) -> str:
+        """dW as NumPy source, plus λW under weight decay (what :func:`_decayed` computes)."""
+        return f"(d{name} + weight_decay * {name})" if self.weight_decay and name.startswith("W") else f"d{name}"
+
+    def numpy_update(self, names) -> str:
+        """The update of parameters ``names`` as plain NumPy source, for the step's notebook
+        (``core/teach/notebook.py``); ``self`` is the optimizer as it was before the step, and
+        its hyperparameters and state are variables of the same names (``lr``, ``V_W1``, …), and
+        the state after the step gets names of its own (``V_W1_new``), so the source can run twice."""
+        return "\n".join(f"Δ{p} = -lr * {self._gradient_numpy(p)}" for p in names)
+
     def describe_key(self):
         return (self.key, bool(self.weight_decay))
 
@@ -162,6 +173,15 @@ class Momentum(SGD):
         v = rf"V_{{{tex_name(name)}}}{_at(index)}"
         return (rf"{v} \leftarrow \mu {v} + {self._gradient_tex(name, index)},\quad "
                 rf"{tex_cell('Δ' + name, index)} = -\eta\, {v}")
+
+    def numpy_update(self, names):
+        lines = []
+        for p in names:      # the new state gets new names, so running the cell again gives the same
+            g = self._gradient_numpy(p)
+            lines.append(f"V_{p}_new = momentum * V_{p} + {g}" if p in self.V else
+                         f"V_{p}_new = {g}    # the first step: no velocity yet")
+            lines.append(f"Δ{p} = -lr * V_{p}_new")
+        return "\n".join(lines)
 
     def explain_update(self, c):
         lr, mu, grad = c.lr, self.momentum, c.grad
@@ -227,6 +247,20 @@ class Adam(SGD):
         return (rf"m \leftarrow \beta_1 m + (1-\beta_1)\,{g},\ v \leftarrow \beta_2 v + (1-\beta_2)\,{g}^2,\ "
                 rf"{tex_cell('Δ' + name, index)} = -\eta\,\frac{{\sqrt{{1-\beta_2^{{t}}}}}}{{1-\beta_1^{{t}}}}\,"
                 rf"\frac{{m}}{{\sqrt{{v}} + \epsilon}}")
+
+    def numpy_update(self, names):
+        lines = ["t_new = t + 1",
+                 "step = float(lr * np.sqrt(1 - beta2 ** t_new) / (1 - beta1 ** t_new))    # η, bias corrections in"]
+        for p in names:
+            g = self._gradient_numpy(p)
+            if p in self.M:
+                lines += [f"M_{p}_new = beta1 * M_{p} + (1 - beta1) * {g}",
+                          f"S_{p}_new = beta2 * S_{p} + (1 - beta2) * ({g} * {g})"]
+            else:
+                lines += [f"M_{p}_new = (1 - beta1) * {g}    # the first step: no running means yet",
+                          f"S_{p}_new = (1 - beta2) * ({g} * {g})"]
+            lines.append(f"Δ{p} = -step * M_{p}_new / (np.sqrt(S_{p}_new) + eps)")
+        return "\n".join(lines)
 
     def explain_update(self, c):
         b1, eps, grad = self.beta1, self.eps, c.grad

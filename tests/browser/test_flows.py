@@ -102,6 +102,33 @@ def test_step_one_mini_batch_through_every_phase(server, page):
     assert_no_errors(page)
 
 
+def test_download_the_step_as_a_notebook(server, page, tmp_path):
+    """The notebook is built when the button is pressed (a callable, not on every rerun): it is
+    the step on screen, the engine's first step of seed 0, with its batch and recorded numbers."""
+    import nbformat
+    from core.lab.settings import Settings
+    from core.lab.workspace import Workspace
+    m = engine_mnist()
+    trace = Workspace(Settings(pool=3000, val=500), m["train"], m["test"]).step()
+    open_page(page, server, "stepper", SMALL, expect_text="Step: train on this mini-batch")
+    click_button(page, "Step: train on this mini-batch",
+                 until=lambda: page.get_by_role("button", name="Download this step as a notebook (.ipynb)").count())
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download this step as a notebook (.ipynb)").click()
+    assert download.value.suggested_filename == "backprop-step-1.ipynb"
+    path = tmp_path / "step.ipynb"
+    download.value.save_as(path)
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    scope: dict = {}
+    for cell in [c for c in nb.cells if c.cell_type == "code"][:2]:      # the helpers and the data
+        exec(cell.source, scope)
+    np.testing.assert_array_equal(scope["X"], trace["X"])
+    np.testing.assert_array_equal(scope["W1"], trace["W1"])
+    np.testing.assert_array_equal(scope["app"]["ΔW1"], trace["ΔW1"])
+    assert_no_errors(page)
+
+
 # --------------------------------------------------------------------------- training
 def test_a_training_run_moves_pauses_resumes_and_equals_the_engines(server, page, tmp_path):
     from core.lab import checkpoint
