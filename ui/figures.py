@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.colours import DIGIT_COLOURS  # noqa: F401  (the one palette, re-exported for the figures)
+
 SIGNED = "RdBu_r"      # diverging, white at zero
 UNSIGNED = "Viridis"
 DIGITS = "Greys"
-# ten colours that stay distinct, one per digit
-DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
 def stats(a: np.ndarray) -> dict[str, float]:

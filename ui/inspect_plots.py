@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.colours import NEGATIVE, POSITIVE, RIGHT_SCALE, WRONG_SCALE, plotly_scale, scale_colour, text_on
 from ui.figures import DIGIT_COLOURS, grid_canvas, grid_heatmap
 
 PICK = "rgba(255,176,0,0.45)"   # a picked image / cell
@@ -153,7 +154,7 @@ def contributions(terms: np.ndarray, k: int = 8, name: str = "A2", weight: str =
     js = neg[::-1] + pos[::-1]  # most negative at the bottom, largest at the top
     labels = [f"{name}[{j}]·{weight}[{j},{c}]" for j in js]
     fig = go.Figure(go.Bar(y=labels, x=t[js], orientation="h",
-                           marker_color=["#2ca02c" if t[j] > 0 else "#d62728" for j in js],
+                           marker_color=[POSITIVE if t[j] > 0 else NEGATIVE for j in js],
                            hovertemplate="%{y} = %{x:.4f}<extra></extra>"))
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=max(220, 26 * len(js) + 70),
                       margin=dict(l=10, r=10, t=36, b=10), xaxis_title="contribution to the logit")
@@ -165,17 +166,25 @@ def pca_scatter(coords: np.ndarray, y: np.ndarray, pred: np.ndarray | None = Non
                 title: str = "", explained: np.ndarray | None = None, height: int = 360,
                 show_legend: bool = True, marker_size: int = 5) -> go.Figure:
     """2-D projection, one colour per true digit (one trace each, so the legend can
-    hide a digit); misclassified images drawn as crosses. Hover and selection
+    hide a digit); misclassified images drawn as crosses. Each digit's name is written
+    in a tag of its colour where its images are densest (the median of its points), so
+    colour is not the only way to tell the classes apart. Hover and selection
     report the image's number (``customdata[0]``)."""
     coords = np.asarray(coords, float)
     y = np.asarray(y)
     ids = np.arange(len(y)) if ids is None else np.asarray(ids)
     pred = y if pred is None else np.asarray(pred)
     fig = go.Figure()
+    tags = []
     for c in range(10):
         m = y == c
         if not m.any():
             continue
+        # annotations, not a text trace: a lasso must select images only
+        cx, cy = np.median(coords[m, 0]), np.median(coords[m, 1])
+        tags.append(dict(x=float(cx), y=float(cy), text=f"<b>{c}</b>", showarrow=False, bgcolor=DIGIT_COLOURS[c],
+                         font=dict(size=12, color=text_on(DIGIT_COLOURS[c])), bordercolor="#ffffff", borderwidth=1,
+                         borderpad=1))
         wrong = pred[m] != c
         fig.add_trace(go.Scatter(
             x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(c),
@@ -189,7 +198,7 @@ def pca_scatter(coords: np.ndarray, y: np.ndarray, pred: np.ndarray | None = Non
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=height,
                       margin=dict(l=10, r=10, t=36, b=10), showlegend=show_legend,
                       legend=dict(title="digit", itemsizing="constant"), clickmode="event+select",
-                      dragmode="lasso")
+                      dragmode="lasso", annotations=tags)
     fig.update_xaxes(title=xt, zeroline=False, showticklabels=False)
     fig.update_yaxes(title=yt, zeroline=False, showticklabels=False)
     return fig
@@ -199,7 +208,8 @@ def confusion_figure(cm: np.ndarray, normalised: bool = False, pick: tuple[int, 
                      title: str = "") -> go.Figure:
     """The confusion matrix, true digit down, predicted across, the number in every
     cell. Off-diagonal cells are what to look at, so the colour scale is clipped to
-    them and the diagonal gets its own green. Each cell can be clicked."""
+    them and the diagonal gets its own scale: right in blue, wrong in orange (not green and red,
+    which many colour-blind readers see as one colour). Each cell can be clicked."""
     cm = np.asarray(cm)
     k = cm.shape[0]
     counts = cm.astype(float)
@@ -214,19 +224,21 @@ def confusion_figure(cm: np.ndarray, normalised: bool = False, pick: tuple[int, 
              else f"{int(counts[t, p])}" for p in range(k)] for t in range(k)]
     hover = [[f"true {t}, predicted {p}: {int(counts[t, p])} images ({frac[t, p]:.1%} of the {t}s)"
               for p in range(k)] for t in range(k)]
+    on_max = float(np.nanmax(on)) if np.isfinite(on).any() and np.nanmax(on) > 0 else 1.0
     fig = go.Figure()
-    fig.add_trace(go.Heatmap(z=on, x=list(range(k)), y=list(range(k)), colorscale="Greens", showscale=False,
-                             zmin=0, zmax=float(np.nanmax(on)) if np.isfinite(on).any() else 1,
-                             hoverinfo="skip"))
-    fig.add_trace(go.Heatmap(z=off, x=list(range(k)), y=list(range(k)), colorscale="Reds", zmin=0,
+    fig.add_trace(go.Heatmap(z=on, x=list(range(k)), y=list(range(k)), colorscale=plotly_scale(RIGHT_SCALE),
+                             showscale=False, zmin=0, zmax=on_max, hoverinfo="skip"))
+    fig.add_trace(go.Heatmap(z=off, x=list(range(k)), y=list(range(k)), colorscale=plotly_scale(WRONG_SCALE), zmin=0,
                              zmax=off_max, hoverinfo="skip",
                              colorbar=dict(title="errors" if not normalised else "share", thickness=10,
                                            tickformat=".1%" if normalised else "")))
     tt, pp = np.divmod(np.arange(k * k), k)
-    # annotations, not trace text: a selection must not fade the numbers
+    # annotations, not trace text: a selection must not fade the numbers. Each number is black or
+    # white, whichever reads on the colour its cell is painted (a pale diagonal wants black).
+    cell = [[scale_colour(RIGHT_SCALE, z[t, p] / on_max) if diag[t, p] else scale_colour(WRONG_SCALE, z[t, p] / off_max)
+             for p in range(k)] for t in range(k)]
     fig.update_layout(annotations=[dict(x=int(p), y=int(t), text=text[t][p], showarrow=False,
-                                        font=dict(size=12, color="#fff" if diag[t, p] or off[t, p] > 0.6 * off_max
-                                                  else "#222")) for t, p in zip(tt, pp)])
+                                        font=dict(size=12, color=text_on(cell[t][p]))) for t, p in zip(tt, pp)])
     fig.add_trace(go.Scatter(
         x=pp, y=tt, mode="markers", hovertext=[hover[t][p] for t, p in zip(tt, pp)], hoverinfo="text",
         customdata=np.stack([tt, pp], axis=1).tolist(),
@@ -236,7 +248,7 @@ def confusion_figure(cm: np.ndarray, normalised: bool = False, pick: tuple[int, 
     if pick is not None:
         t, p = pick
         fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
-                      line=dict(color="#ffb000", width=4))
+                      line=dict(color="#000000", width=4))   # amber would vanish on the orange errors
     fig.update_xaxes(title="predicted digit", tickmode="array", tickvals=list(range(k)), side="top",
                      constrain="domain", showgrid=False, zeroline=False)
     fig.update_yaxes(title="true digit", tickmode="array", tickvals=list(range(k)), autorange="reversed",
