@@ -98,5 +98,5 @@ for l in range(1, L + 1):
 
 e1, e2 = st.columns([1.3, 1])
 logit_breakdown(e1, e2, values[f"A{L - 1}"][0], params, pred, key="draw_contrib",
-                title=f"why {pred}: the units of A{L - 1} that raised Z{L}[{pred}] (green) or lowered it (red)")
+                title=f"why {pred}: the units of A{L - 1} that raised Z{L}[{pred}] (blue) or lowered it (orange)")
 e2.markdown(f"The forward pass computed Z{L}[{pred}] = **{float(values[f'Z{L}'][0, pred]):.3f}**.")

@@ -69,8 +69,8 @@ with left:
     fig = confusion_figure(cm, normalised, pick=pick if None not in pick else None)
     event = st.plotly_chart(fig, key="cm_chart", on_select="rerun", selection_mode="points",
                             config={"displayModeBar": False})
-    st.caption("Rows: the true digit; columns: what the network said. The diagonal (green) is right, "
-               "everything else (red) is a mistake. Click a cell to see its images below.")
+    st.caption("Rows: the true digit; columns: what the network said. The diagonal (blue) is right, "
+               "everything else (orange) is a mistake. Click a cell to see its images below.")
 with right:
     pr = precision_recall(cm)
     table = pd.DataFrame({"digit": np.arange(10), "images": pr["support"], "precision": pr["precision"],

@@ -181,7 +181,7 @@ def one_image_section() -> None:
                      format_func=lambda d: f"{d} (the prediction)" if d == pred else str(d))
     e1, e2 = st.columns([1.3, 1])
     terms = logit_breakdown(e1, e2, one[last][0], params, c, key="probe_contrib",
-                            title=f"which units of {last} pushed Z{L}[{c}] up (green) or down (red)")
+                            title=f"which units of {last} pushed Z{L}[{c}] up (blue) or down (orange)")
     z = float(one[f"Z{L}"][0, c])
     with e2:
         active = int((terms != 0).sum())
