@@ -18,6 +18,7 @@ import pytest
 from tools.cvd import DEUTERANOPIA, delta_e, deuteranopia, simulate_png
 from ui.colours import DIGIT_COLOURS, contrast, rgb
 from ui.inspect_plots import class_boxes, confusion_figure, pca_scatter, prediction_counts
+from ui.trace_viewer import colour_scales
 
 MIN_DIGIT_DE = 15.0
 MIN_RIGHT_WRONG_DE = 30.0
@@ -81,6 +82,9 @@ def test_every_figure_that_colours_by_digit_uses_the_palette_and_names_the_digit
     boxes = class_boxes([rng.normal(size=20) for _ in range(10)])
     assert [t.marker.color for t in boxes.data] == DIGIT_COLOURS
     assert list(prediction_counts(y).data[0].marker.color) == DIGIT_COLOURS
+    # the stepper's trace viewer paints the labels y with the same ten colours
+    labels = colour_scales()["labels"]
+    assert ["#" + labels[i:i + 6] for i in range(0, 60, 6)] == DIGIT_COLOURS
 
 
 def _confusion_cells(fig):
