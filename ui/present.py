@@ -20,7 +20,8 @@ TOGGLE = "present_toggle"  # the sidebar toggle's widget key
 CSS = """<style>
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.2rem; }
-[data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.05rem; color: #333; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"],
+[data-testid="stMain"] [data-testid="stCaptionContainer"] * { font-size: 1.05rem; color: #333; }
 [data-testid="stMain"] label p { font-size: 1.05rem; }
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; padding-left: 2rem; padding-right: 2rem; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
