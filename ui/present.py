@@ -24,7 +24,8 @@ CSS = """<style>
 [data-testid="stMain"] [data-testid="stCaptionContainer"] * { font-size: 1.05rem; color: #333; }
 [data-testid="stMain"] label p { font-size: 1.05rem; }
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; padding-left: 2rem; padding-right: 2rem; }
-[data-testid="stMetricValue"] { font-size: 2.6rem; }
+[data-testid="stMain"] [data-testid="stMetricValue"] p { font-size: 2.2rem; }
+[data-testid="stMain"] h1 { font-size: 2.2rem; padding-top: 0; }
 </style>"""
 
 
