@@ -21,7 +21,7 @@ CSS = """<style>
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMain"] [data-testid="stMarkdownContainer"] li { font-size: 1.2rem; }
 [data-testid="stMain"] [data-testid="stCaptionContainer"],
-[data-testid="stMain"] [data-testid="stCaptionContainer"] * { font-size: 1.05rem; color: #333; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"] * { font-size: 1.05rem; color: #333; opacity: 1; }
 [data-testid="stMain"] label p { font-size: 1.05rem; }
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; padding-left: 2rem; padding-right: 2rem; }
 [data-testid="stMain"] [data-testid="stMetricValue"] p { font-size: 2.2rem; }

@@ -47,9 +47,9 @@ def test_presentation_mode_on_the_training_page_and_the_stepper(projector, serve
     assert "The step you inspected on the stepper" not in page.locator(MAIN).inner_text()   # prose is gone
     sizes = wait_until(lambda: len(tick_font_sizes(page)) > 10 and tick_font_sizes(page), what="charts with tick labels")
     assert min(sizes) >= 14, sizes
-    caption_colour = page.evaluate("""() => getComputedStyle(document.querySelector(
-        '[data-testid="stMain"] [data-testid="stCaptionContainer"] p')).color""")
-    assert caption_colour == "rgb(51, 51, 51)", caption_colour      # #333, not the theme's pale grey
+    caption = page.evaluate("""() => { const c = document.querySelector('[data-testid="stMain"] [data-testid="stCaptionContainer"]');
+        return [getComputedStyle(c.querySelector('p')).color, getComputedStyle(c).opacity]; }""")
+    assert caption == ["rgb(51, 51, 51)", "1"], caption     # #333 at full opacity, not the theme's pale grey
     assert_no_errors(page)
     page.screenshot(path=str(SHOTS / "present_training.png"))
     page.screenshot(path=str(SHOTS / "present_training_full.png"), full_page=True)
