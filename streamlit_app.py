@@ -14,14 +14,13 @@ from core.engine.optim import OPTIMIZERS
 from core.lab.run.controller import IDLE, QUEUED, run_summary
 from core.engine.network import MAX_HIDDEN_LAYERS
 from core.lab.settings import FIELDS, MNIST_IMAGES, Settings
-from ui import uploads
+from ui import present, uploads
 from ui.session import configure_process, keep_lab, navigation, new_workspace, workspace
 from ui.state import session
 from ui.text import plain
 from ui.token import keep_in_browser
 
 configure_process()
-st.set_page_config(page_title="Backprop, step by step", page_icon=":material/neurology:", layout="wide")
 
 
 def upload_box(ws) -> None:
@@ -172,6 +171,7 @@ def run_status() -> None:
 def sidebar() -> None:
     ws = workspace()
     with st.sidebar:
+        present.toggle()
         run_status()
         with st.expander("Settings", expanded=False):
             new = settings_form(ws)
@@ -193,7 +193,11 @@ def sidebar() -> None:
 
 
 def main() -> None:
-    page = navigation()
+    presenting = present.start()
+    st.set_page_config(page_title="Backprop, step by step", page_icon=":material/neurology:", layout="wide",
+                       initial_sidebar_state="collapsed" if presenting else "auto")
+    page = navigation(top=presenting)   # the sidebar is folded away: the pages' list goes on top
+    present.apply()
     try:
         sidebar()
         with st.sidebar:

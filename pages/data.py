@@ -8,6 +8,7 @@ from ui.figures import bars, digit_grid
 from ui.text import plain
 from ui.session import workspace
 from ui.state import session
+from ui.present import chart
 
 ws = workspace()
 split = ws.split
@@ -46,17 +47,17 @@ else:  # a user's own upload: summarised for this session only, never in the sha
 st.subheader("Sample images")
 seed = st.columns([1, 3])[0].number_input("Show other samples (seed)", 0, 10_000, 0)
 pick = np.random.default_rng(seed).choice(split.train_idx, 30, replace=False)
-st.plotly_chart(digit_grid(src.X[pick] / 255, [str(int(src.y[i])) for i in pick], cols=10), key="samples")
+chart(st, digit_grid(src.X[pick] / 255, [str(int(src.y[i])) for i in pick], cols=10), key="samples")
 
 c1, c2 = st.columns(2)
 with c1:
     st.subheader("Images per digit")
-    st.plotly_chart(bars(counts, list(range(10)), y_title="training images"), key="counts")
+    chart(st, bars(counts, list(range(10)), y_title="training images"), key="counts")
     st.caption(f"Fewest: digit {int(counts.argmin())} ({counts.min():,}); most: digit {int(counts.argmax())} "
                f"({counts.max():,}). Close to balanced, so accuracy is a fair summary.")
 with c2:
     st.subheader("The average image of each digit")
-    st.plotly_chart(digit_grid(means, [str(d) for d in range(10)], cols=5, size=90), key="means")
+    chart(st, digit_grid(means, [str(d) for d in range(10)], cols=5, size=90), key="means")
     st.caption("Pixel by pixel mean of every training image of that digit: where ink usually is.")
 
 st.subheader("Pixel values")
@@ -64,7 +65,7 @@ fig = go.Figure(go.Bar(x=np.arange(256), y=hist, marker_color="#2f6fdf"))
 fig.update_yaxes(type="log", title="pixels (log scale)")
 fig.update_xaxes(title="grey level 0–255")
 fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10))
-st.plotly_chart(fig, key="pixels")
+chart(st, fig, key="pixels")
 zero = hist[0] / hist.sum()
 st.caption(f"{zero:.0%} of all pixels are exactly 0 (background) and most ink pixels are near 255: "
            "the inputs are close to black and white.")

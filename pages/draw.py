@@ -10,6 +10,7 @@ from ui.logits import logit_breakdown
 from ui.text import plain
 from ui.session import offer_pretrained, snapshot_choice, workspace
 from ui.state import session
+from ui.present import chart
 
 try:  # a Streamlit component: needs a running server (it is not there in bare mode or AppTest)
     from streamlit_drawable_canvas import st_canvas
@@ -69,15 +70,15 @@ proba = values[f"A{L}"][0]
 pred = int(proba.argmax())
 with right:
     a, b = st.columns([1, 1.6])
-    a.plotly_chart(image_grid(img[None] / 255, size=200, dark=True), key="draw_mnist",
-                   config={"displayModeBar": False})
+    chart(a, image_grid(img[None] / 255, size=200, dark=True), key="draw_mnist",
+          config={"displayModeBar": False})
     a.caption("What the network sees: 28×28 grey levels, X = pixels / 255.")
     b.markdown(f"### It reads a **{pred}**")
     b.markdown(f"with probability **{proba[pred]:.1%}** (network at epoch {at_epoch}).")
     second = int(np.argsort(proba)[-2])
     b.caption(f"Second guess: {second} ({proba[second]:.1%}).")
-    st.plotly_chart(probability_bars(proba, title=f"A{L} = softmax(Z{L})"), key="draw_proba",
-                    config={"displayModeBar": False})
+    chart(st, probability_bars(proba, title=f"A{L} = softmax(Z{L})"), key="draw_proba",
+          config={"displayModeBar": False})
     st.page_link("pages/stepper.py", label="Step your digit through backprop", icon=":material/footprint:",
                  help="On the stepper, choose 'the digit I drew' and say which digit it is: one training "
                       "step on your image, every matrix on screen.")
@@ -90,11 +91,11 @@ for l in range(1, L + 1):
     z, a_ = values[f"Z{l}"][0], values[f"A{l}"][0]
     c1, c2 = st.columns(2)
     c1.latex(rule[f"Z{l}"])
-    c1.plotly_chart(vector_strip(z, f"Z{l} (1 × {z.size})", f"Z{l}", signed=True), key=f"draw_Z{l}",
-                    config={"displayModeBar": False})
+    chart(c1, vector_strip(z, f"Z{l} (1 × {z.size})", f"Z{l}", signed=True), key=f"draw_Z{l}",
+          config={"displayModeBar": False})
     c2.latex(rule[f"A{l}"])
-    c2.plotly_chart(vector_strip(a_, f"A{l} (1 × {a_.size})", f"A{l}"), key=f"draw_A{l}",
-                    config={"displayModeBar": False})
+    chart(c2, vector_strip(a_, f"A{l} (1 × {a_.size})", f"A{l}"), key=f"draw_A{l}",
+          config={"displayModeBar": False})
 
 e1, e2 = st.columns([1.3, 1])
 logit_breakdown(e1, e2, values[f"A{L - 1}"][0], params, pred, key="draw_contrib",

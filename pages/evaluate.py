@@ -10,6 +10,7 @@ from ui import training_plots as tp
 from ui.inspect_plots import confusion_figure, image_grid, probability_bars
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
 from ui.state import MIS_PRED, MIS_TRUE, session
+from ui.present import chart, prose, prose_caption
 
 ws = workspace()
 state = session()
@@ -17,8 +18,8 @@ memo = state.memo
 net, split = ws.net, ws.split
 
 st.title("Where it fails")
-st.markdown("Run every held-out image through the network and count what it gets wrong: which digits it "
-            "confuses with which, how sure it was when it was wrong, and how the run got here.")
+prose("Run every held-out image through the network and count what it gets wrong: which digits it "
+      "confuses with which, how sure it was when it was wrong, and how the run got here.")
 offer_pretrained(ws, "This network has not been trained yet, so it guesses: expect about 10% accuracy.", key="eval_pretrained")
 
 at_epoch, params = snapshot_choice(ws, key="eval_snapshot")
@@ -67,10 +68,10 @@ with left:
     st.markdown(f"**{which.capitalize()}: {int(cm.sum()):,} images, {int(cm.sum() - np.trace(cm)):,} wrong** "
                 f"(network at epoch {at_epoch})")
     fig = confusion_figure(cm, normalised, pick=pick if None not in pick else None)
-    event = st.plotly_chart(fig, key="cm_chart", on_select="rerun", selection_mode="points",
-                            config={"displayModeBar": False})
-    st.caption("Rows: the true digit; columns: what the network said. The diagonal (blue) is right, "
-               "everything else (orange) is a mistake. Click a cell to see its images below.")
+    event = chart(st, fig, key="cm_chart", on_select="rerun", selection_mode="points",
+                  config={"displayModeBar": False})
+    prose_caption("Rows: the true digit; columns: what the network said. The diagonal (blue) is right, "
+                  "everything else (orange) is a mistake. Click a cell to see its images below.")
 with right:
     pr = precision_recall(cm)
     table = pd.DataFrame({"digit": np.arange(10), "images": pr["support"], "precision": pr["precision"],
@@ -118,9 +119,9 @@ else:
              for i, kc, kp in zip(shown, k_idx, k_p)]
     st.caption(f"{len(wrong):,} mistakes with these filters, showing {len(shown)}. Caption: true → predicted, "
                f"with the probability it gave its wrong answer. Hover for the top 3; click one to look closer.")
-    gallery = st.plotly_chart(image_grid(X[shown] / 255, captions, hover, ids=shown, cols=12, size=92),
-                              key="mis_grid", on_select="rerun", selection_mode="points",
-                              config={"displayModeBar": False})
+    gallery = chart(st, image_grid(X[shown] / 255, captions, hover, ids=shown, cols=12, size=92),
+                    key="mis_grid", on_select="rerun", selection_mode="points",
+                    config={"displayModeBar": False})
     table = pd.DataFrame({"image": shown, "true": y[shown].astype(int), "predicted": pred[shown],
                           "probability": proba[shown, pred[shown]],
                           "top 3": [", ".join(f"{c} ({p:.0%})" for c, p in zip(kc, kp))
@@ -130,11 +131,11 @@ else:
     if chosen:
         i = chosen[-1]
         a, b = st.columns([1, 3])
-        a.plotly_chart(image_grid(X[i:i + 1] / 255, size=200), key="mis_one", config={"displayModeBar": False})
-        b.plotly_chart(probability_bars(proba[i], true=int(y[i]),
-                                        title=f"{which} image {i}: the true {y[i]} outlined, "
-                                              f"the prediction {pred[i]} in orange"),
-                       key="mis_one_p", config={"displayModeBar": False})
+        chart(a, image_grid(X[i:i + 1] / 255, size=200), key="mis_one", config={"displayModeBar": False})
+        chart(b, probability_bars(proba[i], true=int(y[i]),
+                                  title=f"{which} image {i}: the true {y[i]} outlined, "
+                                        f"the prediction {pred[i]} in orange"),
+              key="mis_one_p", config={"displayModeBar": False})
     with st.expander("The same mistakes as a table"):
         st.dataframe(table, hide_index=True, key="mis_table",
                      column_config={"probability": st.column_config.NumberColumn(format="percent")})
@@ -149,15 +150,15 @@ else:
     c = tp.read_history(h, tp.CURVE_COLUMNS)
     log_x = len(h) > 50
     a, b = st.columns(2)
-    a.plotly_chart(tp.loss_figure(c["epoch"], c["train_loss"], c["val_loss"], c["step_loss"],
-                                  ws.trainer.steps_per_epoch, log_x=log_x, mark_epoch=mark), key="eval_loss")
-    b.plotly_chart(tp.accuracy_figure(c["epoch"], c["train_acc"], c["val_acc"], reference=SEED_VAL_ACC,
-                                      reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x,
-                                      mark_epoch=mark), key="eval_acc")
-    st.caption(f"Training loss and accuracy are averaged over each epoch's mini-batches while the weights "
-               f"were changing; validation is measured at the end of the epoch. The dashed line is the seed "
-               f"notebook's final {SEED_VAL_ACC:.1%}." + (" The dotted line is the snapshot you picked."
-                                                          if mark is not None else ""))
+    chart(a, tp.loss_figure(c["epoch"], c["train_loss"], c["val_loss"], c["step_loss"],
+                            ws.trainer.steps_per_epoch, log_x=log_x, mark_epoch=mark), key="eval_loss")
+    chart(b, tp.accuracy_figure(c["epoch"], c["train_acc"], c["val_acc"], reference=SEED_VAL_ACC,
+                                reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x,
+                                mark_epoch=mark), key="eval_acc")
+    prose_caption(f"Training loss and accuracy are averaged over each epoch's mini-batches while the weights "
+                  f"were changing; validation is measured at the end of the epoch. The dashed line is the seed "
+                  f"notebook's final {SEED_VAL_ACC:.1%}." + (" The dotted line is the snapshot you picked."
+                                                             if mark is not None else ""))
     val_loss = h.column("val_loss")
     best = int(np.nanargmin(val_loss)) if np.isfinite(val_loss).any() else None
     if best is not None and val_loss[-1] > 1.2 * val_loss[best]:

@@ -8,6 +8,7 @@ from ui.inspect_plots import class_boxes, image_grid, layer_bars, pca_scatter, p
 from ui.logits import logit_breakdown
 from ui.session import offer_pretrained, snapshot_choice, workspace
 from ui.state import NEURON, PROBE_DIGIT_K, PROBE_INDEX, session
+from ui.present import chart, prose, prose_caption
 
 N_TRAIN_PROBE = 5000   # training images searched for what excites a neuron
 N_PCA = 2000           # validation images in the PCA pictures
@@ -20,10 +21,10 @@ L = net.n_layers
 HIDDEN = [f"A{l}" for l in range(1, L)]
 
 st.title("What it learned")
-st.markdown("The weights of a trained network are just numbers, but the first layer's can be *looked at*: "
-            "column *j* of `W1` holds hidden neuron *j*'s 784 weights, one per pixel, a 28×28 picture of "
-            "what makes it fire. Below: those pictures, one image on its way through the network, and how "
-            "the layers rearrange the digits.")
+prose("The weights of a trained network are just numbers, but the first layer's can be *looked at*: "
+      "column *j* of `W1` holds hidden neuron *j*'s 784 weights, one per pixel, a 28×28 picture of "
+      "what makes it fire. Below: those pictures, one image on its way through the network, and how "
+      "the layers rearrange the digits.")
 offer_pretrained(ws, "This network has not been trained yet: its weights are still random noise.", key="inspect_pretrained")
 
 at_epoch, params = snapshot_choice(ws, key="inspect_snapshot")
@@ -68,15 +69,15 @@ def neurons_section() -> None:
     hover = [f"neuron {j}<br>‖W1[:, {j}]‖ = {norms[j]:.3f}, b1[{j}] = {b1[j]:+.3f}<br>"
              f"fires (Z1 > 0) on {rates[j]:.1%} of the {len(val_y):,} validation images" for j in order]
     cols = 16 if n_units > 48 else 8
-    event = st.plotly_chart(
+    event = chart(st,
         image_grid(W1.T[order], captions, hover, ids=order, cols=cols, signed=True, scale_each=True,
                    size=64 if cols == 16 else 110),
         key="neuron_grid", on_select="rerun", selection_mode="points", config={"displayModeBar": False})
-    st.caption(f"Each picture is one column of W1 at epoch {at_epoch}, red where a bright pixel raises the neuron's Z1, "
-               f"blue where it lowers it, white for weights near zero; each picture is scaled to its own "
-               f"largest |weight|. Caption: neuron number · share of validation images on which it fires. "
-               + (f"{int(dead.sum())} of {n_units} never fire on them (dead). " if net.act.dies else "")
-               + "Click a neuron to open it.")
+    prose_caption(f"Each picture is one column of W1 at epoch {at_epoch}, red where a bright pixel raises the neuron's Z1, "
+                  f"blue where it lowers it, white for weights near zero; each picture is scaled to its own "
+                  f"largest |weight|. Caption: neuron number · share of validation images on which it fires. "
+                  + (f"{int(dead.sum())} of {n_units} never fire on them (dead). " if net.act.dies else "")
+                  + "Click a neuron to open it.")
     apply_neuron_click(picked(event))
     if NEURON not in st.session_state or not 0 <= st.session_state[NEURON] < n_units:
         st.session_state[NEURON] = int(order[0])
@@ -87,8 +88,8 @@ def neurons_section() -> None:
                         lambda: activations(net, split.source.X[train_idx], params)["Z1"])
     a, b, c = st.columns([1.1, 1.5, 1.4])
     with a:
-        st.plotly_chart(weight_image(W1[:, j], f"W1[:, {j}] as a 28×28 picture"), key="neuron_w",
-                        config={"displayModeBar": False})
+        chart(st, weight_image(W1[:, j], f"W1[:, {j}] as a 28×28 picture"), key="neuron_w",
+              config={"displayModeBar": False})
         state = ("**dead**: Z1 is never positive on the validation images, so its gradient is always "
                  "zero and it can no longer learn" if dead[j] else f"fires on **{rates[j]:.1%}** of the "
                                                                    f"validation images")
@@ -96,23 +97,23 @@ def neurons_section() -> None:
     with b:
         top, bottom = extremes(Z1_train[:, j], 8)
         src = split.source
-        st.plotly_chart(image_grid(src.X[train_idx[top]] / 255, [f"{Z1_train[i, j]:.2f}" for i in top],
-                                   [f"training image {train_idx[i]} (label {src.y[train_idx[i]]}): "
-                                    f"Z1[{j}] = {Z1_train[i, j]:.3f}" for i in top], cols=8, size=70,
-                                   title="excite it most (largest Z1)"),
-                        key="neuron_top", config={"displayModeBar": False})
-        st.plotly_chart(image_grid(src.X[train_idx[bottom]] / 255, [f"{Z1_train[i, j]:.2f}" for i in bottom],
-                                   [f"training image {train_idx[i]} (label {src.y[train_idx[i]]}): "
-                                    f"Z1[{j}] = {Z1_train[i, j]:.3f}" for i in bottom], cols=8, size=70,
-                                   title="silence it most (most negative Z1)"),
-                        key="neuron_bottom", config={"displayModeBar": False})
+        chart(st, image_grid(src.X[train_idx[top]] / 255, [f"{Z1_train[i, j]:.2f}" for i in top],
+                             [f"training image {train_idx[i]} (label {src.y[train_idx[i]]}): "
+                              f"Z1[{j}] = {Z1_train[i, j]:.3f}" for i in top], cols=8, size=70,
+                             title="excite it most (largest Z1)"),
+              key="neuron_top", config={"displayModeBar": False})
+        chart(st, image_grid(src.X[train_idx[bottom]] / 255, [f"{Z1_train[i, j]:.2f}" for i in bottom],
+                             [f"training image {train_idx[i]} (label {src.y[train_idx[i]]}): "
+                              f"Z1[{j}] = {Z1_train[i, j]:.3f}" for i in bottom], cols=8, size=70,
+                             title="silence it most (most negative Z1)"),
+              key="neuron_bottom", config={"displayModeBar": False})
         st.caption(f"Among the first {len(train_idx):,} training images. A1 = ReLU(Z1) is 0 for all of "
                    f"the bottom ones, so they are ranked by Z1." if net.act.dies else
                    f"Among the first {len(train_idx):,} training images, ranked by Z1.")
     with c:
         A1 = vals["A1"]
-        st.plotly_chart(class_boxes(by_class(A1[:, j], val_y), f"A1[:, {j}] by digit (validation)",
-                                    f"A1[{j}]"), key="neuron_boxes", config={"displayModeBar": False})
+        chart(st, class_boxes(by_class(A1[:, j], val_y), f"A1[:, {j}] by digit (validation)",
+                              f"A1[{j}]"), key="neuron_boxes", config={"displayModeBar": False})
         means = np.array([A1[val_y == d, j].mean() if (val_y == d).any() else np.nan for d in range(10)])
         if np.isfinite(means).any() and np.nanmax(means) > 0:
             st.caption(f"It responds most to **{int(np.nanargmax(means))}**s on average "
@@ -160,20 +161,20 @@ def one_image_section() -> None:
     pred = int(A_out.argmax())
     a, b = st.columns([1, 2.2])
     with a:
-        st.plotly_chart(image_grid(val_X[i:i + 1] / 255, size=230), key="probe_img",
-                        config={"displayModeBar": False})
+        chart(st, image_grid(val_X[i:i + 1] / 255, size=230), key="probe_img",
+              config={"displayModeBar": False})
         verdict = "right" if pred == val_y[i] else "**wrong**"
         st.markdown(f"Validation image **{i}**, a **{val_y[i]}**. The network says **{pred}** "
                     f"({A_out[pred]:.1%}): {verdict}.")
     with b:
-        st.plotly_chart(probability_bars(A_out, true=int(val_y[i]),
-                                         title=f"A{L} = softmax(Z{L}): the true digit outlined"),
-                        key="probe_proba", config={"displayModeBar": False})
+        chart(st, probability_bars(A_out, true=int(val_y[i]),
+                                   title=f"A{L} = softmax(Z{L}): the true digit outlined"),
+              key="probe_proba", config={"displayModeBar": False})
     hidden_cols = st.columns(len(HIDDEN))
     for col, name in zip(hidden_cols, HIDDEN):
         v = one[name][0]
-        col.plotly_chart(layer_bars(v, f"{name}: {int((v > 0).sum())} of {len(v)} units active", name),
-                         key=f"probe_{name}", config={"displayModeBar": False})
+        chart(col, layer_bars(v, f"{name}: {int((v > 0).sum())} of {len(v)} units active", name),
+              key=f"probe_{name}", config={"displayModeBar": False})
 
     last = HIDDEN[-1]
     c = st.selectbox("Explain the score of digit", list(range(net.sizes[-1])), index=pred,
@@ -205,26 +206,26 @@ def layer_pca(name: str, p: dict, key: str):
 def representation_section() -> None:
     st.subheader("How the layers rearrange the digits")
     n = min(N_PCA, len(val_y))
-    st.markdown(f"Each of {n:,} validation images is a point: its pixels `X` (784 numbers), its `A1`, its "
-                f"`A2`, … projected on the two directions along which those numbers vary most "
-                f"(principal component analysis, by the SVD of the centred matrix). Colour = true digit, "
-                f"a cross = misclassified. Lasso or box-select points (toolbar above the chart) to see their images.")
+    prose(f"Each of {n:,} validation images is a point: its pixels `X` (784 numbers), its `A1`, its "
+          f"`A2`, … projected on the two directions along which those numbers vary most "
+          f"(principal component analysis, by the SVD of the centred matrix). Colour = true digit, "
+          f"a cross = misclassified. Lasso or box-select points (toolbar above the chart) to see their images.")
     names = ["X"] + HIDDEN
     cols = st.columns(len(names))
     events = []
     for col, name in zip(cols, names):
         fit = layer_pca(name, params, "now")
         with col:
-            events.append(st.plotly_chart(
+            events.append(chart(st,
                 pca_scatter(fit.coords, val_y[:n], val_pred[:n], title=f"{name} ({fit.mean.size} numbers)",
                             explained=fit.explained, show_legend=name == names[-1], height=380),
                 key=f"pca_{name}", on_select="rerun", selection_mode=("points", "box", "lasso")))
     chosen = sorted({i for e in events for i in picked(e)})
     if chosen:
         show = chosen[:40]
-        st.plotly_chart(image_grid(val_X[show] / 255, [f"{val_y[i]}→{val_pred[i]}" for i in show],
-                                   [f"validation image {i}" for i in show], cols=20, size=60),
-                        key="pca_picked", config={"displayModeBar": False})
+        chart(st, image_grid(val_X[show] / 255, [f"{val_y[i]}→{val_pred[i]}" for i in show],
+                             [f"validation image {i}" for i in show], cols=20, size=60),
+              key="pca_picked", config={"displayModeBar": False})
         st.caption(f"{len(chosen)} images selected" + (", showing 40" if len(chosen) > 40 else "") +
                    " (caption: true → predicted).")
 
@@ -232,8 +233,8 @@ def representation_section() -> None:
     epochs = [e for e in sorted(snaps) if e != ws.trainer.epoch or ws.trainer.step_in_epoch]
     if not epochs:
         return
-    st.markdown("**The same, during training.** Snapshots of the network taken while it trained, each "
-                "projected on its own principal directions: the classes start as one cloud and pull apart.")
+    prose("**The same, during training.** Snapshots of the network taken while it trained, each "
+          "projected on its own principal directions: the classes start as one cloud and pull apart.")
     s1, s2 = st.columns([1, 3])
     tag = id(ws.trainer)  # another network has other layers and snapshots
     layer = s1.selectbox("Layer", HIDDEN, index=len(HIDDEN) - 1, key=f"pca_snap_layer_{tag}")
@@ -250,9 +251,9 @@ def representation_section() -> None:
         pred = (vals if p is params else memo.get(f"forward:validation:{key}", (split, p),
                                                    lambda: activations(net, val_X[:n], p)))[f"A{L}"][:n].argmax(1)
         acc = float((pred == val_y[:n]).mean())
-        col.plotly_chart(pca_scatter(fit.coords, val_y[:n], pred, title=f"{title}: {acc:.0%} right",
-                                     show_legend=False, height=260, marker_size=4),
-                         key=f"pca_snap_{key}", config={"displayModeBar": False})
+        chart(col, pca_scatter(fit.coords, val_y[:n], pred, title=f"{title}: {acc:.0%} right",
+                               show_legend=False, height=260, marker_size=4),
+              key=f"pca_snap_{key}", config={"displayModeBar": False})
 
 
 neurons_section()

@@ -9,6 +9,7 @@ from ui.inspect_plots import image_grid, prediction_counts
 from ui.text import plain
 from ui.session import offer_pretrained, snapshot_choice, workspace
 from ui.state import session
+from ui.present import chart
 
 ws = workspace()
 memo = session().memo
@@ -68,12 +69,12 @@ with left:
     caps = [f"#{i + 1}: {pred[i]}" for i in range(n)]
     if csv.y is not None:
         caps = [c + ("" if pred[i] == csv.y[i] else f" (is {csv.y[i]})") for i, c in enumerate(caps)]
-    st.plotly_chart(image_grid(csv.X[:n] / 255, caps, [f"ImageId {i + 1}: {pred[i]} ({conf[i]:.1%})"
-                                                       for i in range(n)], cols=10, size=88,
-                               title=f"The first {n} images and their predicted labels"),
-                    key="kaggle_grid", config={"displayModeBar": False})
+    chart(st, image_grid(csv.X[:n] / 255, caps, [f"ImageId {i + 1}: {pred[i]} ({conf[i]:.1%})"
+                                                 for i in range(n)], cols=10, size=88,
+                         title=f"The first {n} images and their predicted labels"),
+          key="kaggle_grid", config={"displayModeBar": False})
 with right:
-    st.plotly_chart(prediction_counts(pred, "How many of each digit it predicts"), key="kaggle_counts",
-                    config={"displayModeBar": False})
+    chart(st, prediction_counts(pred, "How many of each digit it predicts"), key="kaggle_counts",
+          config={"displayModeBar": False})
     unsure = np.argsort(result["proba"].max(axis=1))[:5]
     st.caption("Least sure: " + ", ".join(f"ImageId {i + 1} ({result['proba'][i].max():.0%})" for i in unsure))

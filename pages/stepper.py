@@ -19,7 +19,8 @@ from core.teach.notebook import MAX_BYTES as NOTEBOOK_BYTES, embedded_bytes, ste
 from core.engine.gradcheck import AGREES, check_gradients, random_entries
 from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
-from ui import recovery, stepper_views as views, trace_viewer
+from ui import present, recovery, stepper_views as views, trace_viewer
+from ui.present import prose, prose_caption
 from ui.session import workspace
 from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, zoom_target
 from ui.text import plain
@@ -127,10 +128,10 @@ def block(trace, rows, key: str, rec, L: int, main: str | None = None) -> None:
 
 # --------------------------------------------------------------------------- the page
 st.title("Step through backprop")
-st.markdown("One mini-batch through the network, one phase at a time: the **forward pass** layer by layer, "
-            "the **loss**, the **backward pass** layer by layer, and the **update**. Every matrix is on screen "
-            "with its equation, and any single number can be taken apart. *Step* trains your network for real: "
-            "it is the same `train_step` the 1000-epoch run makes, one call.")
+prose("One mini-batch through the network, one phase at a time: the **forward pass** layer by layer, "
+      "the **loss**, the **backward pass** layer by layer, and the **update**. Every matrix is on screen "
+      "with its equation, and any single number can be taken apart. *Step* trains your network for real: "
+      "it is the same `train_step` the 1000-epoch run makes, one call.")
 replay = S.read_link(ws, st.query_params.to_dict())   # once per session: a shared link's step and stop
 if (replay and not S.start_replay(ws, replay)) or (S.replaying and S.finish_replay(ws)):
     st.rerun()                      # so the sidebar, drawn before this page, shows the replayed network
@@ -185,8 +186,8 @@ with st.expander(f"**1 · Choose the next mini-batch** — now: {HOW.get(how_now
                        ". Labels above the images.")
             st.image(views.batch_picture(X[:64], y[:64]), width="stretch", output_format="PNG")
     if how != "next":
-        st.caption("A random or chosen batch still counts as this position's step of the epoch; a shared link "
-                   "can only replay the trainer's own batches.")
+        prose_caption("A random or chosen batch still counts as this position's step of the epoch; a shared link "
+                      "can only replay the trainer's own batches.")
 if S.problem:
     st.error(S.problem)
 
@@ -229,7 +230,7 @@ else:
 if how != "next":
     label += f" · trains on {HOW[how]}"
 trace_viewer.show(trace, key="stepper_viewer", step_label=label, start=start, on_train=take_step,
-                  optimizer=rec.optimizer_before if rec is not None else None,
+                  present=present.on(), optimizer=rec.optimizer_before if rec is not None else None,
                   can_train=not ws.busy and not problem, reveal=shown != DIVERGED,
                   train_help="A training run is going on: pause it on the training page to step." if ws.busy
                   else problem)
@@ -265,9 +266,9 @@ st.subheader("3 · Look closer")
 VIEWS = ["One sample", "All quantities", "Gradient check", "History and memory"]
 view = st.segmented_control("View", VIEWS, default=None, key="stepper_view", label_visibility="collapsed")
 if view is None:    # nothing drawn by default: each step then redraws only the viewer above, quickly
-    st.caption("**One sample** follows one image of the batch through every layer · **All quantities** shows "
-               "any matrix of the step with its statistics · **Gradient check** compares backprop with finite "
-               "differences · **History and memory** lists the steps kept and what they cost.")
+    prose_caption("**One sample** follows one image of the batch through every layer · **All quantities** shows "
+                  "any matrix of the step with its statistics · **Gradient check** compares backprop with finite "
+                  "differences · **History and memory** lists the steps kept and what they cost.")
 
 if view == "One sample":
     m = trace["X"].shape[0]
@@ -287,11 +288,11 @@ elif view == "All quantities":
     block(trace, ((name,),), "browse", rec, L)
 
 elif view == "Gradient check":
-    st.markdown("Backprop's gradients against **finite differences**: nudge one weight by ±ε, run the forward "
-                "pass again, and see how the loss moved, `(L(θ+ε) − L(θ−ε)) / 2ε`. The check runs on a float64 copy "
-                "of the network *as it was before this step*, on the same batch." + (
-                    f" Entries where the nudge moves some unit across {ws.net.act.label}'s kink at 0 are flagged "
-                    "and not compared: the loss has no slope there." if ws.net.act.kink else ""))
+    prose("Backprop's gradients against **finite differences**: nudge one weight by ±ε, run the forward "
+          "pass again, and see how the loss moved, `(L(θ+ε) − L(θ−ε)) / 2ε`. The check runs on a float64 copy "
+          "of the network *as it was before this step*, on the same batch." + (
+              f" Entries where the nudge moves some unit across {ws.net.act.label}'s kink at 0 are flagged "
+              "and not compared: the loss has no slope there." if ws.net.act.kink else ""))
     if rec is None:
         st.info("This step diverged and was not applied: check the gradients of a step that was.")
     else:
@@ -318,8 +319,8 @@ elif view == "Gradient check":
                          column_config={c: st.column_config.NumberColumn(format="%.6e")
                                         for c in ("backprop", "numeric", "in the trace (float32)")} |
                                        {"relative error": st.column_config.NumberColumn(format="%.1e")})
-            st.caption("relative error = |backprop − numeric| / (|backprop| + |numeric|). Around 1e-7 or below: "
-                       f"backprop is right (the verdict above asks for less than {AGREES:g}). The last column is the float32 gradient the step itself used.")
+            prose_caption("relative error = |backprop − numeric| / (|backprop| + |numeric|). Around 1e-7 or below: "
+                          f"backprop is right (the verdict above asks for less than {AGREES:g}). The last column is the float32 gradient the step itself used.")
 
 elif view == "History and memory":
     rows = [{"step": r.number, "epoch": r.epoch, "batch of the epoch": r.step_in_epoch, "batch chosen as": r.how,
@@ -340,6 +341,6 @@ elif view == "History and memory":
     held = (f"the latest trace is kept whole ({mb(mem['current_trace'])})" if ws.current is not None else
             f"this trace is larger than the {TRACE_BYTES / 2**20:.0f} MB of whole traces a session keeps, so it is "
             "recomputed each time the page is drawn")
-    st.caption(f"Between clicks {held}; older steps keep what it takes to recompute them: at most {STEP_HISTORY} "
-               f"steps and {STEP_BYTES / 2**20:.0f} MB, with the parameters ({mb(ws.net.n_params * ws.net.dtype.itemsize)}) "
-               "and optimizer state each had, whatever the batch size.")
+    prose_caption(f"Between clicks {held}; older steps keep what it takes to recompute them: at most {STEP_HISTORY} "
+                  f"steps and {STEP_BYTES / 2**20:.0f} MB, with the parameters ({mb(ws.net.n_params * ws.net.dtype.itemsize)}) "
+                  "and optimizer state each had, whatever the batch size.")

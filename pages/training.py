@@ -26,6 +26,7 @@ from ui.replace import confirm_replace, replace_network
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, pretrained, workspace
 from ui.state import session
 from ui.text import plain, power_of_ten
+from ui.present import chart, prose, prose_caption
 
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
                         # makes the browser repaint two charts)
@@ -241,12 +242,12 @@ def curves(h: dict, steps_per_epoch: int, log_x: bool, key: str = "", live: bool
     points = tp.LIVE_POINTS if live else tp.MAX_POINTS
     config = {"staticPlot": True} if live else None
     a, b = st.columns(2)
-    a.plotly_chart(tp.loss_figure(h["epoch"], h["train_loss"], h["val_loss"], h["step_loss"], steps_per_epoch,
-                                  log_x=log_x, max_points=points), key=f"training_loss{key}", config=config)
-    b.plotly_chart(tp.accuracy_figure(h["epoch"], h["train_acc"], h["val_acc"], reference=SEED_VAL_ACC,
-                                      reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x,
-                                      max_points=points),
-                   key=f"training_acc{key}", config=config)
+    chart(a, tp.loss_figure(h["epoch"], h["train_loss"], h["val_loss"], h["step_loss"], steps_per_epoch,
+                            log_x=log_x, max_points=points), key=f"training_loss{key}", config=config)
+    chart(b, tp.accuracy_figure(h["epoch"], h["train_acc"], h["val_acc"], reference=SEED_VAL_ACC,
+                                reference_label=f"seed notebook {SEED_VAL_ACC:.1%}", log_x=log_x,
+                                max_points=points),
+          key=f"training_acc{key}", config=config)
 
 
 TELEMETRY_VIEWS = ("Update / weight ratio", "Norms", "Dead ReLUs", "Distributions")
@@ -258,9 +259,9 @@ def telemetry(ws, h: dict, log_x: bool, points: int = tp.MAX_POINTS) -> None:
     view = st.segmented_control("Show", TELEMETRY_VIEWS, default=TELEMETRY_VIEWS[0], required=True,
                                 key="training_telemetry_view", label_visibility="collapsed")
     if view == "Update / weight ratio":
-        st.plotly_chart(tp.update_ratio_figure(epochs, h["update_ratio"], log_x=log_x, max_points=points),
-                        key="training_ratio")
-        st.markdown(
+        chart(st, tp.update_ratio_figure(epochs, h["update_ratio"], log_x=log_x, max_points=points),
+              key="training_ratio")
+        prose(
             "Each step moves a layer by **ΔW = −η·dW**. The ratio **‖ΔW‖ / ‖W‖** says what fraction of the "
             f"layer one step rewrites. Around **{power_of_ten(TYPICAL_RATIO)}** (Karpathy's rule of thumb) the "
             f"learning rate is sane; far below {power_of_ten(HEALTHY_RATIO[0])} the layer hardly moves (η too "
@@ -268,16 +269,16 @@ def telemetry(ws, h: dict, log_x: bool, points: int = tp.MAX_POINTS) -> None:
             "overwrites much of what it learned and training turns unstable (η too large). "
             f"Measured on every {every}th step and averaged over the epoch.")
     elif view == "Norms":
-        st.plotly_chart(tp.norms_figure(epochs, h["weight_norm"], h["grad_norm"], h["update_norm"], log_x=log_x,
-                                        max_points=points), key="training_norms")
-        st.caption("Frobenius norms per layer, averaged over the sampled steps of each epoch. The gradient norm "
-                   "‖dW‖ shrinks as the training loss falls; ‖ΔW‖ = η·‖dW‖ for plain SGD.")
+        chart(st, tp.norms_figure(epochs, h["weight_norm"], h["grad_norm"], h["update_norm"], log_x=log_x,
+                                  max_points=points), key="training_norms")
+        prose_caption("Frobenius norms per layer, averaged over the sampled steps of each epoch. The gradient norm "
+                      "‖dW‖ shrinks as the training loss falls; ‖ΔW‖ = η·‖dW‖ for plain SGD.")
     elif view == "Dead ReLUs":
-        st.plotly_chart(tp.dead_figure(epochs, h["dead_frac"], log_x=log_x, max_points=points),
-                        key="training_dead")
-        st.caption("A hidden unit is dead when its Z is never positive on any validation image: it outputs 0, "
-                   "passes no gradient back, and its weights stop changing. A few are normal; a whole layer "
-                   "is fatal.")
+        chart(st, tp.dead_figure(epochs, h["dead_frac"], log_x=log_x, max_points=points),
+              key="training_dead")
+        prose_caption("A hidden unit is dead when its Z is never positive on any validation image: it outputs 0, "
+                      "passes no gradient back, and its weights stop changing. A few are normal; a whole layer "
+                      "is fatal.")
     else:
         L = h["hist_W"].shape[1] if h["hist_W"].ndim == 3 else ws.net.n_layers
         layer = st.radio("Layer", list(range(1, L + 1)), format_func=lambda l: f"W{l} / dW{l}",
@@ -285,13 +286,13 @@ def telemetry(ws, h: dict, log_x: bool, points: int = tp.MAX_POINTS) -> None:
         i = min(layer, L) - 1
         a, b = st.columns(2)
         for col, name, hist, rng in ((a, "W", "hist_W", "range_W"), (b, "dW", "hist_dW", "range_dW")):
-            col.plotly_chart(tp.distribution_figure(epochs, h[hist][:, i] if len(epochs) else h[hist],
-                                                    h[rng][:, i] if len(epochs) else h[rng], name=f"{name}{layer}",
-                                                    log_x=log_x, max_epochs=min(points, tp.MAX_HEATMAP_EPOCHS)),
-                             key=f"training_dist_{name}")
-        st.caption("Like TensorBoard's histograms: each column is one epoch, the colour the share of the layer's "
-                   "values at that height (log scale), the white lines the median and the 5% / 95% quantiles. "
-                   "The weights are those after the epoch's last step; the gradient dW is that step's.")
+            chart(col, tp.distribution_figure(epochs, h[hist][:, i] if len(epochs) else h[hist],
+                                              h[rng][:, i] if len(epochs) else h[rng], name=f"{name}{layer}",
+                                              log_x=log_x, max_epochs=min(points, tp.MAX_HEATMAP_EPOCHS)),
+                  key=f"training_dist_{name}")
+        prose_caption("Like TensorBoard's histograms: each column is one epoch, the colour the share of the layer's "
+                      "values at that height (log scale), the white lines the median and the 5% / 95% quantiles. "
+                      "The weights are those after the epoch's last step; the gradient dW is that step's.")
 
 
 def snapshots_section(ws, h: dict) -> None:
@@ -329,8 +330,8 @@ def save_load_section(ws, run: dict) -> None:
     with b:
         up = st.file_uploader("Load a checkpoint", type=["npz"], disabled=busy, key="training_upload",
                               help="A .npz saved by this app. It is checked entry by entry and never unpickled.")
-        st.caption("Loading a checkpoint replaces this session's network, its history and settings (download the "
-                   "current one first to keep it). A file that is refused changes nothing.")
+        prose_caption("Loading a checkpoint replaces this session's network, its history and settings (download the "
+                      "current one first to keep it). A file that is refused changes nothing.")
         if load_checkpoint_file(ws, up):
             st.rerun()      # the sidebar shows the loaded network's settings too
         result = session().checkpoint_result
@@ -357,7 +358,7 @@ def pretrained_section(ws, run: dict, log_x: bool) -> None:
             + (f", **{test:.2%}** on the 10,000 MNIST test images." if test else "."))
         spe = max(int(ck.trainer_state.get("global_step", 0)) // max(len(h["epoch"]), 1), 1)
         curves(h, spe, True, key="_pretrained")
-        st.caption("Epochs on a logarithmic axis: nearly everything happens in the first 50.")
+        prose_caption("Epochs on a logarithmic axis: nearly everything happens in the first 50.")
     if st.button("Open the pretrained network here", icon=":material/folder_open:", disabled=run["active"],
                  key="training_open_pretrained",
                  help="Replaces this session's network (asks first when it has trained)."):
@@ -369,12 +370,12 @@ def footer(ws) -> None:
     m = ws.memory()
     stepped = (f", the stepper's last {len(ws.steps)} steps {mb(m['step_history'] + m['current_trace'])}"
                if ws.steps else "")
-    st.caption(
+    prose_caption(
         f"Memory: this session holds **{mb(m['total'])}** — history {mb(m['history'])}, parameters and "
         f"{len(ws.trainer.snapshots)} snapshots {mb(m['params_and_snapshots'])}{stepped}. A whole 1000-epoch "
         f"run of the seed's network stays under 50 MB (checked by the tests). The images are shared by all "
         f"sessions.")
-    st.caption(
+    prose_caption(
         f"Where the run lives: in a process of its own on the server, started for this browser session from "
         f"exactly the network it has, with the same engine; it reports back four times a second. It keeps "
         f"training while you look at other pages (the sidebar shows its progress). Every page tells it every "
@@ -392,7 +393,7 @@ run = ws.runner.progress()      # the run as this page run draws it: every butto
 running = run["active"]
 
 st.title("Train 1000 epochs")
-st.markdown(
+prose(
     "The step you inspected on the stepper, repeated: every epoch shuffles the training images, cuts them into "
     "mini-batches and runs **forward → loss → backward → update** on each with the very same `train_step`. "
     "The run goes on in the background; you can leave this page and come back.")

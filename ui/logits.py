@@ -10,6 +10,7 @@ import numpy as np
 
 from core.engine.metrics import logit_contributions
 from ui.inspect_plots import contributions
+from ui.present import chart
 
 
 def logit_breakdown(chart_col, text_col, a_prev: np.ndarray, params: dict, c: int, *, title: str,
@@ -21,7 +22,7 @@ def logit_breakdown(chart_col, text_col, a_prev: np.ndarray, params: dict, c: in
     last, W = f"A{L - 1}", f"W{L}"
     terms = logit_contributions(a_prev, params[W], c)
     bias = float(params[f"b{L}"][c])
-    chart_col.plotly_chart(contributions(terms, 8, last, W, c, title), key=key, config={"displayModeBar": False})
+    chart(chart_col, contributions(terms, 8, last, W, c, title), key=key, config={"displayModeBar": False})
     text_col.latex(rf"Z_{L}[{c}] = \sum_j A_{L - 1}[j]\,W_{L}[j,{c}] + b_{L}[{c}]")
     text_col.latex(rf"= {terms[terms > 0].sum():.3f} {terms[terms < 0].sum():+.3f} {bias:+.3f} "
                    rf"= {terms.sum() + bias:.3f}")

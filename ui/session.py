@@ -91,10 +91,11 @@ def _pages() -> list[st.Page]:
     return [st.Page(ROOT / path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
 
 
-def navigation() -> st.Page:
-    """``st.navigation`` over :data:`PAGES`, for the entry point: it also notes, for
-    :func:`_ensure_navigation`, that this session's pages run inside it."""
-    page = st.navigation(_pages())
+def navigation(top: bool = False) -> st.Page:
+    """``st.navigation`` over :data:`PAGES`, for the entry point (``top``: as a bar above the page
+    rather than in the sidebar): it also notes, for :func:`_ensure_navigation`, that this
+    session's pages run inside it."""
+    page = st.navigation(_pages(), position="top" if top else "sidebar")
     session().navigated = True
     return page
 

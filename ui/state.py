@@ -106,6 +106,9 @@ class Session:
     rerouted: bool = False
     """A page run alone (a deep link on a fresh server) has asked for the entry point once
     (``ui.session._ensure_navigation``)."""
+    present: bool | None = None
+    """Presentation mode (ui/present.py): None until the address's ``?present=1`` is read, on the
+    session's first run; then set by the sidebar's toggle, and the address follows it."""
     lab: Keeper = field(default_factory=Keeper)
     """This browser's lab token (ui/token.py: also in its cookie) and what was last handed to the
     store's writer (``ui.session.keep_lab``), so ``ws`` is found again after a reload."""

@@ -20,6 +20,7 @@ from core.engine.gradcheck import AGREES
 from core.engine.history import TYPICAL_RATIO
 from core.engine.network import Trace
 from ui.figures import DIGIT_COLOURS, DIGITS, bars, digit_grid, heatmap, stats
+from ui.present import chart
 
 PHASE_TITLES = {"forward": "Forward pass", "loss": "Loss", "backward": "Backward pass", "update": "Update"}
 PHASE_ICONS = {"forward": "→", "loss": "∑", "backward": "←", "update": "Δ"}
@@ -308,7 +309,7 @@ def render_sample(trace: Trace, i: int, X_image: np.ndarray) -> dict:
     L, m = trace.n_layers, trace["X"].shape[0]
     c1, c2 = st.columns([1, 3])
     with c1:
-        st.plotly_chart(digit_grid(X_image[None], size=220), key="sample_img", config={"displayModeBar": False})
+        chart(st, digit_grid(X_image[None], size=220), key="sample_img", config={"displayModeBar": False})
         ok = "right" if d["pred"] == d["label"] else "wrong"
         st.markdown(f"Sample **{i}** is a **{d['label']}**; the network says **{d['pred']}** ({ok}), giving the "
                     f"true digit probability **{d['proba'][d['label']]:.3f}**.  \nIts loss "
@@ -318,12 +319,12 @@ def render_sample(trace: Trace, i: int, X_image: np.ndarray) -> dict:
         for col, (l, a) in zip(cols, d["hidden"].items()):
             fig = bars(a, title=f"A{l}[{i}]: layer {l}'s activations", y_title="activation")
             fig.update_xaxes(type="linear", title="unit j")
-            col.plotly_chart(fig, key=f"sample_A{l}")
+            chart(col, fig, key=f"sample_A{l}")
             col.caption(f"{int((a > 0).sum())} of {len(a)} units fire for this image.")
         fig = bars(d["proba"], list(range(len(d["proba"]))), title=f"A{L}[{i}]: probabilities",
                    highlight=d["label"], y_title="probability")
         fig.update_xaxes(title="digit c")
-        cols[-1].plotly_chart(fig, key="sample_proba")
+        chart(cols[-1], fig, key="sample_proba")
         cols[-1].caption(f"The true digit, {d['label']}, in orange.")
     if d["grad"]:
         st.markdown(f"**Its share of the gradient.** `dW_l` is a sum of {m} "
@@ -339,7 +340,7 @@ def render_sample(trace: Trace, i: int, X_image: np.ndarray) -> dict:
         fig = bars(g1["norms"], title=f"Size of each sample's term in dW1 (sample {i} in orange)", highlight=i,
                    y_title="‖X[i]ᵀ dZ1[i]‖")
         fig.update_xaxes(title="sample i", type="linear")
-        st.plotly_chart(fig, key="sample_share")
+        chart(st, fig, key="sample_share")
         st.caption("Samples the network already gets right with confidence have small errors dZ and add little; "
                    "the badly classified ones dominate the step.")
     return d
@@ -389,12 +390,12 @@ def render_row(trace: Trace, outputs: tuple[str, ...], L: int, *, key: str, high
             fig = quantity_figure(n, a, L, highlight=highlight.get(n))
             if role == "input":
                 fig.update_layout(title=dict(text=f"{n}  {shape_text(a)}  <i>(input)</i>"))
-            chart = f"{key}_fig_{n}"
+            chart_key = f"{key}_fig_{n}"
             width = "content" if n in PER_SAMPLE else "stretch"
             if on_click is not None and role == "output" and add_click_layer(fig, a):
-                st.plotly_chart(fig, key=chart, width=width, on_select=on_click(n, chart), selection_mode="points")
+                chart(st, fig, key=chart_key, width=width, on_select=on_click(n, chart_key), selection_mode="points")
             else:
-                st.plotly_chart(fig, key=chart, width=width)
+                chart(st, fig, key=chart_key, width=width)
             st.caption(stats_caption(a))
     if "loss" in outputs:
         st.metric("loss = mean of the losses", f"{float(trace['loss']):.4f}",
@@ -413,7 +414,7 @@ def render_explanation(ex: Explanation, k: int = 12, picture=None, key: str = "z
     with c1:
         _explanation_details(ex, k)
     with c2:
-        st.plotly_chart(picture[0], key=f"{key}_picture", config={"displayModeBar": False})
+        chart(st, picture[0], key=f"{key}_picture", config={"displayModeBar": False})
         st.caption(picture[1])
 
 

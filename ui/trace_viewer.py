@@ -290,12 +290,12 @@ def asked_cell(values, view_id: str) -> dict | None:
 
 def show(trace: Trace, *, key: str = "trace_viewer", step_label: str = "", start: str | None = None,
          optimizer=None, can_train: bool = True, train_help: str = "", reveal: bool = False,
-         on_train: Callable[[], None] | None = None) -> dict | None:
+         present: bool = False, on_train: Callable[[], None] | None = None) -> dict | None:
     """Mount the viewer on ``trace``. ``start``: the stop it opens on when the step is new
     (or when ``start`` changes); ``step_label``: the step shown, in words; ``optimizer``: the
     optimizer as it was before the step (what :func:`explain` needs to rebuild a stateful ΔW);
     ``reveal``: scroll the page to the viewer when a new step arrives, so its toolbar, title,
-    equations and heatmaps are on screen together.
+    equations and heatmaps are on screen together; ``present``: larger, darker text (presentation mode).
     ``on_train`` runs (as a callback, before the rerun) when "Train one mini-batch" is
     pressed. Returns the cell a click asked about in this rerun (``{"stop", "name",
     "index"}``), which the viewer now explains, or None."""
@@ -303,7 +303,7 @@ def show(trace: Trace, *, key: str = "trace_viewer", step_label: str = "", start
     cell = asked_cell(st.session_state.get(key), data["id"])
     _mount(key=key, data={"key": key, "view": data, "start": start, "step_label": step_label,
                           "can_train": bool(can_train), "train_help": train_help, "reveal": bool(reveal),
-                          "katex": KATEX_URL},
+                          "present": bool(present), "katex": KATEX_URL},
            on_cell_change=_ignore, on_train_change=on_train or _ignore)
     if cell is not None:
         try:

@@ -172,6 +172,7 @@ class Viewer {
   update(data) {
     this.data = data;
     const view = data.view;
+    this.root.classList.toggle("tv-present", Boolean(data.present));   // the app's presentation mode
     this.ui.step.textContent = data.step_label || "";
     this.ui.step.title = data.step_label || "";
     this.ui.train.disabled = !data.can_train;
