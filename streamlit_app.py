@@ -17,7 +17,7 @@ from core.lab.settings import FIELDS, MNIST_IMAGES, Settings
 from ui import present, uploads
 from ui.session import configure_process, keep_lab, navigation, new_workspace, workspace
 from ui.state import session
-from ui.text import plain
+from ui.text import count, plain
 from ui.token import keep_in_browser
 
 configure_process()
@@ -156,7 +156,7 @@ def run_status() -> None:
     keep_lab()      # a run's epochs, its end or pause are kept even when nothing else reruns
     st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
                f"{p['epoch']} epoch{'' if p['epoch'] == 1 else 's'}, "
-               f"{p['global_step']:,} step{'' if p['global_step'] == 1 else 's'}")
+               f"{count(p['global_step'], 'step')}")
     if p["status"] == IDLE:
         return
     ws.runner.heartbeat()

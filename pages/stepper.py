@@ -23,7 +23,7 @@ from ui import present, recovery, stepper_views as views, trace_viewer
 from ui.present import prose, prose_caption
 from ui.session import workspace
 from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, zoom_target
-from ui.text import plain
+from ui.text import count, plain
 
 HOW = dict(zip(BATCH_CHOICES, ("the trainer's next mini-batch", "a random mini-batch", "images I choose",
                                "the digit I drew")))
@@ -73,7 +73,7 @@ def kept_steps(ws) -> str:
     cap = ws.step_capacity()
     why = "" if cap == STEP_HISTORY else (f" at these sizes: each keeps its parameters and optimizer state, and "
                                           f"the history holds at most {STEP_BYTES / 2**20:.0f} MB")
-    return f"{len(ws.steps)} past step{'' if len(ws.steps) == 1 else 's'} kept (at most {cap}{why})"
+    return f"{count(len(ws.steps), 'past step')} kept (at most {cap}{why})"
 
 
 # --------------------------------------------------------------------------- what is on screen
@@ -143,7 +143,7 @@ if S.link_note:
 tr = ws.trainer
 st.caption(f"Your network: {plain(ws.origin)}, {' → '.join(map(str, ws.net.sizes))}, {ws.optimizer.name} "
            f"with η = {getattr(ws.optimizer, 'lr', float('nan')):g}; "
-           f"{tr.global_step:,} step{'' if tr.global_step == 1 else 's'} taken "
+           f"{count(tr.global_step, 'step')} taken "
            f"(epoch {tr.epoch + 1}, batch {tr.step_in_epoch + 1} of {tr.steps_per_epoch} comes next). "
            "Stepping continues from wherever the network is.")
 if ws.busy:

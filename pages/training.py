@@ -25,7 +25,7 @@ from ui import recovery, training_plots as tp, uploads
 from ui.replace import confirm_replace, replace_network
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, pretrained, workspace
 from ui.state import session
-from ui.text import plain, power_of_ten
+from ui.text import count, plain, power_of_ten
 from ui.present import chart, prose, prose_caption
 
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
@@ -208,7 +208,7 @@ def progress_block(ws, p: dict, h: dict) -> None:
                 f"of this epoch · {p['global_step']:,} of {p['total_steps']:,} steps")
         st.progress(p["fraction"], text=text)
     elif p["global_step"]:
-        st.caption(f"Trained {p['global_step']:,} steps so far ({p['epoch']} complete epochs), outside a run.")
+        st.caption(f"Trained {count(p['global_step'], 'step')} so far ({p['epoch']} complete epochs), outside a run.")
     else:
         st.caption("Not trained yet: press *Start training*.")
     n = len(h["epoch"])

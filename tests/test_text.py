@@ -24,3 +24,8 @@ def test_user_text_shows_literally_on_screen():
     shown = at.error[0].value
     # the markdown source escapes every special character, so it renders as typed
     assert "\\[file\\]\\(http" in shown and "\\$x\\$" in shown and "\\*name\\*" in shown
+
+
+def test_count_says_one_thing_in_the_singular():
+    from ui.text import count
+    assert [count(n, "step") for n in (0, 1, 2, 2000)] == ["0 steps", "1 step", "2 steps", "2,000 steps"]

@@ -10,12 +10,13 @@ from typing import Callable
 import streamlit as st
 
 from core.engine.trainer import Point
+from ui.text import count
 
 
 def point_label(ws, point: Point) -> str:
     n = ws.trainer.global_step - point.global_step
     where = " (where the run started)" if point is ws.runner.started_from else ""
-    return (f"the last {n:,} step{'' if n == 1 else 's'}: back to step {point.global_step:,}, epoch "
+    return (f"the last {count(n, 'step')}: back to step {point.global_step:,}, epoch "
             f"{point.epoch + 1}{where}")
 
 

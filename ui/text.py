@@ -17,6 +17,11 @@ def plain(text) -> str:
     return _SPECIAL.sub(r"\\\1", str(text))
 
 
+def count(n: int, word: str) -> str:
+    """``n`` things, in the singular for one: count(1, "step") → "1 step", count(2000, "step") → "2,000 steps"."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
