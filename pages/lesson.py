@@ -178,7 +178,7 @@ st.subheader(f"Question {i + 1} · {q.title}")
 st.latex(q.formula)
 if q.sample is not None:
     pic, text = st.columns([1, 5])
-    pic.image(sample_picture(trace, q.sample), caption=f"sample {q.sample}", width="stretch")
+    pic.image(sample_picture(trace, q.sample), caption=f"sample {q.sample}", width=140)
 else:
     text = st.container()
 text.markdown(q.prompt)

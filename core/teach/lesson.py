@@ -224,16 +224,15 @@ def predict_question(trace: Trace, r: int) -> Question:
     pred = int(A.argmax())
     top = frozenset(str(c) for c in np.flatnonzero(A == A.max()))
     loss_r = float(np.asarray(trace["losses"])[r])
+    a_txt, z_txt = apart(*A), apart(*Z)      # one precision for the row, enough to tell its numbers apart
     verdict = (f"which is right: its loss $L_{{{r}}} = -\\log A_{{{L}}}[{r}, {y}]$ is {num(loss_r)}." if pred == y
                else f"which is wrong: it is {a_digit(y)}, and its loss $L_{{{r}}} = -\\log A_{{{L}}}[{r}, {y}]$ = "
-                    f"−log {num(A[y])} = {num(loss_r)}.")
+                    f"−log {a_txt[y]} = {num(loss_r)}.")
 
     def hint(answers) -> str:
         c = int(answers[0])
-        a_c, a_pred = apart(A[c], A[pred])
-        z_c, z_pred = apart(Z[c], Z[pred])
-        out = (f"Row {r} gives digit {c} the probability {a_c} (its logit $Z_{{{L}}}[{r}, {c}]$ is "
-               f"{z_c}); digit {pred} gets {a_pred} (logit {z_pred}), the largest.")
+        out = (f"Row {r} gives digit {c} the probability {a_txt[c]} (its logit $Z_{{{L}}}[{r}, {c}]$ is "
+               f"{z_txt[c]}); digit {pred} gets {a_txt[pred]} (logit {z_txt[pred]}), the largest.")
         if c == y:
             out += f" {y} is the true digit, but the question is what the network predicts."
         return out
@@ -248,7 +247,7 @@ def predict_question(trace: Trace, r: int) -> Question:
         (Part(f"row {r} of $A_{{{L}}}$ predicts the digit", CHOICE, top, tuple(str(c) for c in range(K))),),
         f"Softmax keeps the order of a row: $e^z$ grows with $z$, and every entry of the row is divided by the "
         f"same sum. So the largest probability sits where the largest logit is: $Z_{{{L}}}[{r}, {pred}]$ = "
-        f"{num(Z[pred])}, and $A_{{{L}}}[{r}, {pred}]$ = {apart(A[pred], np.partition(A, -2)[-2])[0]}. The network reads this {y} as "
+        f"{z_txt[pred]}, and $A_{{{L}}}[{r}, {pred}]$ = {a_txt[pred]}. The network reads this {y} as "
         f"{a_digit(pred)}, {verdict}",
         Reveal("bars", f"A{L}[{r}]: the probability of each digit (true digit {y})", A,
                tuple(str(c) for c in range(K)), pred, ("digit c", f"A{L}[{r}, c]")),
