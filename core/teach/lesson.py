@@ -37,6 +37,7 @@ ROW_SIGNS = ("negative (or zero)", "positive (or zero)", "some negative, some po
 LOSS_CHANGES = ("it goes up (or stays the same)", "it goes down by less than 1 %",
                 "it goes down by 1 % to 10 %", "it goes down by more than 10 %")
 ENTRIES = 4                                             # entries of dZ_h asked about
+ROWS_SHOWN = 128                                        # a revealed matrix shows at most this many samples
 
 
 # --------------------------------------------------------------------------- what a question is
@@ -156,6 +157,12 @@ def a_digit(d: int) -> str:
     return f"{'an' if d == 8 else 'a'} {d}"
 
 
+def first_rows(a, what: str) -> tuple[np.ndarray, str]:
+    """A matrix to reveal, cut to ROWS_SHOWN samples (a batch may hold 4096), and its title."""
+    a = np.asarray(a)
+    return (a, what) if len(a) <= ROWS_SHOWN else (a[:ROWS_SHOWN], f"{what} (samples 0–{ROWS_SHOWN - 1} of {len(a):,})")
+
+
 def sign_word(x: float) -> str:
     return SIGNS[int(np.sign(x)) + 1]
 
@@ -168,11 +175,13 @@ def _rng(trace: Trace) -> np.random.Generator:
 
 
 def sample_asked(trace: Trace) -> int:
-    """The row of the batch questions 2–4 are about: one the network gets wrong, when there is one."""
+    """The row of the batch questions 2–4 are about: one the network gets wrong, when there is one;
+    else one of the quarter it is least sure of (a trained network is certain of most of its
+    training images, and a certain one has a gradient of almost nothing to show)."""
     L = trace.n_layers
     y = np.asarray(trace["y"])
     wrong = np.flatnonzero(np.asarray(trace[f"A{L}"]).argmax(axis=1) != y)
-    pool = wrong if wrong.size else np.arange(len(y))
+    pool = wrong if wrong.size else np.argsort(np.asarray(trace["losses"]), kind="stable")[-max(1, len(y) // 4):]
     return int(pool[_rng(trace).integers(len(pool))])
 
 
@@ -211,8 +220,8 @@ def shape_question(trace: Trace) -> Question:
         f"$Z_1 = X W_1 + b_1$: a ({m} × {n_in}) matrix times a ({n_in} × {units}) one is ({m} × {units}). "
         f"The {n_in} pixels are summed over, and $b_1$ is added to every row. One row per image, one column "
         f"per unit of layer 1: $Z_1[i, j]$ is unit j's weighted input for image i.",
-        Reveal("heatmap", f"Z1 ({m} × {units}): one row per image, one column per unit",
-               np.asarray(trace["Z1"]), axes=("unit j of layer 1", "sample i")),
+        Reveal("heatmap", *reversed(first_rows(trace["Z1"], f"Z1 ({m} × {units}): one row per image, one column "
+                                                         "per unit")), axes=("unit j of layer 1", "sample i")),
         hint=hint)
 
 
@@ -274,11 +283,20 @@ def sign_question(trace: Trace, r: int) -> Question:
     other_digits = np.delete(np.arange(len(dZ)), t)
     big = int(other_digits[others.argmax()])
     right_true, right_rest = sign_word(dZ[t]), row_sign(others)
+    a_t = num(A[t], ".8g" if A[t] > 0.999 else ".4g")      # 0.99999189, not "1", when it is not quite 1
+    truth = (f"In the true column $Y$ is 1: $dZ_{{{L}}}[{r}, {t}] = (A_{{{L}}}[{r}, {t}] - 1)/m$ = ({a_t} − 1)/{m} "
+             f"= {num(dZ[t])}. ")
+    if dZ[t] < 0:
+        truth += (f"A probability is at most 1, so this is negative: gradient descent moves against the gradient, "
+                  f"so the step *raises* $Z_{{{L}}}[{r}, {t}]$. ")
+    else:
+        truth += ("The network is already certain: the probability is 1 as far as float32 can tell, so this entry "
+                  "is 0 and the step leaves this logit where it is. ")
 
     def hint(answers) -> str:
         out = []
         if answers[0] != right_true:
-            out.append(f"$dZ_{{{L}}}[{r}, {t}] = (A_{{{L}}}[{r}, {t}] - 1)/m$ = ({num(A[t])} − 1)/{m} = "
+            out.append(f"$dZ_{{{L}}}[{r}, {t}] = (A_{{{L}}}[{r}, {t}] - 1)/m$ = ({a_t} − 1)/{m} = "
                        f"{num(dZ[t])}: {right_true}, not {answers[0]}.")
         if answers[1] not in right_rest:
             out.append(f"The other entries are $A_{{{L}}}[{r}, c]/m$ (there $Y$ is 0): from {num(others.min())} "
@@ -294,14 +312,11 @@ def sign_question(trace: Trace, r: int) -> Question:
         trace.spec(f"dZ{L}").latex,
         (Part(f"$dZ_{{{L}}}[{r}, {t}]$ (the true digit's column) is", CHOICE, frozenset({right_true}), SIGNS),
          Part(f"the other entries of row {r} are", CHOICE, right_rest, ROW_SIGNS)),
-        f"In the true column $Y$ is 1: $dZ_{{{L}}}[{r}, {t}] = (A_{{{L}}}[{r}, {t}] - 1)/m$ = ({num(A[t])} − 1)/{m} "
-        f"= {num(dZ[t])}. A probability is at most 1, so this is negative (0 only where the network is already "
-        f"certain). Gradient descent moves against the gradient, so the step *raises* $Z_{{{L}}}[{r}, {t}]$. "
-        f"Everywhere else $Y$ is 0 and $dZ_{{{L}}}[{r}, c] = A_{{{L}}}[{r}, c]/m \\ge 0$: here from "
+        truth + f"Everywhere else $Y$ is 0 and $dZ_{{{L}}}[{r}, c] = A_{{{L}}}[{r}, c]/m \\ge 0$: here from "
         f"{num(others.min())} to {num(others.max())}, the largest for digit {big} ({num(A[big])}/{m}). Those "
-        f"logits are *lowered*, the most for the digit the network favours most wrongly. The row adds up to "
+        f"logits are *lowered*, the most for digit {big}, the wrong digit the network finds most likely. The row adds up to "
         f"{num(dZ.sum(), '.2g')}: as much is pushed up as down.",
-        Reveal("bars", f"dZ{L}[{r}]: negative in the true digit's column {t}, positive elsewhere", dZ,
+        Reveal("bars", f"dZ{L}[{r}]: the true digit's column {t} marked", dZ,
                tuple(str(c) for c in range(len(dZ))), t, ("digit c", f"dZ{L}[{r}, c]")),
         sample=r, hint=hint)
 
@@ -357,7 +372,8 @@ def zeros_question(trace: Trace, r: int) -> Question:
         (Part(f"the entries of $dZ_{{{h}}}$ that are 0 (pick none if you think none is)", MULTI, zero,
               tuple(label[j] for j in cols)),),
         "\n".join(f"- {line(j)}" for j in cols) + "\n\n" + whole,
-        Reveal("heatmap", f"dZ{h}: {share:.0%} of its entries are 0", dZ, axes=(f"unit j of layer {h}", "sample i")),
+        Reveal("heatmap", *reversed(first_rows(dZ, f"dZ{h}: {share:.0%} of its entries are 0")),
+               axes=(f"unit j of layer {h}", "sample i")),
         Given((f"Z{h}[{r}, j]", f"dA{h}[{r}, j]"), tuple(f"j = {j}" for j in cols),
               np.stack([Z[r, cols], dA[r, cols]])),
         sample=r, hint=hint)
