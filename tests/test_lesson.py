@@ -47,8 +47,8 @@ def right_answers(trace, qs, loss_after: float) -> dict:
     out["predict"] = (str(int(np.asarray(trace[f"A{L}"])[r].argmax())),)
     dZ = np.asarray(trace[f"dZ{L}"])[r]
     t = int(y[r])
-    assert dZ[t] < 0 and (np.delete(dZ, t) >= 0).all()       # what the lesson teaches holds for this step
-    out["sign"] = ("negative", ROW_SIGNS[1])
+    assert dZ[t] <= 0 and (np.delete(dZ, t) >= 0).all()      # what the lesson teaches holds for this step
+    out["sign"] = ("negative" if dZ[t] < 0 else "zero", ROW_SIGNS[1])   # 0: a probability of 1 in float32
     part = qs["zeros"].parts[0]
     out["zeros"] = (tuple(o for o in part.options if np.asarray(trace[f"dZ{h}"])[entry(o)] == 0),)
     before = trace.loss
@@ -349,3 +349,47 @@ def test_a_link_opens_its_question_and_presents():
     assert "One mini-batch of **your** network" not in page_text(at)    # presentation mode: no prose
     plain = open_lesson(q="4")
     assert "One mini-batch of **your** network" in page_text(plain)
+
+
+def test_a_network_that_gets_the_batch_right_is_asked_about_a_sample_it_is_least_sure_of(mnist):
+    from core.lab import checkpoint
+    from core.lab.workspace import SHIPPED
+    ck = checkpoint.load(Path(__file__).resolve().parent.parent / "data" / "pretrained.npz")
+    ws, s = lab(mnist)
+    settings = Settings.of_network(ck.net.config, ck.optimizer.hyper, ck.trainer_state, ck.split or {},
+                                   ws.settings, len(mnist["train"]))
+    ws.open_checkpoint(ck, settings, mnist["train"], mnist["test"], origin="the pretrained network", made=SHIPPED)
+    trace, after = step_and_loss_after(ws)
+    qs = by_key(trace)
+    losses = np.asarray(trace["losses"])
+    r = qs["predict"].sample
+    A3, y = np.asarray(trace["A3"]), np.asarray(trace["y"])
+    if (A3.argmax(1) == y).all():
+        unsure = A3[np.arange(len(y)), y] < 1
+        assert unsure[r] and losses[r] >= np.sort(losses[unsure])[-max(1, unsure.sum() // 4)]
+    for key, answers in right_answers(trace, qs, after).items():
+        assert qs[key].check(answers).right, key
+    t = int(trace["y"][r])
+    if np.asarray(trace["dZ3"])[r, t] == 0:
+        assert "already certain" in qs["sign"].why and "raises" not in qs["sign"].why
+
+
+def test_a_large_batch_reveals_its_first_samples_only(mnist):
+    ws, _ = lab(mnist, batch_size=256, hidden=(16, 16))
+    qs = by_key(ws.step())
+    assert qs["shape"].reveal.values.shape == (128, 16) and "samples 0–127 of 256" in qs["shape"].reveal.title
+    assert qs["zeros"].reveal.values.shape == (128, 16)
+
+
+def test_a_certain_network_is_told_its_true_column_is_zero(mnist):
+    from core.engine.network import MLP
+    from core.engine.optim import make_optimizer
+    net = MLP([784, 8, 10], seed=1)
+    net.params["b2"] = np.where(np.arange(10) == 3, 200.0, 0.0).astype(np.float32)   # every image: "a 3", surely
+    X = mnist["train"].X[:16] / np.float32(255)
+    trace = net.step(X, np.full(16, 3), make_optimizer("sgd", lr=0.1))
+    q = by_key(trace)["sign"]
+    assert q.check(("zero", ROW_SIGNS[1])).right                          # A = 1 in float32: dZ = 0 exactly
+    assert q.check(("zero", ROW_SIGNS[0])).right                          # the others are 0 too: both fit
+    assert "already certain" in q.why and "raises" not in q.why
+    assert not q.check(("negative", ROW_SIGNS[1])).right

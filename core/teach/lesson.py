@@ -180,8 +180,14 @@ def sample_asked(trace: Trace) -> int:
     training images, and a certain one has a gradient of almost nothing to show)."""
     L = trace.n_layers
     y = np.asarray(trace["y"])
-    wrong = np.flatnonzero(np.asarray(trace[f"A{L}"]).argmax(axis=1) != y)
-    pool = wrong if wrong.size else np.argsort(np.asarray(trace["losses"]), kind="stable")[-max(1, len(y) // 4):]
+    A = np.asarray(trace[f"A{L}"])
+    wrong = np.flatnonzero(A.argmax(axis=1) != y)
+    if wrong.size:
+        pool = wrong
+    else:   # not one whose probability is 1 in float32, when there is another: its dZ would be all 0
+        unsure = np.flatnonzero(A[np.arange(len(y)), y] < 1)
+        pool = unsure if unsure.size else np.arange(len(y))
+        pool = pool[np.argsort(np.asarray(trace["losses"])[pool], kind="stable")][-max(1, len(pool) // 4):]
     return int(pool[_rng(trace).integers(len(pool))])
 
 
