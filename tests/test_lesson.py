@@ -104,7 +104,7 @@ def test_a_relu_network_is_asked_about_zeros_and_non_zeros(mnist):
     for cell in cells:
         assert (dZ2[cell] == 0) == (Z2[cell] <= 0)                     # ReLU's derivative is 0 where Z ≤ 0
     share = (dZ2 == 0).mean()
-    assert f"{share:.1%}" in q.why
+    assert f"{share:.1%}" in q.why and "exactly those where ReLU's slope is 0" in q.why
 
 
 def test_wrong_answers_are_rejected_with_a_reason_that_quotes_the_step(mnist):

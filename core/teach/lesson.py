@@ -360,11 +360,16 @@ def zeros_question(trace: Trace, r: int) -> Question:
     def hint(answers) -> str:
         chosen = frozenset(answers[0] or ())
         wrong = [j for j in cols if (label[j] in chosen) != (label[j] in zero)]
-        return "\n".join(["Not as you said:"] + [f"- {line(j)}" for j in wrong])
+        return "\n".join(["These entries are not as you said:"] + [f"- {line(j)}" for j in wrong])
 
-    if flat:
-        whole = (f"In the whole of $dZ_{{{h}}}$, {share:.1%} of the entries are 0, where {act.label}'s slope "
-                 f"is 0 in {flat:.1%} of them: the units that were silent for an image learn nothing from it.")
+    same = bool(((dZ == 0) == (act.backward(np.ones_like(Z), Z, A) == 0)).all())
+    if flat and same:
+        whole = (f"In the whole of $dZ_{{{h}}}$, {share:.1%} of the entries are 0: exactly those where {act.label}'s "
+                 "slope is 0. Those units were silent for that image, and learn nothing from it in this step.")
+    elif flat:
+        whole = (f"In the whole of $dZ_{{{h}}}$, {share:.1%} of the entries are 0: the {flat:.1%} where "
+                 f"{act.label}'s slope is 0 (those units were silent for that image, and learn nothing from it in "
+                 f"this step), and a few where $dA_{{{h}}}$ itself was 0.")
     else:
         whole = (f"The slope of {act.label} is never 0, so $dZ_{{{h}}}$ has zeros only where $dA_{{{h}}}$ has: "
                  f"{share:.1%} of its entries.")
