@@ -102,7 +102,7 @@ def parts_form(step: int, i: int, q) -> None:
 
 def feedback(result) -> None:
     if result.status == RIGHT:
-        st.success(f"**Right.** {result.verdict if result.verdict != 'Right.' else ''}", icon=":material/check:")
+        st.success(f"**Right.** {result.verdict}", icon=":material/check:")
     elif result.status == WRONG:
         st.error(f"**Not quite.** {result.verdict}", icon=":material/close:")
     else:
@@ -116,7 +116,8 @@ def reveal(q, key: str) -> None:
         before, after = (float(v) for v in rv.values)
         c1, c2, _ = st.columns([1, 1, 1])
         c1.metric(rv.labels[0], num(before))
-        c2.metric(rv.labels[1], num(after), delta=f"{after - before:+.3g}", delta_color="inverse")   # ASCII sign: Streamlit reads it
+        # an ASCII sign: Streamlit reads it for the arrow (a "−" would point up)
+        c2.metric(rv.labels[1], num(after), delta=f"{after - before:+.3g}", delta_color="inverse")
         return
     if rv.kind == "bars":
         fig = figures.bars(rv.values, rv.labels, rv.title, rv.highlight, y_title=rv.axes[1])

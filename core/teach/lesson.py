@@ -87,7 +87,7 @@ class Reveal:
 @dataclass(frozen=True)
 class Feedback:
     status: str                      # RIGHT, WRONG or SKIPPED
-    verdict: str                     # Markdown: what was wrong in the answer (WRONG), or a word
+    verdict: str                     # Markdown: what was wrong in the answer (WRONG), "" when it was right
     why: str                         # Markdown: the reason, with the step's numbers
 
     @property
@@ -128,7 +128,7 @@ class Question:
         if problem:
             raise ValueError(problem)
         if all(p.accepts(a) for p, a in zip(self.parts, answers)):
-            return Feedback(RIGHT, "Right.", self.why)
+            return Feedback(RIGHT, "", self.why)
         return Feedback(WRONG, self.hint(tuple(answers)), self.why)
 
     def skip(self) -> Feedback:
