@@ -290,6 +290,8 @@ def sign_question(trace: Trace, r: int) -> Question:
     big = int(other_digits[others.argmax()])
     right_true, right_rest = sign_word(dZ[t]), row_sign(others)
     a_t = num(A[t], ".8g" if A[t] > 0.999 else ".4g")      # 0.99999189, not "1", when it is not quite 1
+    lo, hi = apart(others.min(), others.max())           # a fresh network's 0.0015623 and 0.0015632
+    a_big = apart(*A)[big]
     truth = (f"In the true column $Y$ is 1: $dZ_{{{L}}}[{r}, {t}] = (A_{{{L}}}[{r}, {t}] - 1)/m$ = ({a_t} − 1)/{m} "
              f"= {num(dZ[t])}. ")
     if dZ[t] < 0:
@@ -305,8 +307,8 @@ def sign_question(trace: Trace, r: int) -> Question:
             out.append(f"$dZ_{{{L}}}[{r}, {t}] = (A_{{{L}}}[{r}, {t}] - 1)/m$ = ({a_t} − 1)/{m} = "
                        f"{num(dZ[t])}: {right_true}, not {answers[0]}.")
         if answers[1] not in right_rest:
-            out.append(f"The other entries are $A_{{{L}}}[{r}, c]/m$ (there $Y$ is 0): from {num(others.min())} "
-                       f"to {num(others.max())}, so they are {' / '.join(sorted(right_rest))}.")
+            out.append(f"The other entries are $A_{{{L}}}[{r}, c]/m$ (there $Y$ is 0): from {lo} to {hi}, so they "
+                       f"are {' / '.join(sorted(right_rest))}.")
         return " ".join(out)
 
     return Question(
@@ -319,7 +321,7 @@ def sign_question(trace: Trace, r: int) -> Question:
         (Part(f"$dZ_{{{L}}}[{r}, {t}]$ (the true digit's column) is", CHOICE, frozenset({right_true}), SIGNS),
          Part(f"the other entries of row {r} are", CHOICE, right_rest, ROW_SIGNS)),
         truth + f"Everywhere else $Y$ is 0 and $dZ_{{{L}}}[{r}, c] = A_{{{L}}}[{r}, c]/m \\ge 0$: here from "
-        f"{num(others.min())} to {num(others.max())}, the largest for digit {big} ({num(A[big])}/{m}). Those "
+        f"{lo} to {hi}, the largest for digit {big} ({a_big}/{m}). Those "
         f"logits are *lowered*, the most for digit {big}, the wrong digit the network finds most likely. The row adds up to "
         f"{num(dZ.sum(), '.2g')}: as much is pushed up as down.",
         Reveal("bars", f"dZ{L}[{r}]: the true digit's column {t} marked", dZ,
