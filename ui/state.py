@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.engine.metrics import Memo
+from core.lab.lesson import Lesson
 from core.lab.stepper import Stepper
 from core.lab.store import Keeper
 
@@ -81,7 +82,10 @@ class Session:
     """The digit on the Draw page, made MNIST-like: 784 grey levels 0–255 (None when the canvas
     is empty). Written by pages/draw.py; the stepper offers to train a step on it."""
     stepper: Stepper = field(default_factory=Stepper)
-    """Where the student stands in the stepper (core.lab.stepper). Written and read by pages/stepper.py."""
+    """Where the student stands in the stepper (core.lab.stepper). Written and read by pages/stepper.py;
+    pages/lesson.py takes its steps through it (``Lesson.new_step``), so the stepper shows the lesson's step."""
+    lesson: Lesson = field(default_factory=Lesson)
+    """Where the student stands in the lesson (core.lab.lesson): its step, question, answers. pages/lesson.py."""
     memo: Memo = field(default_factory=Memo)
     """Forward passes and evaluations of the network shown, remembered by the identity of its
     parameters. Used by pages/inspect.py, pages/evaluate.py and pages/kaggle.py."""
@@ -134,6 +138,15 @@ STEPPER_SHOWN = "stepper_shown"
 def zoom_target(key: str) -> str:
     """The quantity picked in the stepper's zoom ``key`` (a click on a chart sets it)."""
     return f"{key}_target"
+
+
+# The lesson (pages/lesson.py): its callbacks read the answer widgets; the page sets the question strip.
+LESSON_AT = "lesson_at"
+
+
+def lesson_answer(step: int, question: int, part: int) -> str:
+    """The widget of one part of a lesson question (new widgets for every step and question)."""
+    return f"lesson_{step}_{question}_{part}"
 
 
 # What it learned (pages/inspect.py): a click on a chart picks the neuron; a number box whose

@@ -37,7 +37,7 @@ import plotly.colors
 import streamlit as st
 
 from core.engine.history import TYPICAL_RATIO
-from core.engine.network import MLP, Trace
+from core.engine.network import Trace, loss_after_update
 from core.teach.explain import Explanation, explain
 from ui.figures import DIGIT_COLOURS, DIGITS, SIGNED, UNSIGNED, is_signed, stats
 from ui.stepper_views import (PER_SAMPLE, PHASE_ICONS, PHASE_TITLES, axis_titles, build_stops, row_columns,
@@ -168,20 +168,6 @@ def limits_text(lo: float, hi: float) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------- the step
-def loss_after_update(trace: Trace) -> float | None:
-    """The batch's mean loss through the parameters the update made (the engine's forward
-    and loss on the trace's own X and y); None for a trace without an update."""
-    L = trace.n_layers
-    names = [f"{p}{l}" for l in range(1, L + 1) for p in "Wb"]
-    if any(n + "_new" not in trace for n in names):
-        return None
-    X = np.asarray(trace["X"])
-    net = MLP(trace.sizes, activation=trace.activation.key, dtype=X.dtype,
-              params={n: np.asarray(trace[n + "_new"]) for n in names})
-    values = net.forward(X)
-    return float(net.sample_losses(values, np.asarray(trace["y"])).mean())
-
-
 def view(trace: Trace) -> dict:
     """Everything the viewer needs of one step: its arrays (packed) and, for each of its
     stops, what to draw and say. ``id`` names the step's numbers (a digest of the packed

@@ -416,6 +416,21 @@ class MLP:
         return self._spec_cache[key]
 
 
+def loss_after_update(trace: Trace) -> float | None:
+    """The batch's mean loss through the parameters the update made (the engine's own forward
+    and loss on the trace's X and y): what the step did to the loss of the batch it trained on.
+    None for a trace without an update (a step that diverged, a forward_backward)."""
+    L = trace.n_layers
+    names = [f"{p}{l}" for l in range(1, L + 1) for p in "Wb"]
+    if any(n + "_new" not in trace for n in names):
+        return None
+    X = np.asarray(trace["X"])
+    net = MLP(trace.sizes, activation=trace.activation.key, dtype=X.dtype,
+              params={n: np.asarray(trace[n + "_new"]) for n in names})
+    values = net.forward(X)
+    return float(net.sample_losses(values, np.asarray(trace["y"])).mean())
+
+
 def _norm(a: np.ndarray) -> float:
     """‖a‖, the Frobenius norm (inf when it overflows, NaN when a holds a NaN)."""
     flat = a.ravel()
