@@ -256,9 +256,8 @@ def check_frame(ex: Explanation) -> pd.DataFrame:
 
 
 def update_ratio(trace: Trace, l: int) -> float:
-    W = np.asarray(trace[f"W{l}"], np.float64)
-    d = np.asarray(trace[f"ΔW{l}"], np.float64)
-    return float(np.linalg.norm(d) / max(np.linalg.norm(W), 1e-300))
+    """‖ΔW_l‖/‖W_l‖ (see ``Trace.update_ratio``, which the learning-rate lesson uses too)."""
+    return trace.update_ratio(l)
 
 
 def gradcheck_frame(results, trace: Trace | None = None) -> pd.DataFrame:
