@@ -103,7 +103,7 @@ def test_outcomes_follow_the_loss():
 
 
 def fake_lesson(*trials) -> Lesson:
-    return Lesson(np.arange(3), np.zeros(3, int), 1, 1, 0, {}, "SGD", 0.1, "", 2.0, trials)
+    return Lesson(np.arange(3), np.zeros(3, int), 1, 1, 0, {}, "SGD", {"optimizer": "sgd", "lr": 0.1}, "", 2.0, trials)
 
 
 def test_predictions_are_scored_against_what_happened():

@@ -99,10 +99,15 @@ class Lesson:
     global_step: int            # steps the network had taken
     params: dict                # the parameters it started from (the network's own arrays, by reference)
     optimizer_name: str
-    optimizer_lr: float         # the network's own η
+    hyper: dict                 # the network's optimizer as it was made (its own η among them)
     lr_note: str                # what η multiplies in this optimizer's update
     loss_before: float
     trials: tuple[Trial, ...]
+
+    @property
+    def optimizer_lr(self) -> float:
+        """The network's own η."""
+        return float(self.hyper["lr"])
 
     @property
     def lrs(self) -> tuple[float, ...]:
@@ -151,7 +156,7 @@ def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None) -> Lesson:
     for lr in lrs:
         copy = Trainer.from_state(config, params, {**hyper, "lr": float(lr)}, opt_state, state, split)
         trials.append(_trial(copy, idx, X, y, before))
-    return Lesson(idx, np.asarray(y), *position, params, name, float(hyper["lr"]), lr_note, before, tuple(trials))
+    return Lesson(idx, np.asarray(y), *position, params, name, hyper, lr_note, before, tuple(trials))
 
 
 def _trial(copy: Trainer, idx, X, y, before: float) -> Trial:
