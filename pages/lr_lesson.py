@@ -144,7 +144,6 @@ ratio_cols = {c: st.column_config.NumberColumn(format="%.2e") for c in plots.les
               if c.startswith("‖")}
 st.dataframe(plots.lesson_table(lesson, verdicts), hide_index=True, key="lr_table",
              column_config={"η": st.column_config.NumberColumn(format="%g"),
-                            "loss before": st.column_config.NumberColumn(format="%.5g"),
                             "loss after": st.column_config.NumberColumn(format="%.5g"),
                             "change": st.column_config.NumberColumn(format="percent"),
                             "first-order prediction": st.column_config.NumberColumn(

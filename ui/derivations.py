@@ -106,10 +106,10 @@ def _softmax_ce(sizes, act, m) -> None:
     st.markdown("**Step 2: the loss against the probabilities.** Only the log depends on them:")
     st.latex(rf"\frac{{\partial L_i}}{{\partial {_at('A', L, 'ic')}}} = -\frac{{Y_{{ic}}}}{{{_at('A', L, 'ic')}}}")
     st.markdown("**Step 3: the chain rule**, summing over every probability $c$ that the score $k$ moves:")
-    st.latex(rf"\frac{{\partial L_i}}{{\partial {_at('Z', L, 'ik')}}} "
-             rf"= \sum_c \frac{{\partial L_i}}{{\partial {_at('A', L, 'ic')}}} \frac{{\partial {_at('A', L, 'ic')}}}{{\partial {_at('Z', L, 'ik')}}} "
-             rf"= \sum_c -\frac{{Y_{{ic}}}}{{{_at('A', L, 'ic')}}}\, {_at('A', L, 'ic')} \bigl(\mathbf{{1}}[c = k] - {_at('A', L, 'ik')}\bigr) "
-             rf"= -Y_{{ik}} + {_at('A', L, 'ik')} \sum_c Y_{{ic}} = {_at('A', L, 'ik')} - Y_{{ik}}")
+    st.latex(rf"\begin{{aligned}} \frac{{\partial L_i}}{{\partial {_at('Z', L, 'ik')}}} "
+             rf"&= \sum_c \frac{{\partial L_i}}{{\partial {_at('A', L, 'ic')}}} \frac{{\partial {_at('A', L, 'ic')}}}{{\partial {_at('Z', L, 'ik')}}} "
+             rf"= \sum_c -\frac{{Y_{{ic}}}}{{{_at('A', L, 'ic')}}}\, {_at('A', L, 'ic')} \bigl(\mathbf{{1}}[c = k] - {_at('A', L, 'ik')}\bigr) \\ "
+             rf"&= -Y_{{ik}} + {_at('A', L, 'ik')} \sum_c Y_{{ic}} = {_at('A', L, 'ik')} - Y_{{ik}} \end{{aligned}}")
     st.markdown(f"**Why it collapses.** The $1/{_at('A', L, 'ic')}$ that the log brings cancels the ${_at('A', L, 'ic')}$ in front "
                 "of softmax's Jacobian, and a one-hot row sums to 1 ($\\sum_c Y_{ic} = 1$). What is left is the "
                 "probability minus the truth: the whole Jacobian never has to be built.")
@@ -141,7 +141,7 @@ def _chain_rule(sizes, act, m) -> None:
              rf"\;\Longrightarrow\; {_t('dW', L)} = {_t('A', l)}^\top {_t('dZ', L)} "
              rf"\qquad ({n_l} \times {m})({m} \times {n_out}) = ({n_l} \times {n_out})")
     st.latex(rf"{_at('db', L, 'j')} = \sum_i {_at('dZ', L, 'ij')} \quad \text{{(column sums)}} "
-             rf"\qquad ({n_out},)")
+             rf"\qquad ({n_out}{{,}})")
     st.markdown(f"**Down a layer.** ${_at('A', l, 'ik')}$ feeds every unit $j$ of the layer above, through "
                 f"${_at('W', L, 'kj')}$; its blame is the sum of what it sent:")
     st.latex(rf"{_at('dA', l, 'ik')} = \sum_j {_at('dZ', L, 'ij')}\, {_at('W', L, 'kj')} "
@@ -154,7 +154,7 @@ def _chain_rule(sizes, act, m) -> None:
              rf"\qquad \text{{here }} {act.grad_latex.format(l=l)}")
     st.markdown("**The same two lines again**, one layer lower:")
     st.latex(rf"{_t('dW', l)} = {below}^\top {_t('dZ', l)} \qquad ({n_prev} \times {m})({m} \times {n_l}) "
-             rf"= ({n_prev} \times {n_l}), \qquad {_t('db', l)} = \sum_i {_at('dZ', l, 'i')} \qquad ({n_l},)")
+             rf"= ({n_prev} \times {n_l}), \qquad {_t('db', l)} = \sum_i {_at('dZ', l, 'i')} \qquad ({n_l}{{,}})")
     rest = (f"These four lines repeat down to layer 1, whose input is $X$: $dW_{{1}} = X^\\top dZ_{{1}}$. "
             if l > 1 else "Layer 1's input is $X$, so that was the last layer. ")
     st.markdown(rest + "$dX$ is never computed: no weight sits below it. Two checks that catch most mistakes: "

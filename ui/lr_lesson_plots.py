@@ -16,11 +16,15 @@ from ui.training_plots import LAYER_COLOURS
 REFUSED = "#d55e00"       # Okabe–Ito vermillion: a step the engine refused
 
 
-def _log_range(values, *also) -> list[float]:
+def _log_range(values, *also, pad: float = 0.3) -> list[float]:
+    """A log axis's range around the positive finite values, ``pad`` decades (at least a
+    tenth of their span) beyond them."""
     v = np.array([x for x in [*values, *also] if math.isfinite(x) and x > 0])
     if not v.size:
         return [-1, 1]
-    return [math.log10(v.min()) - 0.3, math.log10(v.max()) + 0.3]
+    lo, hi = math.log10(v.min()), math.log10(v.max())
+    pad = max(pad, 0.1 * (hi - lo))
+    return [lo - pad, hi + pad]
 
 
 def lesson_figure(lesson: Lesson) -> go.Figure:
@@ -38,7 +42,7 @@ def lesson_figure(lesson: Lesson) -> go.Figure:
     if refused:
         fig.add_trace(go.Scatter(x=[t.lr for t in refused], y=[t.loss_after for t in refused], mode="markers+text",
                                  name="refused (would have been)", text=["refused"] * len(refused),
-                                 textposition="top center", textfont=dict(color=REFUSED),
+                                 textposition="middle left", textfont=dict(color=REFUSED),
                                  marker=dict(symbol="x", size=13, color=REFUSED),
                                  hovertemplate="η = %{x:g}: refused<br>its weights would give %{y:.4g}<extra></extra>"),
                       row=1, col=1)
@@ -48,13 +52,9 @@ def lesson_figure(lesson: Lesson) -> go.Figure:
                        yanchor="bottom", font=dict(size=12, color="#444"), row=1, col=1)
     losses = [t.loss_after for t in lesson.trials]
     fig.update_yaxes(type="log", title="loss of this batch", exponentformat="power",
-                     range=_log_range(losses, lesson.loss_before), row=1, col=1)
+                     range=_log_range(losses, lesson.loss_before, pad=0.02), row=1, col=1)
 
     lo, hi = HEALTHY_RATIO
-    fig.add_hrect(y0=lo, y1=hi, fillcolor="rgba(0,114,178,0.10)", line_width=0, layer="below", row=1, col=2)
-    fig.add_hline(y=TYPICAL_RATIO, line=dict(color=NEGATIVE, dash="dot", width=1), row=1, col=2)
-    fig.add_annotation(x=0.0, xref="x2 domain", y=math.log10(hi), yref="y2", text="usual healthy range",
-                       showarrow=False, xanchor="left", yanchor="top", font=dict(size=11, color="#1f4e79"))
     ratios = np.array([t.ratios for t in lesson.trials], float)
     for l in range(ratios.shape[1]):
         symbols = ["x" if t.refused else "circle" for t in lesson.trials]
@@ -63,6 +63,11 @@ def lesson_figure(lesson: Lesson) -> go.Figure:
                                  marker=dict(size=9, symbol=symbols),
                                  hovertemplate=f"η = %{{x:g}}<br>‖ΔW{l + 1}‖/‖W{l + 1}‖ = %{{y:.2e}}<extra></extra>"),
                       row=1, col=2)
+    # shapes after the traces: a subplot without data yet gets none (plotly's exclude_empty_subplots)
+    fig.add_hrect(y0=lo, y1=hi, fillcolor="rgba(0,114,178,0.12)", line_width=0, layer="below", row=1, col=2)
+    fig.add_hline(y=TYPICAL_RATIO, line=dict(color=NEGATIVE, dash="dot", width=1.5), row=1, col=2)
+    fig.add_annotation(x=0.0, xref="x2 domain", y=math.log10(hi), yref="y2", text="usual healthy range",
+                       showarrow=False, xanchor="left", yanchor="top", font=dict(size=11, color="#1f4e79"))
     fig.update_yaxes(type="log", title="‖ΔW‖ / ‖W‖", exponentformat="power",
                      range=_log_range(ratios.ravel(), lo, hi), row=1, col=2)
     fig.update_xaxes(type="log", title="learning rate η", tickvals=lrs, ticktext=[f"{x:g}" for x in lrs])
@@ -80,7 +85,7 @@ def lesson_table(lesson: Lesson, verdicts: list[Verdict] | None = None) -> pd.Da
             v = verdicts[i]
             row["you said"] = OUTCOMES[v.predicted].label if v.predicted else "—"
             row["right?"] = "✓" if v.right else "—" if v.predicted is None else "✗"
-        row |= {"loss before": t.loss_before, "loss after": t.loss_after, "change": t.change,
+        row |= {"loss after": t.loss_after, "change": t.change,
                 "first-order prediction": t.first_order}
         row |= {f"‖ΔW{l}‖/‖W{l}‖": r for l, r in enumerate(t.ratios, start=1)}
         rows.append(row)

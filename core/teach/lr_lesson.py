@@ -45,19 +45,17 @@ class Outcome:
 
 OUTCOMES: dict[str, Outcome] = {o.key: o for o in (
     Outcome("down_little", "goes down a little",
-            f"The step went downhill, but not far: the loss fell by less than {BIG_DROP:.0%}. Safe, and slow: "
-            "training at this η takes many small steps (or η could be larger)."),
+            f"The step went downhill, but not far: the loss fell by less than {BIG_DROP:.0%}."),
     Outcome("down_lot", "goes down a lot",
-            f"A long step that still went downhill: the loss fell by {BIG_DROP:.0%} or more on this batch. "
-            "That is the batch the step was made for; whether it also helps on other images, and whether "
-            "steps this long stay healthy step after step, the update-to-weight ratio tells better."),
+            f"A long step that still went downhill: the loss fell by {BIG_DROP:.0%} or more, on the batch the "
+            "step was made for."),
     Outcome("up", "goes up",
             "The step overshot: the gradient only says which way is downhill *here*; a step this long went past "
             "the bottom of the valley and up the other side, so the loss is higher than before."),
     Outcome("blew_up", "blows up",
             "The engine refused the step: it would have made some layer's weights more than 10 times larger "
             "(or not a finite number). A network that took it would be wrecked (the loss shown is what the "
-            "refused weights would give); in training, the app stops here and keeps the last healthy network."),
+            "refused weights would give); in training, the app stops there and keeps the last healthy network."),
 )}
 
 
@@ -226,22 +224,38 @@ def ratio_words(r: float) -> str:
     if r <= hi:
         return f"in the usual healthy range {lo:g}–{hi:g} (around {TYPICAL_RATIO:g})"
     if r < 1:
-        return f"above the usual {hi:g}: each step rewrites a large part of the weights"
+        return f"above the usual {lo:g}–{hi:g}: one step changes these weights by {r:.1%} of their size"
     return "1 or more: one step changes the weights by more than their own size"
+
+
+def percent(x: float) -> str:
+    """A change as a signed percentage that shows even a tiny one: −0.0043%, −3.1%, +820%."""
+    if not math.isfinite(x):
+        return str(x)
+    p = 100 * x
+    return f"{p:+.2g}%" if abs(p) < 1 else f"{p:+.1f}%" if abs(p) < 100 else f"{p:+,.0f}%"
 
 
 def trial_text(t: Trial) -> str:
     """What happened at one η, with the numbers (Markdown)."""
     o = OUTCOMES[t.outcome]
-    if math.isfinite(t.loss_after):
-        loss = f"the batch's loss went from {t.loss_before:.4g} to {t.loss_after:.4g} ({t.change:+.1%})"
-    else:
-        loss = f"the batch's loss went from {t.loss_before:.4g} to {t.loss_after}"
-    worst = max(range(len(t.ratios)), key=lambda l: t.ratios[l] if math.isfinite(t.ratios[l]) else math.inf)
-    ratio = (f"The largest update-to-weight ratio, ‖ΔW{worst + 1}‖/‖W{worst + 1}‖ = {t.ratios[worst]:.2g}, is "
-             f"{ratio_words(t.ratios[worst])}.")
-    refused = f" The engine said: “{t.refused}”" if t.refused else ""
-    return f"**η = {t.lr:g}: {o.label}.** In numbers, {loss}. {ratio}{refused} {o.means}"
+    loss = (f"the batch's loss went from {t.loss_before:.4g} to {t.loss_after:.4g} ({percent(t.change)})"
+            if math.isfinite(t.loss_after) else f"the batch's loss went from {t.loss_before:.4g} to {t.loss_after}")
+    finite = [(r, l) for l, r in enumerate(t.ratios, start=1) if math.isfinite(r)]
+    text = f"**η = {t.lr:g}: {o.label}.** In numbers, {loss}. {o.means}"
+    if t.refused:
+        text += f" The engine said: “{t.refused}”"
+    if finite:
+        r, l = max(finite)
+        text += f" The largest update-to-weight ratio, ‖ΔW{l}‖/‖W{l}‖ = {r:.2g}, is {ratio_words(r)}."
+        if t.outcome in ("down_little", "down_lot"):
+            if r <= HEALTHY_RATIO[1]:
+                text += " Steps of this size are what healthy training is made of: many of them."
+            else:
+                text += (f" The loss still fell: along this step's direction, the valley is wide enough here. But "
+                         f"the step is {r / TYPICAL_RATIO:,.0f} times the typical {TYPICAL_RATIO:g}, a size healthy "
+                         "training rarely takes, step after step.")
+    return text
 
 
 def first_order_text(lesson: Lesson) -> str:
