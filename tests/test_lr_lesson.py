@@ -47,7 +47,7 @@ def test_the_step_at_the_networks_own_lr_is_bit_for_bit_the_step_ws_step_takes(m
     lr = 0.1 if optimizer == "sgd" else 0.01
     ws = workspace(mnist, optimizer=optimizer, lr=lr)
     ws.step()                                 # a step taken, so the optimizer has a state (Adam's moments)
-    lesson = lr_lesson.run(ws.trainer, (0.01, lr) if lr != 0.01 else (lr,))
+    lesson = lr_lesson.run(ws.trainer, (0.01, lr) if lr != 0.01 else (lr,), keep_params=True)
     mine = lesson.trial(lr)
     np.testing.assert_array_equal(lesson.idx, ws.trainer.next_indices())
     trace = ws.step()
@@ -83,7 +83,8 @@ def test_a_step_the_engine_refuses_is_a_result_not_a_crash(mnist):
     lesson = lr_lesson.run(workspace(mnist, activation="sigmoid").trainer)
     blown = lesson.trial(10.0)
     assert blown.outcome == "blew_up"
-    assert "times larger" in blown.refused and blown.params_after is None
+    assert "times larger" in blown.refused
+    assert lr_lesson.run(workspace(mnist, activation="sigmoid").trainer, (10.0,), keep_params=True).trials[0].params_after is None
     assert all(math.isfinite(r) for r in blown.ratios)        # the refused update still has its ratio
     assert blown.loss_after > lesson.loss_before              # what the refused weights would have given
     assert "blows up" in lr_lesson.trial_text(blown) and "refused" in lr_lesson.trial_text(blown)

@@ -203,7 +203,8 @@ def _step(sizes, act, m) -> None:
                 "always goes downhill, by about $\\eta \\sum \\lVert dW\\rVert^2$. The curvature term grows with "
                 "$\\eta^2$: for a large $\\eta$ it wins, the step overshoots the valley's floor and the loss goes "
                 "up. Along one direction of curvature $h$, the loss falls only for $0 < \\eta < 2/h$, fastest at "
-                "$\\eta = 1/h$; the steepest direction sets the limit for all.")
+                "$\\eta = 1/h$. Step after step, the most curved direction sets the limit for all: past $2/h$ there, "
+                "every step makes that direction's error larger, and the weights blow up.")
     st.markdown(f"The step's size against the weights is the update-to-weight ratio, for SGD "
                 f"$\\lVert \\Delta {W} \\rVert / \\lVert {W} \\rVert = \\eta\\, \\lVert {dW} \\rVert / "
                 f"\\lVert {W} \\rVert$: proportional to $\\eta$. Around $10^{{-3}}$ each step changes the weights "

@@ -69,7 +69,7 @@ class Trial:
     ratios: tuple[float, ...]   # ‖ΔW_l‖/‖W_l‖ per layer (NaN when no update was computed)
     first_order: float          # Σ ⟨dθ, Δθ⟩: the change of the loss a straight line through here predicts
     refused: str = ""           # why the engine refused the step (DivergenceError), "" when it took it
-    params_after: dict | None = None   # the parameters after the step (None when refused)
+    params_after: dict | None = None   # the parameters after the step (kept on request; None when refused)
 
     @property
     def change(self) -> float:
@@ -136,10 +136,12 @@ class Lesson:
 
 
 # --------------------------------------------------------------------------- taking the steps
-def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None) -> Lesson:
+def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None, keep_params: bool = False) -> Lesson:
     """Take the trainer's next step at each η in ``lrs``, each on a copy; ``trainer`` is left
     as it was. ``lock``: held while the trainer's state is read (``RunController.between_reports``),
-    so a run in the background is read at one step boundary and never waited on longer."""
+    so a run in the background is read at one step boundary and never waited on longer.
+    ``keep_params``: keep each step's new parameters in ``Trial.params_after`` (a page has no use
+    for four more copies of a network it does not change; a test compares them)."""
     with lock if lock is not None else nullcontext():
         net, opt = trainer.net, trainer.optimizer
         config, params, hyper = net.config, net.params, dict(opt.hyper)
@@ -153,11 +155,11 @@ def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None) -> Lesson:
     trials = []
     for lr in lrs:
         copy = Trainer.from_state(config, params, {**hyper, "lr": float(lr)}, opt_state, state, split)
-        trials.append(_trial(copy, idx, X, y, before))
+        trials.append(_trial(copy, idx, X, y, before, keep_params))
     return Lesson(idx, np.asarray(y), *position, params, name, hyper, lr_note, before, tuple(trials))
 
 
-def _trial(copy: Trainer, idx, X, y, before: float) -> Trial:
+def _trial(copy: Trainer, idx, X, y, before: float, keep_params: bool) -> Trial:
     lr, L = copy.optimizer.lr, copy.net.n_layers
     start = copy.net.params
     try:
@@ -171,7 +173,7 @@ def _trial(copy: Trainer, idx, X, y, before: float) -> Trial:
     tried = after_params or {k: p + trace["Δ" + k] for k, p in start.items()}
     return Trial(lr, before, _batch_loss(copy.net.with_params(tried), X, y),
                  tuple(trace.update_ratio(l) for l in range(1, L + 1)), _first_order(trace, start), refused,
-                 after_params)
+                 after_params if keep_params else None)
 
 
 def _batch_loss(net, X, y) -> float:
