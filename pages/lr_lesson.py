@@ -165,5 +165,7 @@ if straight:
           "step ΔW changes it by about Σ dW·ΔW (the fold-out below derives it). " + straight + ". For small η "
           "the two agree; as η grows, the curvature the straight line ignores takes over.")
 derivations.fold_outs(ws.net.sizes, ws.net.act, names=("step",), m=len(lesson.idx))
+st.page_link("pages/stepper.py", label=f"Take the step for real, at your network's own η = {lesson.optimizer_lr:g}, on "
+             "the stepper: it is the same batch", icon=":material/footprint:")
 prose_caption("This lesson looks at one step only. Whether a learning rate trains well shows over many: the "
               "training page's update-to-weight ratio per layer, epoch after epoch.")

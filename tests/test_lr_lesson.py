@@ -145,3 +145,33 @@ def test_the_first_order_prediction_is_close_for_a_small_step():
     small = lesson.trial(0.001)
     assert small.first_order < 0                           # −η‖dθ‖²: the gradient points uphill
     assert small.loss_after - small.loss_before == pytest.approx(small.first_order, rel=0.01)
+
+
+def test_a_run_in_the_background_is_not_disturbed(mnist):
+    from core.data.mnist import make_split
+    from core.engine.optim import Momentum
+    from core.lab.run.controller import DONE, RunController
+
+    split = make_split(mnist["train"], pool=2200, val=200, seed=0, test=mnist["test"])   # 32 steps an epoch
+    def trainer():
+        return Trainer(MLP([784, 32, 32, 10]), Momentum(0.05), split, batch_size=64)
+    whole = trainer()
+    whole.run(2)
+    tr = trainer()
+    ctrl = RunController(tr)
+    assert ctrl.start(2)
+    lessons = []
+    while True:                 # lessons taken while the run's reports land in the trainer
+        lessons.append(lr_lesson.run(tr, (0.1, 10.0), lock=ctrl.between_reports()))
+        if not ctrl.active:
+            break
+    ctrl.join(60)
+    assert ctrl.status == DONE and tr.global_step == whole.global_step == 64
+    for k in whole.net.params:  # the run trained exactly as it would have alone
+        np.testing.assert_array_equal(tr.net.params[k], whole.net.params[k])
+    np.testing.assert_array_equal(tr.history.step_loss, whole.history.step_loss)
+    order = trainer()
+    for lesson in lessons:      # each read the trainer at one step boundary: its batch is that position's
+        e, s = lesson.epoch - 1, lesson.step_in_epoch - 1
+        assert lesson.global_step == e * 32 + s
+        np.testing.assert_array_equal(lesson.idx, order.epoch_order(e)[s * 64:(s + 1) * 64])
