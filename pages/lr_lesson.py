@@ -103,16 +103,14 @@ prose("For each learning rate: after one step on this batch, what happens to the
       f"{lr_lesson.BIG_DROP:.0%} or more counts as *a lot*. *Blows up* means the engine refuses the step because "
       "it would make some layer's weights more than 10 times larger.")
 done = S.revealed
-keys = list(OUTCOMES)
-cols = st.columns(len(lesson.lrs))
-for i, (col, lr) in enumerate(zip(cols, lesson.lrs)):
-    kept = S.predictions.get(lr) if done else None     # once revealed: the answer given, no longer a question
-    col.radio(lr_text(lr), keys, index=keys.index(kept) if kept else None, format_func=lambda k: OUTCOMES[k].label,
-              key=predict_key(i) + ("_kept" if done else ""), disabled=done)
-lrs = list(lesson.lrs)
-st.radio("Which η lowers this batch's loss the most?", lrs, horizontal=True, format_func=lr_text,
-         index=lrs.index(S.best_guess) if done and S.best_guess in lrs else None,
-         key=best_key() + ("_kept" if done else ""), disabled=done)
+if done:        # answered: the answers now stand in the table, beside what happened (a disabled radio is pale)
+    st.caption("Your answers are in the table below, next to what happened. *Predict again* asks afresh.")
+else:
+    keys = list(OUTCOMES)
+    for i, (col, lr) in enumerate(zip(st.columns(len(lesson.lrs)), lesson.lrs)):
+        col.radio(lr_text(lr), keys, index=None, format_func=lambda k: OUTCOMES[k].label, key=predict_key(i))
+    st.radio("Which η lowers this batch's loss the most?", list(lesson.lrs), index=None, horizontal=True,
+             format_func=lr_text, key=best_key())
 if not done:
     st.button("Take the four steps", type="primary", on_click=reveal, key="lr_reveal",
               help="Predictions are optional: leave some out, and they are just not scored.")

@@ -55,6 +55,7 @@ def test_predict_then_see_what_happened_and_the_network_is_unchanged():
     at.button(key="lr_reveal").click()
     run(at)
     assert "You predicted **2 of 3** outcomes right." in " ".join(s.value for s in [*at.success, *at.info])
+    assert not [r for r in at.radio if r.key and r.key.startswith("lr_")]     # answered: now in the table
     table = at.dataframe[0].value
     assert list(table["η"]) == list(LEARNING_RATES)
     assert list(table["right?"]) == ["✓", "✓", "—", "✗"]
