@@ -96,6 +96,8 @@ def test_outcomes_follow_the_loss():
         return Trial(0.1, 2.0, after, (1e-3,), -0.1, refused)
     assert trial(1.99).outcome == "down_little"
     assert trial(2.0).outcome == "down_little"          # no change at all is not "up"
+    assert "stayed at 2" in lr_lesson.trial_text(trial(2.0)) and "went downhill" not in lr_lesson.trial_text(trial(2.0))
+    assert "(-0.5%)" in lr_lesson.trial_text(trial(1.99)) and "(+25.0%)" in lr_lesson.trial_text(trial(2.5))
     assert trial(1.7).outcome == "down_lot"
     assert trial(2.5).outcome == "up"
     assert trial(math.inf).outcome == "blew_up"

@@ -241,17 +241,25 @@ def percent(x: float) -> str:
 def trial_text(t: Trial) -> str:
     """What happened at one η, with the numbers (Markdown)."""
     o = OUTCOMES[t.outcome]
-    loss = (f"the batch's loss went from {t.loss_before:.4g} to {t.loss_after:.4g} ({percent(t.change)})"
-            if math.isfinite(t.loss_after) else f"the batch's loss went from {t.loss_before:.4g} to {t.loss_after}")
+    if t.loss_after == t.loss_before:
+        loss = (f"the batch's loss stayed at {t.loss_before:.4g}: the change was smaller than the rounding of the "
+                "numbers the network computes in")
+    elif math.isfinite(t.loss_after):
+        loss = f"the batch's loss went from {t.loss_before:.4g} to {t.loss_after:.4g} ({percent(t.change)})"
+    else:
+        loss = f"the batch's loss went from {t.loss_before:.4g} to {t.loss_after}"
     finite = [(r, l) for l, r in enumerate(t.ratios, start=1) if math.isfinite(r)]
-    text = f"**η = {t.lr:g}: {o.label}.** In numbers, {loss}. {o.means}"
+    same = t.loss_after == t.loss_before
+    text = f"**η = {t.lr:g}: {o.label}.** In numbers, {loss}." + ("" if same else f" {o.means}")
     if t.refused:
         text += f" The engine said: “{t.refused}”"
     if finite:
         r, l = max(finite)
         text += f" The largest update-to-weight ratio, ‖ΔW{l}‖/‖W{l}‖ = {r:.2g}, is {ratio_words(r)}."
         if t.outcome in ("down_little", "down_lot"):
-            if r <= HEALTHY_RATIO[1]:
+            if r < HEALTHY_RATIO[0]:
+                text += " At this η the network learns from this batch only slowly."
+            elif r <= HEALTHY_RATIO[1]:
                 text += " Steps of this size are what healthy training is made of: many of them."
             else:
                 text += (f" The loss still fell: along this step's direction, the valley is wide enough here. But "
