@@ -135,3 +135,17 @@ def test_one_sample_shows_no_raw_latex():
     assert any("$A_{l-1}[i]^\\top\\, dZ_l[i]$" in s for s in shown)     # the formula, typeset
     for s in shown:
         assert "_{" not in without_math(s), s
+
+
+@pytest.mark.parametrize("query", [{"optimizer": "momentum", "hidden": "16,16,16", "activation": "leaky_relu"},
+                                   {"hidden": "8", "activation": "sigmoid", "batch_size": "500"}])
+def test_other_optimizers_depths_and_activations(query):
+    at = open_page("pages/lr_lesson.py", **query)
+    lesson = session(at.session_state).lr_lesson.lesson
+    L = len(session(at.session_state).ws.net.sizes) - 1
+    at.button(key="lr_reveal").click()
+    run(at)
+    table = at.dataframe[0].value
+    assert [c for c in table.columns if c.startswith("‖")] == [f"‖ΔW{l}‖/‖W{l}‖" for l in range(1, L + 1)]
+    assert len(lesson.idx) == int(query.get("batch_size", 64))
+    assert "Your network does not change" in text(at) and at.get("plotly_chart")
