@@ -19,7 +19,7 @@ from core.teach.notebook import MAX_BYTES as NOTEBOOK_BYTES, embedded_bytes, ste
 from core.engine.gradcheck import AGREES, check_gradients, random_entries
 from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
-from ui import present, recovery, stepper_views as views, trace_viewer
+from ui import derivations, present, recovery, stepper_views as views, trace_viewer
 from ui.present import prose, prose_caption
 from ui.session import workspace
 from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, zoom_target
@@ -235,6 +235,8 @@ trace_viewer.show(trace, key="stepper_viewer", step_label=label, start=start, on
                   train_help="A training run is going on: pause it on the training page to step." if ws.busy
                   else problem)
 
+derivations.fold_outs(trace.sizes, trace.activation, names=("softmax_ce", "chain_rule", "activation"),
+                     m=trace["X"].shape[0])      # "why these formulas?", in this network's names
 with st.expander("Link to this step", icon=":material/link:"):
     st.code(link_path(ws.settings, number, start), language=None)
     st.caption(f"Opening it in a new session rebuilds the network from its seed and replays the steps up to this "

@@ -13,6 +13,7 @@ from ui.state import session
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 INTRO = {   # a sentence of each page's intro paragraph
     "pages/stepper.py": "One mini-batch through the network, one phase at a time",
+    "pages/lr_lesson.py": "The learning rate η says how far one step goes",
     "pages/training.py": "The step you inspected on the stepper, repeated",
     "pages/evaluate.py": "Run every held-out image through the network",
     "pages/inspect.py": "The weights of a trained network are just numbers",

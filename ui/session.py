@@ -80,6 +80,7 @@ PAGES = (  # the app's pages, in the order of the navigation; the first is the h
     ("pages/data.py", "The data", ":material/image:"),
     ("pages/stepper.py", "Step through backprop", ":material/footprint:"),
     ("pages/lesson.py", "Lesson: your first step", ":material/school:"),
+    ("pages/lr_lesson.py", "Lesson: the learning rate", ":material/speed:"),
     ("pages/training.py", "Train 1000 epochs", ":material/model_training:"),
     ("pages/inspect.py", "What it learned", ":material/search_insights:"),
     ("pages/evaluate.py", "Where it fails", ":material/rule:"),

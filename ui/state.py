@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from core.data.mnist import Digits
     from core.lab.settings import Settings
     from core.lab.workspace import Workspace
+    from core.teach.lr_lesson import Lesson
 
 STATE_KEY = "backprop_session"      # the one st.session_state key this app's own state lives under
 
@@ -54,6 +55,22 @@ class KaggleUpload:
     """Markdown for st.error: why the last file was refused (empty when it was not)."""
     submission: bytes | None = None
     """The submission.csv bytes the download button serves, for ``csv`` and the network shown."""
+
+
+@dataclass
+class LrLesson:
+    """The learning-rate lesson (written and read by pages/lr_lesson.py)."""
+
+    lesson: Lesson | None = None
+    """The four steps, taken from the network as it was then (``lesson.params``, ``lesson.hyper``)."""
+    revealed: bool = False
+    """The student has asked to see what the steps did."""
+    serial: int = 0
+    """One more for every new lesson or new try, so the prediction widgets start empty."""
+    predictions: dict = field(default_factory=dict)
+    """η → the outcome the student predicted (a key of lr_lesson.OUTCOMES, or None), kept when revealed."""
+    best_guess: float | None = None
+    """The η the student said lowers the loss most, kept when revealed."""
 
 
 @dataclass
@@ -113,6 +130,8 @@ class Session:
     present: bool | None = None
     """Presentation mode (ui/present.py): None until the address's ``?present=1`` is read, on the
     session's first run; then set by the sidebar's toggle, and the address follows it."""
+    lr_lesson: LrLesson = field(default_factory=LrLesson)
+    """The learning-rate lesson's steps and how far the student is (pages/lr_lesson.py)."""
     lab: Keeper = field(default_factory=Keeper)
     """This browser's lab token (ui/token.py: also in its cookie) and what was last handed to the
     store's writer (``ui.session.keep_lab``), so ``ws`` is found again after a reload."""

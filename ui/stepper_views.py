@@ -256,9 +256,8 @@ def check_frame(ex: Explanation) -> pd.DataFrame:
 
 
 def update_ratio(trace: Trace, l: int) -> float:
-    W = np.asarray(trace[f"W{l}"], np.float64)
-    d = np.asarray(trace[f"ΔW{l}"], np.float64)
-    return float(np.linalg.norm(d) / max(np.linalg.norm(W), 1e-300))
+    """‖ΔW_l‖/‖W_l‖ (see ``Trace.update_ratio``, which the learning-rate lesson uses too)."""
+    return trace.update_ratio(l)
 
 
 def gradcheck_frame(results, trace: Trace | None = None) -> pd.DataFrame:
@@ -327,10 +326,11 @@ def render_sample(trace: Trace, i: int, X_image: np.ndarray) -> dict:
         chart(cols[-1], fig, key="sample_proba")
         cols[-1].caption(f"The true digit, {d['label']}, in orange.")
     if d["grad"]:
-        st.markdown(f"**Its share of the gradient.** `dW_l` is a sum of {m} "
-                    "outer products, one per sample: sample i adds `A_{l−1}[i]ᵀ dZ_l[i]`. The *size* of its term is "
-                    "`‖A_{l−1}[i]‖·‖dZ_l[i]‖`; its *share* is how much of `dW_l` it points "
-                    "along (the shares of the batch add up to 100 %; a negative share pulls against the rest).")
+        st.markdown(f"**Its share of the gradient.** $dW_l$ is a sum of {m} outer products, one per sample: "
+                    r"sample $i$ adds $A_{l-1}[i]^\top\, dZ_l[i]$ (with $A_0 = X$). The *size* of its term is "
+                    r"$\lVert A_{l-1}[i] \rVert \cdot \lVert dZ_l[i] \rVert$; its *share* is how much of $dW_l$ "
+                    "it points along (the shares of the batch add up to 100 %; a negative share pulls against the "
+                    "rest).")
         rows = [{"layer": g["layer"], f"‖term of sample {i}‖": g["norm"], "‖dW‖ (whole batch)": g["total"],
                  "size ratio": g["norm"] / g["total"] if g["total"] else np.nan, "share of dW": g["share"]}
                 for g in d["grad"]]

@@ -43,6 +43,10 @@ class Activation:
     # ``f_numpy`` takes ``{Z}``, ``dz_numpy`` takes ``{dA}``, ``{Z}`` and ``{A}`` (variable names).
     f_numpy: str = ""
     dz_numpy: str = ""
+    # Why the slope is what it is, for the fold-outs (ui/derivations.py): f and f' as display LaTeX
+    # (plain strings, not templates), and their derivation in Markdown with $…$. Optional.
+    derivative_tex: str = ""
+    derivative_why: str = ""
 
 
 def _sigmoid(Z):
@@ -75,6 +79,15 @@ RELU = Activation(
                           "unit nothing."),
     kink=True, dies=True, suited_init="he",
     f_numpy="np.maximum({Z}, 0)", dz_numpy="{dA} * ({Z} > 0)",
+    derivative_tex=(r"g(z) = \max(0,\, z), \qquad g'(z) = \begin{cases} 1 & z > 0 \\ 0 & z < 0 \\ "
+                    r"\text{none (a kink)} & z = 0 \end{cases}"),
+    derivative_why=(
+        "For $z > 0$ ReLU is the line $g(z) = z$, slope 1; for $z < 0$ it is the constant $0$, slope 0. At "
+        "$z = 0$ the two lines meet in a kink: the slope from the left is 0, from the right 1, so there is no "
+        "derivative there, only a choice, and any number in $[0, 1]$ is a valid one (a *subgradient*). The code "
+        "takes **0**, because it tests $Z > 0$ strictly (below). An entry of $Z$ is rarely exactly 0 (it happens "
+        "when every input of a unit is 0 and so is its bias), so the choice seldom matters; the gradient check "
+        "leaves out the entries whose nudge crosses the kink, where finite differences measure neither slope."),
 )
 
 LEAKY_RELU = Activation(
@@ -99,6 +112,12 @@ LEAKY_RELU = Activation(
     kink=True, suited_init="he",
     f_numpy=f"np.where({{Z}} > 0, {{Z}}, {{Z}} * {{Z}}.dtype.type({LEAK:g}))",
     dz_numpy=f"{{dA}} * np.where({{Z}} > 0, 1, {{Z}}.dtype.type({LEAK:g}))",
+    derivative_tex=(rf"g(z) = \max({LEAK:g}\,z,\, z), \qquad g'(z) = \begin{{cases}} 1 & z > 0 \\ {LEAK:g} & z < 0 "
+                    r"\\ \text{none (a kink)} & z = 0 \end{cases}"),
+    derivative_why=(
+        f"Two lines again, of slopes 1 and {LEAK:g}, meeting in a kink at $z = 0$. The code tests $Z > 0$ "
+        f"strictly, so at exactly 0 it takes {LEAK:g}. A unit is never completely cut off: {LEAK:g} of the "
+        "gradient always gets through, so a leaky unit cannot die the way a ReLU unit can."),
 )
 
 SIGMOID = Activation(
@@ -117,6 +136,14 @@ SIGMOID = Activation(
     a_note=lambda z: "The sigmoid of the weighted input, applied to this one entry: a number between 0 and 1.",
     dz_note=lambda z, a: "The gradient arriving at A times the sigmoid's slope at this entry, A(1 − A).",
     f_numpy="1 / (1 + np.exp(-{Z}))", dz_numpy="{dA} * {A} * (1 - {A})",
+    derivative_tex=(r"\sigma(z) = \frac{1}{1 + e^{-z}}, \qquad \sigma'(z) = \frac{e^{-z}}{(1 + e^{-z})^2} "
+                    r"= \frac{1}{1 + e^{-z}} \cdot \frac{e^{-z}}{1 + e^{-z}} = \sigma(z)\,\bigl(1 - \sigma(z)\bigr)"),
+    derivative_why=(
+        "Differentiate $(1 + e^{-z})^{-1}$ with the chain rule: $-(1 + e^{-z})^{-2} \\cdot (-e^{-z})$. Split it "
+        "into two factors: the first is $\\sigma(z)$, and the second, $\\frac{e^{-z}}{1 + e^{-z}}$, is "
+        "$1 - \\sigma(z)$. So the slope is written through the output $A = \\sigma(Z)$ itself, and the code "
+        "needs no second exponential. It is largest, $\\frac14$, at $z = 0$, and near 0 where $A$ is near 0 or "
+        "1: a saturated unit passes almost no gradient back. Smooth everywhere: no kink."),
 )
 
 TANH = Activation(
@@ -134,6 +161,13 @@ TANH = Activation(
     a_note=lambda z: "The tanh of the weighted input, applied to this one entry: a number between −1 and 1.",
     dz_note=lambda z, a: "The gradient arriving at A times tanh's slope at this entry, 1 − A².",
     f_numpy="np.tanh({Z})", dz_numpy="{dA} * (1 - {A} * {A})",
+    derivative_tex=(r"\tanh z = \frac{e^{z} - e^{-z}}{e^{z} + e^{-z}}, \qquad \tanh'(z) = "
+                    r"\frac{(e^{z} + e^{-z})^2 - (e^{z} - e^{-z})^2}{(e^{z} + e^{-z})^2} = 1 - \tanh^2 z"),
+    derivative_why=(
+        "The quotient rule, with the derivative of $e^{z} - e^{-z}$ being $e^{z} + e^{-z}$ and the other way "
+        "round. The result is written through the output $A = \\tanh Z$: the code computes $1 - A^2$, no second "
+        "exponential. It is largest, 1, at $z = 0$, and near 0 where $A$ is near $\\pm 1$ (a saturated unit). "
+        "Smooth everywhere: no kink."),
 )
 
 ACTIVATIONS: dict[str, Activation] = {a.key: a for a in (RELU, LEAKY_RELU, SIGMOID, TANH)}

@@ -174,6 +174,14 @@ class Trace(Mapping):
                 return s
         raise KeyError(name)
 
+    def update_ratio(self, l: int) -> float:
+        """‖ΔW_l‖/‖W_l‖, this step's update of layer ``l`` against its weights before it:
+        Karpathy's "is the learning rate sane" number (healthy near ``history.TYPICAL_RATIO``).
+        A refused update's trace holds its ``ΔW`` too, so it has a ratio as well."""
+        W = np.asarray(self.values[f"W{l}"], np.float64)
+        d = np.asarray(self.values[f"ΔW{l}"], np.float64)
+        return float(np.linalg.norm(d) / max(np.linalg.norm(W), 1e-300))
+
     @property
     def nbytes(self) -> int:
         """Bytes held by the distinct arrays of this trace (shared arrays counted once)."""

@@ -75,6 +75,9 @@ class SGD:
     state_keys: tuple[str, ...] = ()   # per parameter: "V" → V_W1, V_b1, … (each a dict attribute)
     counters: tuple[str, ...] = ()     # plain integers: Adam's step count t
     divergence_tip: str | None = None  # what to try when training with it diverges
+    # what η multiplies in its update, for the learning-rate lesson (core/teach/lr_lesson.py; Markdown)
+    lr_note = ("ΔW = −η dW: the step is η times the gradient, so ‖ΔW‖/‖W‖ = η ‖dW‖/‖W‖. Ten times η, ten times "
+               "the ratio; and a layer whose gradient is small moves little at any η.")
     settings: tuple[str, ...] = ("lr", "weight_decay")   # the settings it is made from (core/lab/settings.py)
     constants: tuple[str, ...] = ()    # numbers it is made with that no setting offers (Adam's β1, β2, ε)
 
@@ -153,6 +156,9 @@ class Momentum(SGD):
     label = name = "SGD + momentum"
     state_keys = ("V",)
     settings = ("lr", "momentum", "weight_decay")
+    lr_note = ("ΔW = −η V, where the velocity V is μ times the last steps' plus this gradient: η times the "
+               "velocity, so the ratio is still proportional to η, but once V has built up it is larger than "
+               "SGD's at the same η (up to 1/(1 − μ) times).")
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay)
@@ -210,6 +216,12 @@ class Adam(SGD):
     counters = ("t",)
     constants = ("beta1", "beta2", "eps")
     divergence_tip = "plain SGD (Adam's usual learning rate is 0.001)"
+    lr_note = ("ΔW = −η m̂ / (√v̂ + ε): the gradient is divided by (a running mean of) its own size, so every "
+               "weight moves by about η, however small its gradient (on Adam's first step, exactly η in the "
+               "direction of −dW wherever dW is not tiny). For one step from the same state the ratio is still "
+               "proportional to η, but its size no longer depends on the gradient's: at the same η Adam moves the "
+               "weights far more than SGD. That is why Adam's usual η is 0.001, and why η = 0.1 or more throws "
+               "its weights around.")
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, weight_decay: float = 0.0):

@@ -19,13 +19,14 @@ PAGES = {  # url path → text a user must see there, in a new session (a new, u
     "data": "The average image of each digit",
     "stepper": "to send the first mini-batch through the network",
     "lesson": "Question 1 · The shape of Z1",
+    "lr_lesson": "Which η lowers this batch's loss the most?",
     "training": "Not trained yet: press",
     "inspect": "The 64 neurons of layer 1",
     "evaluate": "Which digits it confuses",
     "draw": "Draw a digit on the canvas",
     "kaggle": "Kaggle test.csv (a train.csv with labels works too)",
 }
-NAV = ["Start here", "The data", "Step through backprop", "Lesson: your first step", "Train 1000 epochs", "What it learned", "Where it fails",
+NAV = ["Start here", "The data", "Step through backprop", "Lesson: your first step", "Lesson: the learning rate", "Train 1000 epochs", "What it learned", "Where it fails",
        "Draw a digit", "Kaggle submission"]
 
 
