@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core.teach.lesson import MULTI, NUMBER, RIGHT, SKIPPED, WRONG, num, questions
-from ui import figures
+from ui import derivations, figures
 from ui.present import chart, prose, prose_caption
 from ui.session import workspace
 from ui.state import LESSON_AT, lesson_answer, session
@@ -22,6 +22,8 @@ from ui.stepper_views import batch_picture
 from ui.text import count, plain
 
 MARKS = {RIGHT: "✓", WRONG: "✗", SKIPPED: "–"}
+# the fold-outs (ui/derivations.py) that say why a question's answer is what it is
+WHY = {"sign": ("softmax_ce",), "zeros": ("activation", "chain_rule"), "loss": ("chain_rule", "step")}
 NO_BAR = {"displayModeBar": False}
 
 
@@ -192,9 +194,9 @@ if result is None:
 else:
     feedback(result)
     reveal(q, key=f"lesson_reveal_{step}_{i}")
-    # Derivations (ui/derivations.py, another helper's): the lead wires the fold-outs in here, after the
-    # reveal: dZ3 = (A3 − Y)/m from softmax and cross-entropy for q.key == "sign", ReLU's derivative for
-    # q.key == "zeros", the chain rule from dA to dZ to dW for q.key == "zeros" or "loss".
+    why = WHY.get(q.key, ())
+    if why:   # the reasons behind the numbers just revealed, derived in this network's names
+        derivations.fold_outs(trace.sizes, trace.activation, names=why, m=m)
 
 prev, nxt, _ = st.columns([1, 1.3, 3])
 prev.button("← Previous", on_click=go, args=(i - 1,), disabled=i == 0, key="lesson_prev", width="stretch")

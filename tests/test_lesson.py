@@ -16,6 +16,7 @@ from core.lab.settings import Settings
 from core.lab.stepper import Stepper
 from core.lab.workspace import Workspace
 from core.teach.lesson import (LOSS_CHANGES, MULTI, RIGHT, ROW_SIGNS, SIGNS, SKIPPED, WRONG, num, questions)
+from ui import derivations
 from ui.state import lesson_answer, session
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -317,6 +318,10 @@ def test_the_page_asks_checks_and_moves_on():
         assert at.query_params["q"] == str(q)
         submit(at, "Skip")
         assert at.info and "Skipped" in at.info[-1].value
+        # the reasons behind the revealed answer: the fold-outs of ui/derivations.py, in this network's names
+        expected = {3: ["softmax_ce"], 4: ["activation", "chain_rule"], 5: ["chain_rule", "step"]}[q]
+        shown = [e.label for e in at.expander]
+        assert all(derivations.titles(trace.sizes)[name] in shown for name in expected), shown
     assert lesson_of(at).score() == {RIGHT: 1, WRONG: 1, SKIPPED: 3}
     assert any("Score: 1 of 5 right" in s.value for s in at.success)
     assert ws.trainer.global_step == 1                                 # answering trains nothing
