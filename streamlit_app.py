@@ -6,6 +6,7 @@ shares: the network and data settings, and the state of a training run.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import streamlit as st
 
@@ -21,6 +22,10 @@ from ui.text import count, plain
 from ui.token import keep_in_browser
 
 configure_process()
+
+# a file of the app's own: a Material icon as the tab's icon is fetched from Google's servers, which a
+# machine offline cannot reach
+ICON = str(Path(__file__).resolve().parent / "static" / "icon.png")
 
 
 def upload_box(ws) -> None:
@@ -194,7 +199,7 @@ def sidebar() -> None:
 
 def main() -> None:
     presenting = present.start()
-    st.set_page_config(page_title="Backprop, step by step", page_icon=":material/neurology:", layout="wide",
+    st.set_page_config(page_title="Backprop, step by step", page_icon=ICON, layout="wide",
                        initial_sidebar_state="collapsed" if presenting else "auto")
     page = navigation(top=presenting)   # the sidebar is folded away: the pages' list goes on top
     present.apply()

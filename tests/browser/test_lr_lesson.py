@@ -9,9 +9,8 @@ from tests.browser.helpers import MAIN, assert_no_errors, click_button, open_pag
 
 SHOTS = Path("/tmp/shots")
 LOCAL = ("http://127.0.0.1", "http://localhost", "data:", "blob:")
-# The favicon: Streamlit fetches a ":material/…:" page icon as an SVG from fonts.gstatic.com
-# (the app's page_icon, every page, not this lesson's doing); everything else must be local.
-FAVICON = "fonts.gstatic.com/s/i/short-term/release/materialsymbolsrounded/"
+# Everything must be local, the tab's icon included (a ":material/…:" page_icon would be fetched as an
+# SVG from fonts.gstatic.com: the app's is static/icon.png).
 
 
 @pytest.fixture
@@ -60,7 +59,7 @@ def test_the_lesson_predict_reveal_and_its_formulas(projector, server, present):
     assert errors == 0
     page.get_by_text("Put SGD's step").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / f"lr_fold_out{tag}.png"))
-    assert not [u for u in page.outside if FAVICON not in u], page.outside
+    assert not page.outside, page.outside
 
 
 def test_the_steppers_fold_outs_are_typeset_offline(projector, server):
@@ -76,4 +75,4 @@ def test_the_steppers_fold_outs_are_typeset_offline(projector, server):
     assert_no_errors(page)
     page.get_by_text("Why dZ2").first.scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "lr_stepper_fold_outs.png"))
-    assert not [u for u in page.outside if FAVICON not in u], page.outside
+    assert not page.outside, page.outside

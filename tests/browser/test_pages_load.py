@@ -32,8 +32,12 @@ NAV = ["Start here", "The data", "Step through backprop", "Lesson: your first st
 
 @pytest.mark.parametrize("path, text", PAGES.items())
 def test_page_loads_without_errors(server, page, path, text):
+    outside = []     # the app works offline: nothing is fetched from another host, not even the tab's icon
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(
+        ("http://127.0.0.1", "http://localhost", "data:", "blob:")) else None)
     open_page(page, server, path, expect_text=text)
     assert_no_errors(page)
+    assert not outside, outside
     expect(page.get_by_text(text).first).to_be_visible()
     nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
     assert all(title in nav for title in NAV), nav
