@@ -134,6 +134,11 @@ elif best_guess is not None:
 else:
     parts.append(f"η = {best:g} lowered the loss most.")
 (st.success if answered and right == len(answered) else st.info)(" ".join(parts))
+start_note = lr_lesson.at_the_start(lesson)
+if start_note:
+    st.warning(start_note, icon=":material/hourglass_top:")
+    st.page_link("pages/training.py", label="Train it on the training page, then come back",
+                 icon=":material/model_training:")
 c1, c2 = st.columns([1, 4])
 c1.button("Predict again", on_click=try_again, key="lr_again", help="Hide the results and start the predictions over.")
 

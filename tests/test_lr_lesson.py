@@ -177,3 +177,17 @@ def test_a_run_in_the_background_is_not_disturbed(mnist):
         e, s = lesson.epoch - 1, lesson.step_in_epoch - 1
         assert lesson.global_step == e * 32 + s
         np.testing.assert_array_equal(lesson.idx, order.epoch_order(e)[s * 64:(s + 1) * 64])
+
+
+def test_a_network_at_the_start_is_told_why_no_step_went_up_and_a_trained_one_is_not(mnist):
+    fresh = lr_lesson.run(workspace(mnist).trainer)
+    assert all(t.outcome.startswith("down") for t in fresh.trials)    # the flat start: even η = 10 goes downhill
+    note = lr_lesson.at_the_start(fresh)
+    assert f"the batch's loss is {fresh.loss_before:.3f}" in note and "ln 10 = 2.303" in note
+    ws = workspace(mnist)
+    for _ in range(1000):                     # the seed network leaves the flat start after a few hundred steps
+        ws.step()
+    trained = lr_lesson.run(ws.trainer)
+    assert trained.loss_before < 1.5
+    assert lr_lesson.at_the_start(trained) == ""
+    assert any(t.outcome in ("up", "blew_up") for t in trained.trials)   # what the note promises

@@ -135,6 +135,23 @@ class Lesson:
         return bool(ok.sum() >= 2 and np.allclose(r[ok], r[ok][0], rtol=1e-3))
 
 
+def at_the_start(lesson: Lesson) -> str:
+    """Why every η only lowered the loss, when the network has not left the flat start of training
+    (it still gives each of its K classes about 1/K: a loss near ln K, and tiny gradients, so that
+    even η = 10 is a short step); "" otherwise. Says what to do to see the rest of the lesson."""
+    weights = [a for name, a in lesson.params.items() if name.startswith("W")]
+    if not weights or any(t.outcome in ("up", "blew_up") for t in lesson.trials):
+        return ""
+    k = int(np.shape(weights[-1])[-1])        # the output layer's units: the classes
+    if not lesson.loss_before >= 0.9 * math.log(k):
+        return ""
+    return (f"Your network has not left the start of training yet: it gives each digit about 1/{k} (the batch's "
+            f"loss is {lesson.loss_before:.3f}, ln {k} = {math.log(k):.3f} is a pure guess), and its gradients are "
+            "still tiny, so even η = 10 is a short step, and every step went downhill. This flat start lasts the "
+            "first few hundred steps. Train your network for an epoch or two and take the lesson again: then a "
+            "large η overshoots the valley, and the largest blows up.")
+
+
 # --------------------------------------------------------------------------- taking the steps
 def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None, keep_params: bool = False) -> Lesson:
     """Take the trainer's next step at each η in ``lrs``, each on a copy; ``trainer`` is left
