@@ -17,7 +17,7 @@ CSS = """<style>
   [data-testid="stElementContainer"]:has(.modebar) .js-plotly-plot { overflow: visible !important; }
   [data-testid="stElementContainer"] .modebar-container { top: -30px !important; }
   /* a table's toolbar (search, download, full screen) in the flow, not over the text above it */
-  [data-testid="stElementContainer"]:has([data-testid="stElementToolbar"]) { padding-top: 44px; }
+  [data-testid="stElementContainer"]:has([data-testid="stElementToolbar"]) { margin-top: 44px; }
 }
 </style>"""
 
