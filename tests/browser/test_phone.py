@@ -94,3 +94,19 @@ def test_chart_toolbars_on_a_phone_cover_no_title_and_no_text(phone, server):
     assert bar["y"] >= above, (bar, above)                    # the table's toolbar is below the text above it
     assert_no_errors(page)
     page.screenshot(path=str(SHOTS / "phone_data.png"))
+
+
+def test_a_grid_of_captioned_neurons_scrolls_sideways_on_a_phone_rather_than_overlap(phone, server):
+    """16 neurons a row: squeezed into 390 px their captions ran into each other; on a phone the
+    grid keeps a readable width and scrolls sideways (ui.phone.wide)."""
+    page = phone
+    open_page(page, server, "inspect", expect_text="neurons of layer 1")
+    wait_for_count(page, ".st-key-neuron_grid .annotation", 16)
+    settle(page)
+    boxes = page.evaluate("""() => [...document.querySelectorAll('.st-key-neuron_grid .annotation')].map((a) => {
+        const r = a.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; })""")
+    overlaps = [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if intersect(boxes[i], boxes[j])]
+    assert len(boxes) == 64 and overlaps == [], overlaps[:5]
+    widths = page.evaluate(f"() => {{ const m = document.querySelector('{MAIN}'); return [m.scrollWidth, m.clientWidth]; }}")
+    assert widths[0] <= widths[1], widths
+    assert_no_errors(page)
