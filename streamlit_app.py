@@ -15,7 +15,7 @@ from core.engine.optim import OPTIMIZERS
 from core.lab.run.controller import IDLE, QUEUED, run_summary
 from core.engine.network import MAX_HIDDEN_LAYERS
 from core.lab.settings import FIELDS, MNIST_IMAGES, Settings
-from ui import present, uploads
+from ui import phone, present, uploads
 from ui.session import configure_process, keep_lab, navigation, new_workspace, workspace
 from ui.state import session
 from ui.text import count, plain
@@ -203,6 +203,7 @@ def main() -> None:
                        initial_sidebar_state="collapsed" if presenting else "auto")
     page = navigation(top=presenting)   # the sidebar is folded away: the pages' list goes on top
     present.apply()
+    phone.apply()
     try:
         sidebar()
         with st.sidebar:

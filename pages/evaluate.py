@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.engine.metrics import confusion_matrix, mistakes, precision_recall, top_k
 from core.engine.trainer import evaluate
-from ui import training_plots as tp
+from ui import phone, training_plots as tp
 from ui.inspect_plots import confusion_figure, image_grid, probability_bars
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
 from ui.state import MIS_PRED, MIS_TRUE, session
@@ -119,9 +119,9 @@ else:
              for i, kc, kp in zip(shown, k_idx, k_p)]
     st.caption(f"{len(wrong):,} mistakes with these filters, showing {len(shown)}. Caption: true → predicted, "
                f"with the probability it gave its wrong answer. Hover for the top 3; click one to look closer.")
-    gallery = chart(st, image_grid(X[shown] / 255, captions, hover, ids=shown, cols=12, size=92),
-                    key="mis_grid", on_select="rerun", selection_mode="points",
-                    config={"displayModeBar": False})
+    gallery = chart(phone.wide(st, "mis_grid"),
+                    image_grid(X[shown] / 255, captions, hover, ids=shown, cols=12, size=92), key="mis_grid",
+                    on_select="rerun", selection_mode="points", config={"displayModeBar": False})
     table = pd.DataFrame({"image": shown, "true": y[shown].astype(int), "predicted": pred[shown],
                           "probability": proba[shown, pred[shown]],
                           "top 3": [", ".join(f"{c} ({p:.0%})" for c, p in zip(kc, kp))

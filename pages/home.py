@@ -13,9 +13,13 @@ st.markdown(
     "for 1000 epochs and look at what it learned and where it still fails.")
 
 st.subheader("The network")
-st.latex(r"X \in \mathbb{R}^{m\times 784}\ \xrightarrow{W_1,\,b_1}\ A_1 = \mathrm{ReLU}(Z_1) \in \mathbb{R}^{m\times 64}"
-         r"\ \xrightarrow{W_2,\,b_2}\ A_2 \in \mathbb{R}^{m\times 64}\ \xrightarrow{W_3,\,b_3}\ "
-         r"A_3 = \mathrm{softmax}(Z_3) \in \mathbb{R}^{m\times 10}")
+# Inline math, which KaTeX may break after a relation, unlike st.latex's one display line (cut off
+# on a phone). Each layer is a {group} that stays whole, so a line breaks only after an arrow.
+st.markdown("$" + r"{X \in \mathbb{R}^{m\times 784}}\ \xrightarrow{W_1,\,b_1}\ "
+            r"{A_1 = \mathrm{ReLU}(Z_1) \in \mathbb{R}^{m\times 64}}\ \xrightarrow{W_2,\,b_2}\ "
+            r"{A_2 \in \mathbb{R}^{m\times 64}}\ \xrightarrow{W_3,\,b_3}\ "
+            r"{A_3 = \mathrm{softmax}(Z_3) \in \mathbb{R}^{m\times 10}}" + "$",
+            text_alignment="center")
 st.markdown(
     f"This is the network of a well-known notebook: 784 → 64 (ReLU) → 64 (ReLU) → 10 (softmax), "
     f"cross-entropy loss, plain mini-batch gradient descent with learning rate 0.1 and batch size 64, "

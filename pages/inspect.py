@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core.engine.metrics import activations, by_class, extremes, firing_rate, mistakes, neuron_order, pca
+from ui import phone
 from ui.inspect_plots import class_boxes, image_grid, layer_bars, pca_scatter, probability_bars, weight_image
 from ui.logits import logit_breakdown
 from ui.session import offer_pretrained, snapshot_choice, workspace
@@ -69,7 +70,7 @@ def neurons_section() -> None:
     hover = [f"neuron {j}<br>‖W1[:, {j}]‖ = {norms[j]:.3f}, b1[{j}] = {b1[j]:+.3f}<br>"
              f"fires (Z1 > 0) on {rates[j]:.1%} of the {len(val_y):,} validation images" for j in order]
     cols = 16 if n_units > 48 else 8
-    event = chart(st,
+    event = chart(phone.wide(st, "neuron_grid"),
         image_grid(W1.T[order], captions, hover, ids=order, cols=cols, signed=True, scale_each=True,
                    size=64 if cols == 16 else 110),
         key="neuron_grid", on_select="rerun", selection_mode="points", config={"displayModeBar": False})

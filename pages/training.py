@@ -28,6 +28,9 @@ from ui.state import session
 from ui.text import count, plain, power_of_ten
 from ui.present import chart, prose, prose_caption
 
+RUN_KEY = "S"           # one key, like a video's play/pause: it presses whichever of Start / Pause / Resume
+                        # the run is waiting for. Not Space (it scrolls, and presses a focused button too),
+                        # not C or R (Streamlit's own), none of the stepper viewer's (← → Home End n ?)
 LIVE_EVERY = 3.0        # seconds between redraws of the live panel while a run goes on (each redraw
                         # makes the browser repaint two charts)
 TELEMETRY_EVERY = 15.0  # … and of the heavier telemetry figures
@@ -130,17 +133,20 @@ def controls(ws, run: dict) -> None:
         help=f"Counts the epochs already trained: a network at epoch 1000 trained until 1100 gets 100 more. "
              f"At most {most:,} at these sizes.")
     label = "Start training" if tr.global_step == 0 else "Continue training"
+    can_start, can_pause = not (active or paused or at_max), status in (QUEUED, RUNNING)
     if cols[1].button(label, type="secondary" if paused else "primary", icon=":material/play_arrow:",
-                      disabled=active or paused or at_max, width="stretch", key="training_start"):
+                      disabled=not can_start, width="stretch", key="training_start",
+                      shortcut=RUN_KEY if can_start else None):
         if r.start(int(target)):
             st.rerun()
-    if cols[2].button("Pause", icon=":material/pause:", disabled=status not in (QUEUED, RUNNING),
-                      width="stretch", key="training_pause"):
+    if cols[2].button("Pause", icon=":material/pause:", disabled=not can_pause,
+                      width="stretch", key="training_pause", shortcut=RUN_KEY if can_pause else None):
         r.pause()
         r.join(5)
         st.rerun()
     if cols[3].button("Resume", icon=":material/resume:", disabled=not paused,
                       type="primary" if paused else "secondary", width="stretch", key="training_resume",
+                      shortcut=RUN_KEY if paused else None,
                       help=f"Carries on to epoch {run['target']} from the exact step where it paused."):
         r.resume()
         st.rerun()
@@ -161,7 +167,8 @@ def controls(ws, run: dict) -> None:
         f"Status: **{status_words(run, tr.global_step)}** · {ws.split.n_train:,} training images in "
         f"mini-batches of {tr.batch_size} → {spe:,} steps per epoch, so {s.epochs:,} epochs are "
         f"{s.epochs * spe:,} steps · optimizer {ws.optimizer.name}, η = {s.lr:g}. "
-        f"Change the settings in the sidebar (pause first to change the optimizer)."
+        f"Change the settings in the sidebar (pause first to change the optimizer). "
+        f"Key **{RUN_KEY}** starts, pauses and resumes the run."
         + (f" This network has trained the most epochs the app keeps at these sizes ({most:,}, at most "
            f"{MAX_STEPS:,} steps): a new network trains again." if at_max else ""))
     if status == QUEUED:

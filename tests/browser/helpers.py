@@ -118,6 +118,15 @@ def open_pretrained(page, url: str) -> None:
                  until=lambda: "the pretrained network" in sidebar_text(page))
 
 
+def address(page) -> str:
+    """The browser's address as it is now (``location.href``). Not ``page.url``: Playwright's
+    sync API keeps that from the navigation events it has handled, and it handles them only
+    while a Playwright call runs, so ``page.url`` read between ``time.sleep``s (as
+    :func:`wait_until` polls) still says what the address was before a click: Streamlit changes
+    the address with ``history.pushState`` after the click has returned."""
+    return page.evaluate("() => location.href")
+
+
 def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.helpers import (MAIN, assert_no_errors, click_button, open_page, open_pretrained, settle, shows,
-                                   wait_until)
+from tests.browser.helpers import (MAIN, SIDEBAR, address, assert_no_errors, click_button, open_page, open_pretrained,
+                                   settle, shows, wait_until)
 
 SHOTS = Path("/tmp/shots")
 
@@ -42,7 +42,7 @@ def test_presentation_mode_on_the_training_page_and_the_stepper(projector, serve
     assert sidebar.get_attribute("data-collapsed") == "true"     # folded away; its arrow opens it
 
     top_link(page, "Train 1000 epochs")
-    assert "present=1" in page.url
+    assert "present=1" in address(page)
     shows(page, "Validation accuracy")
     assert "The step you inspected on the stepper" not in page.locator(MAIN).inner_text()   # prose is gone
     sizes = wait_until(lambda: len(tick_font_sizes(page)) > 10 and tick_font_sizes(page), what="charts with tick labels")
@@ -63,3 +63,35 @@ def test_presentation_mode_on_the_training_page_and_the_stepper(projector, serve
     viewer.scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "present_stepper.png"))
     page.screenshot(path=str(SHOTS / "present_stepper_full.png"), full_page=True)
+
+
+def test_the_toggle_puts_present_in_the_address_and_takes_it_out(projector, server):
+    """The sidebar's switch, in a fresh session: on → ``present=1`` in the address (it reaches
+    the browser, and stays once the run is over), the sidebar folds away; off → out of the address.
+    The address is the browser's own (``address``), not Playwright's cached ``page.url``."""
+    from playwright.sync_api import expect
+    page = projector
+    open_page(page, server, "data")
+    sidebar = page.locator(SIDEBAR)
+    sidebar.get_by_text("Presentation mode").click()      # the label: the switch's input sits under it
+    wait_until(lambda: "present=1" in address(page), what="present=1 in the address")
+    settle(page)
+    assert address(page).endswith("/data?present=1"), address(page)
+    assert sidebar.get_attribute("data-collapsed") == "true"
+    assert page.get_by_role("link", name="Where it fails").first.is_visible()     # the pages' list, now on top
+    assert_no_errors(page)
+
+    page.reload()                                   # the address alone opens presenting: a link to share
+    settle(page)
+    assert "present=1" in address(page) and sidebar.get_attribute("data-collapsed") == "true"
+
+    page.locator('[data-testid="stExpandSidebarButton"]').click()
+    switch = sidebar.get_by_role("switch", name="Presentation mode")
+    expect(switch).to_be_checked()
+    sidebar.get_by_text("Presentation mode").click()
+    wait_until(lambda: "present" not in address(page), what="present out of the address")
+    settle(page)
+    assert address(page).endswith("/data"), address(page)
+    expect(switch).not_to_be_checked()
+    assert page.get_by_role("link", name="Where it fails").first.is_visible()     # back in the sidebar
+    assert_no_errors(page)
