@@ -213,7 +213,7 @@ def main() -> None:
             keep_in_browser()
         confirm_pending(workspace())
         confirm_link(workspace())
-        keep_network(workspace(), page.url_path)    # the address names the network in use, now it is settled
+        keep_network(workspace())      # the address names the network in use, now that it is settled
         page.run()
     finally:
         keep_lab()      # whatever the run changed (even one ended by st.rerun) is written off the page's path

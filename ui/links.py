@@ -3,7 +3,7 @@
 * :func:`keep_network` (the entry point, every run): the address's network part is the network in
   use (``core.lab.links.network_query``) — it changes when the network changes, never before.
 * :func:`read_view` (a page, before its widgets): once per session, the page's view parameters from
-  the address, checked by ``core.lab.links.read``; :func:`notes` shows what was not used.
+  the address, checked by ``core.lab.links.read``, with a note for each value it cannot show.
 * :func:`keep_view` (a page, after its widgets): the view on screen into the address.
 * :func:`link_box`: "Link to this view", the path a teacher copies.
 """
@@ -28,40 +28,30 @@ def _set(params: dict[str, str | None]) -> None:
             qp[name] = value
 
 
-def keep_network(ws, page: str) -> None:
-    """The address names ``ws``'s network (its settings, or ``network=pretrained``) and holds no
-    view parameter of a page other than ``page`` (the one shown)."""
+def keep_network(ws) -> None:
+    """The address names ``ws``'s network: its settings, or ``network=pretrained``. (Moving to another
+    page empties the address in the browser; this puts the network back.)"""
     want = links.network_query(ws)
-    others = [n for n, p in links.PARAMS.items() if p.pages and page not in p.pages]
-    _set({n: want.get(n) for n in links.network_params()} | {n: None for n in others})
+    _set({n: want.get(n) for n in links.network_params()})
 
 
 def read_view(page: str, allowed: dict | None = None) -> dict:
     """The view the address asks ``page`` for (name → value), the first time this session shows
-    ``page`` with its network settled (not while the sidebar asks whether to replace it)."""
+    ``page`` with its network settled (not while the sidebar asks whether to replace it). What
+    cannot be shown is said here, on this run only: the next one is the student's own doing."""
     state = session()
     if page in state.views_read or state.link_network or state.pending_settings:
         return {}
     state.views_read.add(page)
-    values, state.view_notes[page] = links.read(page, st.query_params.to_dict(), allowed)
+    values, notes = links.read(page, st.query_params.to_dict(), allowed)
+    for note in notes:
+        st.info(plain(note))
     return values
 
 
-def notes(page: str) -> None:
-    """What of the link was not used, until the view changes."""
-    for note in session().view_notes.get(page, ()):
-        st.info(plain(note))
-
-
 def keep_view(page: str, **values) -> None:
-    """``values`` (name → value, None: not shown) are on screen: put them in the address. Once one
-    changes, the link's notes have had their time."""
-    state, params = session(), links.query(page, **values)
-    for name in values:
-        now = params.get(name)
-        if state.view_shown.get((page, name), now) != now:
-            state.view_notes.pop(page, None)
-        state.view_shown[(page, name)] = now
+    """``values`` (name → value, None: not shown) are on screen: put them in the address."""
+    params = links.query(page, **values)
     _set({n: params.get(n) for n in values})
 
 

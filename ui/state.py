@@ -102,13 +102,7 @@ class Session:
     network's own settings again rather than the ones the user chose and then kept away from."""
     views_read: set[str] = field(default_factory=set)
     """The pages (``/inspect`` → "inspect") whose view parameters in the address (core/lab/links.py)
-    this session has read: a link opens its view once, then the page's widgets are the truth."""
-    view_notes: dict[str, list[str]] = field(default_factory=dict)
-    """Per page: why parts of the link it was opened with were not used (raw text), shown on that
-    page until its view changes. Written and read by ui/links.py."""
-    view_shown: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    """(page, parameter) → the value the page last put in the address (ui/links.py): a change
-    means the user moved on from the link, and its notes go."""
+    this session has read (ui/links.py): a link opens its view once, then the page's widgets are the truth."""
     upload: TrainUpload = field(default_factory=TrainUpload)
     """The sidebar's train.csv."""
     drawn_digit: np.ndarray | None = None
