@@ -100,24 +100,43 @@ def test_network_pretrained_opens_the_shipped_network_on_any_page(page):
     assert session(at.session_state).present is True
 
 
-@needs_pretrained
-def test_a_network_link_asks_before_replacing_trained_work():
+def trained_lab() -> str:
+    """The token of a browser whose kept lab has trained a step (see tests/test_store.py)."""
     first = app({"pool": "3000", "val": "500"})
     session(first.session_state).ws.step()
     first.run()
-    token = session(first.session_state).lab.token
     from ui.session import lab_writer, live_labs
     assert lab_writer().flush(timeout=60)
     live_labs.clear()
-    at = app({"network": "pretrained"}, "pages/inspect.py", token=token)
+    return session(first.session_state).lab.token
+
+
+@needs_pretrained
+def test_a_network_link_asks_before_replacing_trained_work():
+    token = trained_lab()
+    at = app({"network": "pretrained", "neuron": "17"}, "pages/inspect.py", token=token)
     ws = session(at.session_state).ws
     assert ws.made == SEED and ws.trainer.global_step == 1                 # nothing thrown away yet
     assert any("The link you opened asks for it" in w.value and "trained 1 step" in w.value for w in at.warning)
-    assert address(at)["pool"] == "3000" and "network" not in address(at)   # the network in use
+    assert address(at)["pool"] == "3000" and "network" not in address(at)   # the network in use …
+    assert address(at)["neuron"] == "17"                                   # … and the view the link asks for
     at.button(key="link_confirm_pretrained").click().run()
     assert not at.exception and session(at.session_state).ws.made == SHIPPED and not at.warning
-    assert address(at)["network"] == "pretrained"
+    assert address(at)["network"] == "pretrained" and "pool" not in address(at)
     assert session(at.session_state).ws.trainer.epoch == 1000
+    assert at.number_input(key=NEURON).value == 17                          # the link's view, once it is settled
+
+
+@needs_pretrained
+def test_keeping_the_trained_network_against_a_link_keeps_it_and_its_address():
+    at = app({"network": "pretrained", "neuron": "17"}, "pages/inspect.py", token=trained_lab())
+    at.button(key="link_keep_pretrained").click().run()
+    ws = session(at.session_state).ws
+    assert not at.exception and ws.made == SEED and ws.trainer.global_step == 1
+    assert not [w for w in at.warning if "The link you opened" in w.value]
+    assert all("not its training" in w.value for w in at.warning)          # what a link of it would not carry
+    assert "network" not in address(at) and address(at)["pool"] == "3000"
+    assert at.number_input(key=NEURON).value == 17                          # the view still opens
 
 
 @needs_pretrained

@@ -44,14 +44,17 @@ def read_view(page: str, allowed: dict | None = None) -> dict:
         return {}
     state.views_read.add(page)
     values, notes = links.read(page, st.query_params.to_dict(), allowed)
-    for note in notes:
-        st.info(plain(note))
+    if notes:     # one box, however many: a projector has little room
+        st.info("\n".join(f"- {plain(note)}" for note in notes), icon=":material/link_off:")
     return values
 
 
 def keep_view(page: str, **values) -> None:
-    """``values`` (name → value, None: not shown) are on screen: put them in the address."""
+    """``values`` (name → value, None: not shown) are on screen: put them in the address (once the
+    page has read its link: until then the address keeps the link's view for it)."""
     params = links.query(page, **values)
+    if page not in session().views_read:
+        return
     _set({n: params.get(n) for n in values})
 
 
