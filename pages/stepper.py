@@ -240,7 +240,7 @@ trace_viewer.show(trace, key="stepper_viewer", step_label=label, start=start, on
 derivations.fold_outs(trace.sizes, trace.activation, names=("softmax_ce", "chain_rule", "activation"),
                      m=trace["X"].shape[0])      # "why these formulas?", in this network's names
 with st.expander("Link to this step", icon=":material/link:"):
-    st.code(link_path(ws.settings, number, start), language=None)
+    st.code(link_path(ws.settings, number, start, {present.PARAM: "1"} if present.on() else None), language=None)
     st.caption(f"Opening it in a new session rebuilds the network from its seed and replays the steps up to this "
                f"one (the trainer's own batches, at most {max_replay_steps(ws):,} steps at these sizes), then "
                f"opens it on stop {start}, where this step was opened: moving between stops happens in your "
