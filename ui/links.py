@@ -40,7 +40,7 @@ def read_view(page: str, allowed: dict | None = None) -> dict:
     ``page`` with its network settled (not while the sidebar asks whether to replace it). What
     cannot be shown is said here, on this run only: the next one is the student's own doing."""
     state = session()
-    if page in state.views_read or state.link_network or state.pending_settings:
+    if page in state.views_read or _waiting(page):
         return {}
     state.views_read.add(page)
     values, notes = links.read(page, st.query_params.to_dict(), allowed)
@@ -50,12 +50,17 @@ def read_view(page: str, allowed: dict | None = None) -> dict:
 
 
 def keep_view(page: str, **values) -> None:
-    """``values`` (name → value, None: not shown) are on screen: put them in the address (once the
-    page has read its link: until then the address keeps the link's view for it)."""
+    """``values`` (name → value, None: not shown) are on screen: put them in the address (unless the
+    page's link waits to be read: the address keeps the link's view until then)."""
     params = links.query(page, **values)
-    if page not in session().views_read:
-        return
-    _set({n: params.get(n) for n in values})
+    if not _waiting(page):
+        _set({n: params.get(n) for n in values})
+
+
+def _waiting(page: str) -> bool:
+    """Whether ``page``'s link waits for the sidebar's question (replace the network?) to be answered."""
+    state = session()
+    return page not in state.views_read and bool(state.link_network or state.pending_settings)
 
 
 def path(ws, page: str, **values) -> str:

@@ -129,6 +129,9 @@ def path(page: str, params: dict[str, str]) -> str:
 def caveats(ws: Workspace) -> list[str]:
     """Why a link to a view of ``ws``'s network would show another network in a new session."""
     steps = ws.trainer.global_step
+    if ws.settings.dataset == "upload":
+        return ["This network trains on your uploaded CSV, which a link cannot carry: opened elsewhere, the link "
+                "makes a new, untrained network on the shipped MNIST."]
     if ws.made == SHIPPED and steps != ws.made_at:
         return [f"This network is the pretrained one trained on ({steps - ws.made_at:,} more steps): a link opens "
                 "the pretrained network as shipped."]
