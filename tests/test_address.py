@@ -4,8 +4,10 @@ shows the network in use again after *Keep the current network*. A step link war
 learning rate changed between the steps it would replay."""
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui.session
 from core.lab.settings import FIELDS, Settings
 from ui.state import session
 
@@ -129,3 +131,14 @@ def test_a_step_link_warns_when_the_learning_rate_changed_between_steps():
     assert address(at)["lr"] == "0.5" and address(at)["step"] == "2"
     warned = [w.value for w in at.warning if "learning rate" in w.value]
     assert warned and "step 1" in warned[0]
+
+
+@pytest.mark.skipif(not ui.session.PRETRAINED.exists(), reason="data/pretrained.npz is not made yet")
+def test_the_form_and_the_address_follow_the_pretrained_network_opened_from_home():
+    at = app(SMALL)
+    at.button(key="home_open_pretrained").click()
+    at = run(at)
+    ws = session(at.session_state).ws
+    assert ws.settings.pool == 42_000
+    assert widget(at, "number_input", "Image pool (train + validation)").value == 42_000   # not the 3,000 before
+    assert address(at) == {"network": "pretrained"}
