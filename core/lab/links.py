@@ -3,7 +3,7 @@
 A link is ``/page?<the network>&<the view>``. The network is either the settings that differ from
 the defaults (``Settings.to_query``, validated by ``Settings.from_query``) or ``network=pretrained``,
 the shipped network. The view is what a page shows: the stepper's step and stop, a snapshot epoch,
-a neuron, one image, a confusion-matrix cell. :data:`PARAMS` says, for each, which pages read it
+a neuron, one image, a confusion-matrix cell, the lesson's question. :data:`PARAMS` says, for each, which pages read it
 and how it is checked (:meth:`Param.read`, the one validation: a value a page cannot show gives a
 note, never an error); :func:`query` builds a view's parameters and :func:`path` the text a teacher
 copies. Presentation mode's ``present=1`` is ui/present.py's.
@@ -72,6 +72,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("set", ("evaluate",), "image set", words=("validation", "test")),
     Param("true", ("evaluate",), "true digit"),
     Param("pred", ("evaluate",), "predicted digit"),
+    Param("q", ("lesson",), "question"),      # read by core.lab.lesson (its own rules)
 )}
 
 

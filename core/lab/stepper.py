@@ -338,7 +338,8 @@ class Stepper:
     def link_query(self, ws: Workspace, shown: Shown) -> dict[str, str]:
         """The URL's ``step`` and ``stop`` for what is on screen (a diverged step is not
         in the history: its link gives the step before it)."""
-        return {"step": str(ws.trainer.global_step if shown.label == DIVERGED else shown.number), "stop": self.stop}
+        return links.query("stepper", step=ws.trainer.global_step if shown.label == DIVERGED else shown.number,
+                           stop=self.stop)
 
     def link_caveats(self, ws: Workspace, number: int) -> list[str]:
         """Why a link to step ``number`` would not give the same numbers in a new session."""
