@@ -16,6 +16,8 @@ from core.lab.run.controller import IDLE, QUEUED, run_summary
 from core.engine.network import MAX_HIDDEN_LAYERS
 from core.lab.settings import FIELDS, MNIST_IMAGES, Settings
 from ui import phone, present, uploads
+from ui.links import keep_network
+from ui.replace import confirm_link
 from ui.session import configure_process, keep_lab, navigation, new_workspace, workspace
 from ui.state import session
 from ui.text import count, plain
@@ -64,14 +66,17 @@ def choice(name: str, value: str) -> str:
 
 def settings_form(ws) -> Settings | None:
     s = ws.settings
-    with st.form("settings"):
+    # Widgets keep what was typed into them: a form keyed by the network's settings and by each *Keep the
+    # current network* shows the network in use again, not the settings that were kept away from it.
+    tag = f"{session().settings_form}_{hash(s)}"
+    with st.form(f"settings_{tag}"):
         st.markdown("**Network**")
         n_hidden = st.select_slider(FIELDS["hidden"].label, options=list(range(1, MAX_HIDDEN_LAYERS + 1)),
                                     value=len(s.hidden), help=FIELDS["hidden"].help)
         cols = st.columns(n_hidden)
         lo, hi = int(FIELDS["hidden"].lo), int(FIELDS["hidden"].hi)
         units = s.hidden + (Settings().hidden[-1],) * n_hidden    # a layer added gets the seed's width
-        hidden = tuple(int(c.number_input(f"units {i + 1}", lo, hi, int(units[i]), key=f"h{i}_{n_hidden}"))
+        hidden = tuple(int(c.number_input(f"units {i + 1}", lo, hi, int(units[i]), key=f"h{i}_{n_hidden}_{tag}"))
                        for i, c in enumerate(cols))
         activation = choice("activation", s.activation)
         init = choice("init", s.init)
@@ -125,9 +130,7 @@ def apply_settings(ws, new: Settings) -> None:
         return
     else:
         ws.set_hyper(new)
-    for name in FIELDS.keys() - new.to_query().keys():   # back at its default: out of the URL (a reload
-        st.query_params.pop(name, None)                  # compares the URL with the lab it reopens)
-    st.query_params.update(new.to_query())
+    # the address follows the network in use (ui.links.keep_network), not what waits for a yes
 
 
 def confirm_pending(ws) -> None:
@@ -149,6 +152,7 @@ def confirm_pending(ws) -> None:
         st.rerun()
     if b.button("Keep the current network", use_container_width=True):
         state.pending_settings = None
+        state.settings_form += 1        # the form shows this network's settings again
         st.rerun()
 
 
@@ -209,6 +213,8 @@ def main() -> None:
         with st.sidebar:
             keep_in_browser()
         confirm_pending(workspace())
+        confirm_link(workspace())
+        keep_network(workspace())      # the address names the network in use, now that it is settled
         page.run()
     finally:
         keep_lab()      # whatever the run changed (even one ended by st.rerun) is written off the page's path

@@ -5,12 +5,17 @@ import pandas as pd
 import streamlit as st
 
 from core.engine.metrics import confusion_matrix, mistakes, precision_recall, top_k
+from core.engine.network import N_CLASSES
 from core.engine.trainer import evaluate
 from ui import phone, training_plots as tp
 from ui.inspect_plots import confusion_figure, image_grid, probability_bars
+from ui.links import keep_view, link_box, read_view
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
-from ui.state import MIS_PRED, MIS_TRUE, session
+from ui.state import EVAL_SET, MIS_PRED, MIS_TRUE, session, snapshot_key
 from ui.present import chart, prose, prose_caption
+
+PAGE = "evaluate"      # this page's address, /evaluate
+SNAPSHOT = "eval_snapshot"
 
 ws = workspace()
 state = session()
@@ -22,11 +27,20 @@ prose("Run every held-out image through the network and count what it gets wrong
       "confuses with which, how sure it was when it was wrong, and how the run got here.")
 offer_pretrained(ws, "This network has not been trained yet, so it guesses: expect about 10% accuracy.", key="eval_pretrained")
 
-at_epoch, params = snapshot_choice(ws, key="eval_snapshot")
-
 sets = {"validation": (split.source, split.val_idx)}
 if split.test is not None:
     sets["test"] = (split.test, None)
+
+# a link's view (once per session): a snapshot, the images looked at, a cell of the confusion matrix
+link = read_view(PAGE, {"epoch": sorted(ws.trainer.snapshots), "set": tuple(sets), "true": range(N_CLASSES),
+                        "pred": range(N_CLASSES)})
+if "epoch" in link:
+    st.session_state[snapshot_key(SNAPSHOT, ws.trainer)] = link["epoch"]
+for name, key in (("set", EVAL_SET), ("true", MIS_TRUE), ("pred", MIS_PRED)):
+    if name in link:
+        st.session_state[key] = link[name]
+at_epoch, params = snapshot_choice(ws, key=SNAPSHOT)
+epoch_shown = None if params is ws.net.params else at_epoch     # a snapshot, or the network now
 
 
 def images_of(name: str):
@@ -52,7 +66,7 @@ for col, name in zip(cols[2:], results):
 if "test" not in results:
     st.caption("This split has no labelled test set (an uploaded train.csv): validation only.")
 
-which = st.radio("Look at", list(sets), horizontal=True, key="eval_set",
+which = st.radio("Look at", list(sets), horizontal=True, key=EVAL_SET,
                  format_func=lambda s: f"{s} images ({len(results[s]['pred']):,})")
 X, y = images_of(which)
 r = results[which]
@@ -107,6 +121,8 @@ order = fc.radio("Order", ["most confident first", "least confident first"], key
 n_show = fd.select_slider("Show", [12, 24, 48, 96], value=24, key="mis_n")
 wrong = mistakes(y, pred, proba, true_class=true_c, pred_class=pred_c,
                  most_confident_first=order.startswith("most"))
+view = dict(epoch=epoch_shown, set=None if which == "validation" else which, true=true_c, pred=pred_c)
+keep_view(PAGE, **view)
 if true_c is not None and true_c == pred_c:
     st.info("That is the diagonal: those images are right, not mistakes. Pick two different digits.")
 elif len(wrong) == 0:
@@ -139,6 +155,7 @@ else:
     with st.expander("The same mistakes as a table"):
         st.dataframe(table, hide_index=True, key="mis_table",
                      column_config={"probability": st.column_config.NumberColumn(format="percent")})
+link_box(ws, PAGE, "these images" if true_c is not None or pred_c is not None else "this view", **view)
 
 # --------------------------------------------------------------------------- curves
 st.subheader("How the run got here")

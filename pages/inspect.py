@@ -7,10 +7,13 @@ from core.engine.metrics import activations, by_class, extremes, firing_rate, mi
 from ui import phone
 from ui.inspect_plots import class_boxes, image_grid, layer_bars, pca_scatter, probability_bars, weight_image
 from ui.logits import logit_breakdown
+from ui.links import keep_view, link_box, read_view
 from ui.session import offer_pretrained, snapshot_choice, workspace
-from ui.state import NEURON, PROBE_DIGIT_K, PROBE_INDEX, session
+from ui.state import NEURON, PROBE_DIGIT_K, PROBE_HOW, PROBE_INDEX, session, snapshot_key
 from ui.present import chart, prose, prose_caption
 
+PAGE = "inspect"       # this page's address, /inspect
+SNAPSHOT = "inspect_snapshot"
 N_TRAIN_PROBE = 5000   # training images searched for what excites a neuron
 N_PCA = 2000           # validation images in the PCA pictures
 
@@ -28,7 +31,18 @@ prose("The weights of a trained network are just numbers, but the first layer's 
       "the layers rearrange the digits.")
 offer_pretrained(ws, "This network has not been trained yet: its weights are still random noise.", key="inspect_pretrained")
 
-at_epoch, params = snapshot_choice(ws, key="inspect_snapshot")
+# a link's view (once per session): a snapshot, a neuron, a validation image
+link = read_view(PAGE, {"epoch": sorted(ws.trainer.snapshots), "neuron": range(net.sizes[1]),
+                        "image": range(len(split.val_idx))})
+if "epoch" in link:
+    st.session_state[snapshot_key(SNAPSHOT, ws.trainer)] = link["epoch"]
+if "neuron" in link:
+    st.session_state[NEURON] = link["neuron"]
+if "image" in link:
+    st.session_state[PROBE_HOW], st.session_state[PROBE_INDEX] = "by number", link["image"]
+at_epoch, params = snapshot_choice(ws, key=SNAPSHOT)
+epoch_shown = None if params is ws.net.params else at_epoch     # a snapshot, or the network now
+keep_view(PAGE, epoch=epoch_shown)
 val_X = split.source.X[split.val_idx]
 val_y = split.source.y[split.val_idx]
 vals = memo.get("forward:validation", (split, params), lambda: activations(net, val_X, params))
@@ -83,6 +97,7 @@ def neurons_section() -> None:
     if NEURON not in st.session_state or not 0 <= st.session_state[NEURON] < n_units:
         st.session_state[NEURON] = int(order[0])
     j = int(st.number_input("Neuron", 0, n_units - 1, key=NEURON))
+    keep_view(PAGE, neuron=j)
 
     train_idx = split.train_idx[:N_TRAIN_PROBE]
     Z1_train = memo.get("Z1:train", (split, params),
@@ -119,6 +134,7 @@ def neurons_section() -> None:
         if np.isfinite(means).any() and np.nanmax(means) > 0:
             st.caption(f"It responds most to **{int(np.nanargmax(means))}**s on average "
                        f"(mean A1 {np.nanmax(means):.2f}).")
+    link_box(ws, PAGE, f"neuron {j}", epoch=epoch_shown, neuron=j)
 
 
 # --------------------------------------------------------------------------- one image
@@ -126,7 +142,7 @@ def neurons_section() -> None:
 def one_image_section() -> None:
     st.subheader("One image through the network")
     how = st.radio("Pick an image", ["by number", "by digit", "at random", "a mistake"], horizontal=True,
-                   key="probe_how")
+                   key=PROBE_HOW)
     n = len(val_y)
     wrong = mistakes(val_y, val_pred, vals[f"A{L}"])
     if how == "by number":
@@ -139,6 +155,7 @@ def one_image_section() -> None:
         of_digit = np.flatnonzero(val_y == digit)
         if len(of_digit) == 0:
             st.warning(f"No {digit} among the validation images.")
+            keep_view(PAGE, image=None)
             return
         if not 1 <= st.session_state.get(PROBE_DIGIT_K, 1) <= len(of_digit):
             st.session_state[PROBE_DIGIT_K] = 1
@@ -151,12 +168,14 @@ def one_image_section() -> None:
     else:
         if len(wrong) == 0:
             st.success("No validation image is misclassified.")
+            keep_view(PAGE, image=None)
             return
         p = vals[f"A{L}"]
         i = int(st.selectbox(f"Misclassified validation images ({len(wrong)}, most confident first)", wrong,
                              key="probe_mistake",
                              format_func=lambda k: f"image {k}: a {val_y[k]} taken for a {val_pred[k]} "
                                                    f"({p[k, val_pred[k]]:.0%})"))
+    keep_view(PAGE, image=i)
     one = activations(net, val_X[i:i + 1], params)   # the same forward pass, on one row
     A_out = one[f"A{L}"][0]
     pred = int(A_out.argmax())
@@ -191,6 +210,7 @@ def one_image_section() -> None:
                     f"active *and* connected to {c} with a positive weight."
                     + (f" Only the {active} active units of {last} contribute at all; the other "
                        f"{len(terms) - active} are zero." if active < len(terms) else ""))
+    link_box(ws, PAGE, f"validation image {i}", epoch=epoch_shown, image=i)
 
 
 # --------------------------------------------------------------------------- representation

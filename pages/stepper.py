@@ -20,6 +20,7 @@ from core.engine.gradcheck import AGREES, check_gradients, random_entries
 from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
 from ui import derivations, present, recovery, stepper_views as views, trace_viewer
+from ui.links import keep_view
 from ui.present import prose, prose_caption
 from ui.session import workspace
 from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, zoom_target
@@ -193,6 +194,7 @@ if S.problem:
 
 on_screen = S.shown_step(ws)
 if on_screen is None:
+    keep_view("stepper", step=None, stop=None)      # no step on screen (a new network): none in the address
     st.info("Press **Step** to send the first mini-batch through the network.")
     st.stop()
 trace, rec, shown, number = on_screen.trace, on_screen.record, on_screen.label, on_screen.number
@@ -238,7 +240,7 @@ trace_viewer.show(trace, key="stepper_viewer", step_label=label, start=start, on
 derivations.fold_outs(trace.sizes, trace.activation, names=("softmax_ce", "chain_rule", "activation"),
                      m=trace["X"].shape[0])      # "why these formulas?", in this network's names
 with st.expander("Link to this step", icon=":material/link:"):
-    st.code(link_path(ws.settings, number, start), language=None)
+    st.code(link_path(ws.settings, number, start, {present.PARAM: "1"} if present.on() else None), language=None)
     st.caption(f"Opening it in a new session rebuilds the network from its seed and replays the steps up to this "
                f"one (the trainer's own batches, at most {max_replay_steps(ws):,} steps at these sizes), then "
                f"opens it on stop {start}, where this step was opened: moving between stops happens in your "

@@ -454,3 +454,23 @@ def test_settings_back_at_their_default_leave_the_address_bar():
     [b for b in at.button if b.label == "Apply settings"][0].click()
     at.run()
     assert session(at.session_state).ws.settings.lr == 0.1 and "lr" not in at.query_params
+
+
+def test_a_change_of_the_learning_rate_after_steps_is_recorded_kept_and_undone(mnist, tmp_path):
+    """Workspace.retuned_at: a step link's replay would use the new η throughout (core.lab.stepper.link_caveats)."""
+    ws = Workspace(SMALL, mnist["train"], mnist["test"])
+    ws.set_hyper(replace(SMALL, lr=0.05))            # before any step: a link carries it, nothing to say
+    assert ws.retuned_at is None
+    ws.step(), ws.step()
+    ws.set_hyper(replace(SMALL, lr=0.05, epochs=1))  # the optimizer's numbers are the same
+    assert ws.retuned_at is None
+    ws.set_hyper(replace(SMALL, lr=0.2))
+    ws.step()
+    assert ws.retuned_at == 2
+    store, key = LabStore(tmp_path), key_of(new_token())
+    store.save(key, LabCopy.of(ws))
+    assert store.load(key).workspace(mnist["train"], mnist["test"]).retuned_at == 2
+    ws.undo(ws.undo_points()[-1])                    # back before step 1: no step took the old η
+    assert ws.trainer.global_step == 0 and ws.retuned_at is None
+    ws.fresh()
+    assert ws.retuned_at is None

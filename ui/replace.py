@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui.session import new_workspace, open_pretrained
 from ui.state import session
+from ui.text import count
 
 REPLACEMENTS = {"new": ("a new network", "Discard it and build a new network"),
                 "pretrained": ("the pretrained network", "Discard it and open the pretrained network")}
@@ -39,16 +40,36 @@ def confirm_replace(ws, what: str, key: str) -> None:
     state = session()
     if state.pending_network != what:
         return
+    if (answer := _ask(ws, what, key, "")) is not None:
+        state.pending_network = None
+        if answer:
+            _replace(ws, what)
+        st.rerun()
+
+
+def confirm_link(ws) -> None:
+    """The same question for a link's ``?network=`` (``Session.link_network``), above any page."""
+    state = session()
+    what = state.link_network
+    if what is None:
+        return
+    if (answer := _ask(ws, what, "link", "The link you opened asks for it. ")) is not None:
+        state.link_network = None
+        if answer:
+            _replace(ws, what)
+        st.rerun()
+
+
+def _ask(ws, what: str, key: str, why: str) -> bool | None:
+    """Whether to replace ``ws``'s network with ``what``: True, False (keep it), or None (not answered yet)."""
     name, yes = REPLACEMENTS[what]
     steps, epochs = ws.trainer.global_step, ws.trainer.epoch
-    st.warning(f"Opening **{name}** replaces the current one, which has trained {steps:,} step{'s' * (steps != 1)} "
-               f"({epochs:,} epoch{'s' * (epochs != 1)}). Download its checkpoint first (training page, *Save and load*) "
+    st.warning(f"{why}Opening **{name}** replaces the current one, which has trained {count(steps, 'step')} "
+               f"({count(epochs, 'epoch')}). Download its checkpoint first (training page, *Save and load*) "
                f"if you want to keep it.")
     a, b = st.columns(2)
     if a.button(yes, type="primary", width="stretch", key=f"{key}_confirm_{what}"):
-        state.pending_network = None
-        _replace(ws, what)
-        st.rerun()
+        return True
     if b.button("Keep the current network", width="stretch", key=f"{key}_keep_{what}"):
-        state.pending_network = None
-        st.rerun()
+        return False
+    return None

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.lab import checkpoint
+from core.lab import checkpoint, links
 from core.engine.blas import set_blas_threads
 from core.data.mnist import Digits, load_mnist
 from core.lab.settings import FIELDS, Settings
 from core.lab.store import LabStore, LiveLabs, Writer, folder_setting, key_of, max_bytes_setting
 from core.lab.workspace import FILE, SHIPPED, Workspace
-from ui.state import session
+from ui.state import session, snapshot_key
 from ui.token import token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +128,7 @@ def _ensure_navigation() -> None:
 
 def workspace() -> Workspace:
     """This session's workspace: on first use, this browser's lab as it was (:func:`reopen_lab`),
-    else a new one made from the URL's settings."""
+    else a new one made from the URL's settings; then the URL's ``network=pretrained``, if any."""
     _ensure_navigation()
     state = session()
     if state.ws is None:
@@ -137,7 +137,23 @@ def workspace() -> Workspace:
             settings, notes = Settings.from_query(st.query_params.to_dict())
             state.link_notes = notes + [note] * bool(note)
             state.ws = new_workspace(settings)
+        _network_link(state.ws)
     return state.ws
+
+
+def _network_link(ws: Workspace) -> None:
+    """The URL's ``network=pretrained``: the shipped network in place of ``ws``'s at once when that
+    loses nothing, else once the user says so (``ui.replace.confirm_link``, above the page)."""
+    state, query = session(), st.query_params.to_dict()
+    if links.NETWORK not in query:
+        return
+    want, note = links.PARAMS[links.NETWORK].read(query[links.NETWORK])
+    if note or pretrained() is None:
+        state.link_notes.append(note or "The link asks for the pretrained network, which this server does not have.")
+    elif ws.would_lose_work or ws.busy:
+        state.link_network = want
+    elif not (ws.made == SHIPPED and ws.trainer.global_step == ws.made_at):   # not already the one shipped
+        open_pretrained(ws)
 
 
 # --------------------------------------------------------------------------- labs kept across reloads
@@ -195,7 +211,7 @@ def _against_link(ws: Workspace) -> Workspace:
     """A reopened lab and a URL that asks for other settings (a link someone shared): a network
     whose replacing loses nothing is replaced; a trained one stays, and the sidebar asks first."""
     state, query = session(), st.query_params.to_dict()
-    if not any(name in query for name in FIELDS):
+    if links.NETWORK in query or not any(name in query for name in FIELDS):   # the link's network is another
         return ws
     link, notes = Settings.from_query(query)
     if not link.model_changes(ws.settings):
@@ -259,7 +275,7 @@ def snapshot_choice(ws: Workspace, key: str = "snapshot") -> tuple[int, dict]:
     """
     tr = ws.trainer
     options = ["now"] + sorted(tr.snapshots)
-    choice = st.selectbox("Network at", options, key=f"{key}_{id(tr)}",
+    choice = st.selectbox("Network at", options, key=snapshot_key(key, tr),
                           format_func=lambda e: "now (the network as it is)" if e == "now" else f"epoch {e}")
     if choice == "now" or choice not in tr.snapshots:
         st.caption(f"Now: epoch {tr.epoch}" + (f", step {tr.step_in_epoch} of the next" if tr.step_in_epoch else ""))

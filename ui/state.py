@@ -93,6 +93,16 @@ class Session:
     """"new" (a fresh network with the current settings) or "pretrained" (the shipped one): what
     *New network* or *Open the pretrained network* (training and home pages) would put in place of a
     network whose work would be lost, waiting for the user to confirm. Written and read by ui/replace.py."""
+    link_network: str | None = None
+    """"pretrained": what the address's ``?network=`` asked for when putting it in place of this
+    session's network would lose work, waiting for the user to confirm (ui/replace.confirm_link,
+    above every page). Written by ``ui.session.workspace()`` when it reads the link."""
+    settings_form: int = 0
+    """Counts *Keep the current network*: part of the sidebar form's key, so its widgets show the
+    network's own settings again rather than the ones the user chose and then kept away from."""
+    views_read: set[str] = field(default_factory=set)
+    """The pages (``/inspect`` → "inspect") whose view parameters in the address (core/lab/links.py)
+    this session has read (ui/links.py): a link opens its view once, then the page's widgets are the truth."""
     upload: TrainUpload = field(default_factory=TrainUpload)
     """The sidebar's train.csv."""
     drawn_digit: np.ndarray | None = None
@@ -173,7 +183,14 @@ def lesson_answer(step: int, question: int, part: int) -> str:
 NEURON = "neuron"
 PROBE_INDEX = "probe_index"
 PROBE_DIGIT_K = "probe_digit_k"
+PROBE_HOW = "probe_how"     # how that image is picked: a link asks for one by number
 
 # Where it fails (pages/evaluate.py): a click on the confusion matrix sets the gallery's filters.
 MIS_TRUE = "mis_true"
 MIS_PRED = "mis_pred"
+EVAL_SET = "eval_set"       # validation or test images: a link may say which
+
+
+def snapshot_key(key: str, trainer) -> str:
+    """The widget key of ui.session.snapshot_choice's select box ``key`` for ``trainer`` (a link sets it)."""
+    return f"{key}_{id(trainer)}"

@@ -15,6 +15,7 @@ import weakref
 from dataclasses import MISSING, dataclass, field, fields
 
 from core.engine.network import Trace
+from core.lab import links
 from core.lab.stepper import Stepper
 from core.lab.workspace import StepRecord, Workspace
 from core.teach.lesson import RIGHT, SKIPPED, WRONG, Feedback, Question
@@ -135,4 +136,4 @@ class Lesson:
 
     def link_query(self) -> dict[str, str]:
         """The URL's ``q`` for the question on screen."""
-        return {"q": str(self.at + 1)}
+        return links.query("lesson", q=self.at + 1)

@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 import weakref
 from dataclasses import MISSING, dataclass, field, fields
-from urllib.parse import quote
 
 import numpy as np
 
 from core.engine.network import N_CLASSES, N_PIXELS, DivergenceError, Trace
 from core.engine.trainer import Point
+from core.lab import links
 from core.lab.settings import FIELDS, Settings
 from core.lab.workspace import SEED, StepRecord, Workspace
 
@@ -338,7 +338,8 @@ class Stepper:
     def link_query(self, ws: Workspace, shown: Shown) -> dict[str, str]:
         """The URL's ``step`` and ``stop`` for what is on screen (a diverged step is not
         in the history: its link gives the step before it)."""
-        return {"step": str(ws.trainer.global_step if shown.label == DIVERGED else shown.number), "stop": self.stop}
+        return links.query("stepper", step=ws.trainer.global_step if shown.label == DIVERGED else shown.number,
+                           stop=self.stop)
 
     def link_caveats(self, ws: Workspace, number: int) -> list[str]:
         """Why a link to step ``number`` would not give the same numbers in a new session."""
@@ -351,6 +352,10 @@ class Stepper:
                          "not match.")
         if ws.settings.dataset == "upload":
             notes.append("This network trains on your uploaded CSV, which a link cannot carry.")
+        if ws.made == SEED and ws.retuned_at is not None:
+            notes.append(f"The optimizer's settings (the learning rate, …) changed after step {ws.retuned_at:,}: a link "
+                         "replays every step with the settings it carries, the ones in use now, so it will not "
+                         "give the same numbers.")
         most = max_replay_steps(ws)
         if number > most:
             notes.append(f"Step {number:,} is beyond the {most:,} steps a link replays at these sizes.")
@@ -367,7 +372,8 @@ def max_replay_steps(ws: Workspace) -> int:
     return MAX_REPLAY_WORK // replay_work(ws, 1)
 
 
-def link_path(settings: Settings, number: int, stop: str) -> str:
-    """``/stepper?…``: the settings that differ from the defaults, the step and the stop."""
-    q = dict(settings.to_query(), step=str(number), stop=stop)
-    return "/stepper?" + "&".join(f"{k}={quote(v, safe=',')}" for k, v in q.items()).replace("%CE%94", "Δ")
+def link_path(settings: Settings, number: int, stop: str, extra: dict[str, str] | None = None) -> str:
+    """``/stepper?…``: the settings that differ from the defaults, the step and the stop (and
+    ``extra``: presentation mode's ``present=1``)."""
+    return links.path("stepper", {**settings.to_query(), **links.query("stepper", step=number, stop=stop),
+                                  **(extra or {})})

@@ -140,6 +140,7 @@ class LabCopy:
     error: str
     steps: tuple[StepRecord, ...]
     images: Digits | None = None   # the upload trained on, when it has not been written yet
+    retuned_at: int | None = None  # Workspace.retuned_at
 
     @classmethod
     def of(cls, ws: Workspace, *, images: bool = True) -> "LabCopy":
@@ -152,7 +153,7 @@ class LabCopy:
             steps = tuple(ws.steps)
         upload = ws.settings.dataset == "upload"
         return cls(copy, ws.settings, ws.origin, ws.made, ws.made_at, ws.source_label, ws.error, steps,
-                   ws.split.source if upload and images else None)
+                   ws.split.source if upload and images else None, ws.retuned_at)
 
 
 @dataclass
@@ -168,6 +169,7 @@ class SavedLab:
     error: str
     steps: list[StepRecord]
     images: Digits | None          # the upload it trains on (None: the shipped MNIST)
+    retuned_at: int | None = None  # Workspace.retuned_at
 
     def workspace(self, source: Digits, test: Digits | None = None) -> Workspace:
         """The workspace as it was, on ``source`` (``images`` when there are, else MNIST).
@@ -180,7 +182,7 @@ class SavedLab:
                 raise StoreError(f"Step {r.number} used images that are not in {self.source_label}.")
         ws.steps.extend(self.steps)
         ws.error = self.error
-        ws.made, ws.made_at = self.made, self.made_at
+        ws.made, ws.made_at, ws.retuned_at = self.made, self.made_at, self.retuned_at
         return ws
 
 
@@ -351,7 +353,7 @@ class LabStore:
         blob = _encode_trainer(tr)
         sigs = [step_signature(r) for r in lab.steps]
         record = json.dumps({"format": FORMAT, "settings": settings_record(lab.settings), "origin": lab.origin,
-                             "made": lab.made, "made_at": lab.made_at, "source_label": lab.source_label, "error": lab.error, "steps": sigs})
+                             "made": lab.made, "made_at": lab.made_at, "retuned_at": lab.retuned_at, "source_label": lab.source_label, "error": lab.error, "steps": sigs})
         images = _encode_images(lab.images) if lab.images is not None else None
         upload = lab.settings.dataset == "upload"
         now = self.clock()
@@ -433,8 +435,12 @@ class LabStore:
                     raise StoreError("The uploaded images this network trains on were not kept.")
                 images = _decode_images(images_blob, str(record.get("source_label", "uploaded CSV")))
             made, made_at = _made(record, ck.trainer_state["global_step"])
+            retuned = record.get("retuned_at")
+            if retuned is not None and (type(retuned) is not int or not made_at <= retuned <= ck.trainer_state["global_step"]):
+                raise StoreError("The kept record of when the optimizer changed is not one the app writes.")
             return SavedLab(ck, settings, str(record.get("origin", "a kept network")), made, made_at,
-                            str(record.get("source_label", "MNIST")), str(record.get("error", "")), kept, images)
+                            str(record.get("source_label", "MNIST")), str(record.get("error", "")), kept, images,
+                            retuned)
         except checkpoint.CheckpointError as err:
             raise StoreError(f"The kept network is damaged: {err}") from None
         except (json.JSONDecodeError, TypeError, ValueError, OSError) as err:
@@ -594,7 +600,7 @@ def fingerprint(ws: Workspace) -> tuple:
     network or settings. While a run trains: its epochs only."""
     tr = ws.trainer
     where = ("training", tr.epoch) if ws.busy else (ws.runner.status, tr.global_step)
-    return (id(ws), id(tr), id(tr.optimizer), ws.settings, ws.origin, ws.error, len(tr.history),
+    return (id(ws), id(tr), id(tr.optimizer), ws.settings, ws.origin, ws.error, ws.retuned_at, len(tr.history),
             len(ws.steps), ws.steps[-1].number if ws.steps else 0) + where
 
 

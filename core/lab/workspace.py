@@ -95,6 +95,8 @@ class Workspace:
         self.origin = origin                  # the screen's words for where the network came from
         self.made = made                      # … and what the code decides by: SEED, SHIPPED or FILE
         self.made_at = trainer.global_step    # the trainer's step count when it came
+        self.retuned_at: int | None = None    # its step count when the optimizer's numbers first changed after
+                                              # it had trained here: a link's replay would use the new ones throughout
         self.error = ""
 
     # -- conveniences ---------------------------------------------------------------------
@@ -145,6 +147,8 @@ class Workspace:
         with self.runner.between_reports():
             old = self.optimizer
             if new.hyper != old.hyper:
+                if self.retuned_at is None and self.trainer.global_step > self.made_at:
+                    self.retuned_at = self.trainer.global_step
                 if type(new) is type(old):
                     new.load_state(old.state())
                 self.trainer.optimizer = new
@@ -241,6 +245,8 @@ class Workspace:
         if self.busy:
             raise RuntimeError("A training run is going on: pause it before going back.")
         self.trainer.rewind(point)
+        if self.retuned_at is not None and point.global_step < self.retuned_at:   # the steps kept before it used
+            self.retuned_at = point.global_step if point.global_step > self.made_at else None   # the old numbers
         self.steps = deque((r for r in self.steps if r.number <= point.global_step), maxlen=STEP_HISTORY)
         self.current = None          # the latest kept step's trace is recomputed when asked for
         self._recomputed = None
