@@ -217,5 +217,5 @@ else:
     prose_caption("You may skip any question: its answer is shown, and it counts as not answered right.")
 
 want = lesson.link_query()
-if st.query_params.get("q") != want["q"]:
+if any(st.query_params.get(k) != v for k, v in want.items()):
     st.query_params.update(want)

@@ -29,14 +29,14 @@ def test_a_pages_view_parameters_are_read_and_checked_in_one_place():
     values, notes = links.read("inspect", {"epoch": "7", "neuron": "99", "image": "abc"},
                                {"epoch": [0, 1, 2, 5], "neuron": range(64), "image": range(1000)})
     assert values == {}
-    assert notes == ["The link's snapshot epoch 7 is not there: this network has 0, 1, 2, 5.",
-                     "The link's layer-1 neuron 99 is not there: this network has 0 to 63.",
+    assert notes == ["The link's snapshot epoch 7 is not there: there are 0, 1, 2, 5.",
+                     "The link's layer-1 neuron 99 is not there: there are 0 to 63.",
                      "The link's validation image 'abc' is not a whole number."]
     values, notes = links.read("evaluate", {"set": "train", "true": "-1", "pred": "9"},
                                {"set": ("validation",), "true": range(10), "pred": range(10)})
     assert values == {"pred": 9}
     assert notes == ["The link's image set 'train' is not one of: validation.",
-                     "The link's true digit -1 is not there: this network has 0 to 9."]
+                     "The link's true digit -1 is not there: there are 0 to 9."]
     assert links.PARAMS[links.NETWORK].read("mine") == (None, "The link's network 'mine' is not one of: pretrained.")
     assert links.PARAMS[links.NETWORK].read("x" * 500)[1].endswith("'xxxxxxxxxxxxxxxxxxxx…' is not one of: pretrained.")
 
@@ -164,9 +164,9 @@ def test_an_inspect_link_opens_its_snapshot_neuron_and_image_presenting():
 def test_odd_values_in_an_inspect_link_give_notes_and_the_page_its_defaults():
     at = app({"network": "pretrained", "epoch": "7", "neuron": "640", "image": "-3"}, "pages/inspect.py")
     said = infos(at)
-    assert "The link's snapshot epoch 7 is not there: this network has 0, 1, 2, 5, 10, 20, 50, 100, 200, 500, " \
+    assert "The link's snapshot epoch 7 is not there: there are 0, 1, 2, 5, 10, 20, 50, 100, 200, 500, " \
            "1,000." in said.replace("\\", "")
-    assert "neuron 640 is not there: this network has 0 to 63" in said.replace("\\", "")
+    assert "neuron 640 is not there: there are 0 to 63" in said.replace("\\", "")
     assert "validation image -3 is not there" in said.replace("\\", "")
     assert [s.value for s in at.selectbox if s.label == "Network at"] == ["now"] and "epoch" not in address(at)
     at.number_input(key=NEURON).set_value(3).run()                        # the student moved on: the notes go

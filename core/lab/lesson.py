@@ -89,16 +89,10 @@ class Lesson:
         if self.link_done:
             return
         self.link_done = True
-        if "q" not in query:
-            return
-        try:
-            q = int(query["q"])
-        except (TypeError, ValueError):
-            self.note = "The link's question number was not a number: the lesson starts at question 1."
-            return
-        if not 1 <= q <= n:
-            self.note = f"The lesson has questions 1 to {n}; the link asked for question {q}."
-            q = min(max(q, 1), n)
+        values, notes = links.read("lesson", query, {links.QUESTION: range(1, n + 1)})   # the one validation of a link
+        if notes:
+            self.note = " ".join(notes) + " The lesson starts at question 1."
+        q = values.get(links.QUESTION, 1)
         self.at = q - 1
 
     def place(self, n: int) -> int:

@@ -20,6 +20,7 @@ from core.lab.workspace import FILE, SEED, SHIPPED, Workspace
 
 NETWORK = "network"         # ?network=pretrained: the shipped network instead of settings
 PRETRAINED = "pretrained"
+QUESTION = "q"              # ?q=3: the lesson's third question
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Param:
         except ValueError:
             return None, f"The link's {self.what} {shown!r} is not a whole number."
         if allowed is not None and value not in allowed:
-            return None, f"The link's {self.what} {value:,} is not there: this network has {_describe(allowed)}."
+            return None, f"The link's {self.what} {value:,} is not there: there are {_describe(allowed)}."
         if value < 0:
             return None, f"The link's {self.what} {value:,} is negative."
         return value, ""
@@ -72,7 +73,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("set", ("evaluate",), "image set", words=("validation", "test")),
     Param("true", ("evaluate",), "true digit"),
     Param("pred", ("evaluate",), "predicted digit"),
-    Param("q", ("lesson",), "question"),      # read by core.lab.lesson (its own rules)
+    Param(QUESTION, ("lesson",), "question"),
 )}
 
 
