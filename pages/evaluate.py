@@ -9,13 +9,14 @@ from core.engine.network import N_CLASSES
 from core.engine.trainer import evaluate
 from ui import phone, training_plots as tp
 from ui.inspect_plots import confusion_figure, image_grid, probability_bars
-from ui.links import keep_view, link_box, read_view
+from ui.links import keep_view, link_box, read_view, scroll_to
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
 from ui.state import EVAL_SET, MIS_PRED, MIS_TRUE, session, snapshot_key
 from ui.present import chart, prose, prose_caption
 
 PAGE = "evaluate"      # this page's address, /evaluate
 SNAPSHOT = "eval_snapshot"
+CONFUSION_ANCHOR = "confusion"     # the section a link to a cell opens on
 
 ws = workspace()
 state = session()
@@ -39,6 +40,8 @@ if "epoch" in link:
 for name, key in (("set", EVAL_SET), ("true", MIS_TRUE), ("pred", MIS_PRED)):
     if name in link:
         st.session_state[key] = link[name]
+if "true" in link or "pred" in link:        # open on the cell and its images, not on the top of the page
+    scroll_to(CONFUSION_ANCHOR)
 at_epoch, params = snapshot_choice(ws, key=SNAPSHOT)
 epoch_shown = None if params is ws.net.params else at_epoch     # a snapshot, or the network now
 
@@ -74,7 +77,7 @@ pred, proba = r["pred"], r["proba"]
 cm = confusion_matrix(y, pred)
 
 # --------------------------------------------------------------------------- confusion matrix
-st.subheader("Which digits it confuses")
+st.subheader("Which digits it confuses", anchor=CONFUSION_ANCHOR)
 left, right = st.columns([3, 2])
 with left:
     normalised = st.toggle("Row-normalised (share of each true digit)", key="cm_norm")

@@ -7,13 +7,14 @@ from core.engine.metrics import activations, by_class, extremes, firing_rate, mi
 from ui import phone
 from ui.inspect_plots import class_boxes, image_grid, layer_bars, pca_scatter, probability_bars, weight_image
 from ui.logits import logit_breakdown
-from ui.links import keep_view, link_box, read_view
+from ui.links import keep_view, link_box, read_view, scroll_to
 from ui.session import offer_pretrained, snapshot_choice, workspace
 from ui.state import NEURON, PROBE_DIGIT_K, PROBE_HOW, PROBE_INDEX, session, snapshot_key
 from ui.present import chart, prose, prose_caption
 
 PAGE = "inspect"       # this page's address, /inspect
 SNAPSHOT = "inspect_snapshot"
+NEURONS_ANCHOR, IMAGE_ANCHOR = "neurons", "one-image"   # the sections a link opens on
 N_TRAIN_PROBE = 5000   # training images searched for what excites a neuron
 N_PCA = 2000           # validation images in the PCA pictures
 
@@ -40,6 +41,8 @@ if "neuron" in link:
     st.session_state[NEURON] = link["neuron"]
 if "image" in link:
     st.session_state[PROBE_HOW], st.session_state[PROBE_INDEX] = "by number", link["image"]
+if "neuron" in link or "image" in link:     # open on what the link is about, not on the top of the page
+    scroll_to(NEURONS_ANCHOR if "neuron" in link else IMAGE_ANCHOR)
 at_epoch, params = snapshot_choice(ws, key=SNAPSHOT)
 epoch_shown = None if params is ws.net.params else at_epoch     # a snapshot, or the network now
 keep_view(PAGE, epoch=epoch_shown)
@@ -74,7 +77,7 @@ def neurons_section() -> None:
     W1, b1 = params["W1"], params["b1"]
     rates = firing_rate(vals["Z1"])
     norms = np.linalg.norm(W1.astype(np.float64), axis=0)
-    st.subheader(f"The {n_units} neurons of layer 1")
+    st.subheader(f"The {n_units} neurons of layer 1", anchor=NEURONS_ANCHOR)
     by = st.radio("Order", ["index", "norm", "firing"], horizontal=True, key="neuron_order",
                   format_func={"index": "by number", "norm": "by weight norm ‖W1[:, j]‖",
                                "firing": "by how often it fires"}.get)
@@ -140,7 +143,7 @@ def neurons_section() -> None:
 # --------------------------------------------------------------------------- one image
 @st.fragment
 def one_image_section() -> None:
-    st.subheader("One image through the network")
+    st.subheader("One image through the network", anchor=IMAGE_ANCHOR)
     how = st.radio("Pick an image", ["by number", "by digit", "at random", "a mistake"], horizontal=True,
                    key=PROBE_HOW)
     n = len(val_y)

@@ -6,8 +6,11 @@
   the address, checked by ``core.lab.links.read``, with a note for each value it cannot show.
 * :func:`keep_view` (a page, after its widgets): the view on screen into the address.
 * :func:`link_box`: "Link to this view", the path a teacher copies.
+* :func:`scroll_to` (a page, on the run that read a link): the linked section brought into view.
 """
 from __future__ import annotations
+
+import json
 
 import streamlit as st
 
@@ -47,6 +50,27 @@ def read_view(page: str, allowed: dict | None = None) -> dict:
     if notes:     # one box, however many: a projector has little room
         st.info("\n".join(f"- {plain(note)}" for note in notes), icon=":material/link_off:")
     return values
+
+
+# Finds the section, scrolls it to the top, and keeps it there for a few seconds while the charts
+# above it are drawn (each one pushes it down), unless the reader scrolls or presses a key first.
+_SCROLL = """<script>(() => {
+  const id = %s; let tries = 0, held = 0, mine = true;
+  const stop = () => { mine = false; };
+  ["wheel", "touchstart", "keydown", "mousedown"].forEach(e => window.addEventListener(e, stop, {once: true}));
+  const t = setInterval(() => {
+    const el = document.getElementById(id);
+    if (!mine || (!el && ++tries > 150) || (el && ++held > 40)) { clearInterval(t); return; }
+    if (el && Math.abs(el.getBoundingClientRect().top - 64) > 4) el.scrollIntoView({block: "start"});
+  }, 100);
+})();</script>"""
+
+
+def scroll_to(anchor: str) -> None:
+    """Bring the section whose header has ``anchor`` into view, once: a link to a neuron, an image or
+    a confusion cell opens on it rather than on the top of a long page. (Streamlit takes a
+    ``#anchor`` out of the address when the app changes the address, so the link cannot carry it.)"""
+    st.html(_SCROLL % json.dumps(anchor), unsafe_allow_javascript=True)
 
 
 def keep_view(page: str, **values) -> None:

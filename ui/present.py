@@ -26,6 +26,7 @@ CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; padding-left: 2rem; padding-right: 2rem; }
 [data-testid="stMain"] [data-testid="stMetricValue"] p { font-size: 2.2rem; }
 [data-testid="stMain"] h1 { font-size: 2.2rem; padding-top: 0; }
+[data-testid="stMain"] button kbd { font-size: 1rem; opacity: 1; color: inherit; }
 </style>"""
 
 

@@ -62,6 +62,10 @@ def test_a_teachers_link_to_a_confusion_cell_opens_its_images_presenting(server,
     assert "Test: 10,000 images" in text and "4→9" in text
     assert page.locator('[data-testid="stSidebar"]').get_attribute("data-collapsed") == "true"   # presenting
     assert query_of(page) == dict(kv.split("=") for kv in link.split("&"))
+    # it opens on the confusion matrix, not on the top of a long page: the section's header is near the
+    # top of the window (below the pages' bar)
+    wait_until(lambda: 0 <= page.evaluate("() => document.getElementById('confusion').getBoundingClientRect().top")
+               < 150, what="the confusion matrix scrolled into view")
     page.get_by_text("Link to these images").click()
     page.locator('[data-testid="stCode"]').filter(has_text="/evaluate?").first.wait_for()
     assert f"/evaluate?{link}" in main_text(page)
