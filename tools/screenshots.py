@@ -110,6 +110,17 @@ def stepper(page, url, out):
     shoot(page, "stepper-update", out, height=1000)
 
 
+def lessons(page, url, out):
+    """A fresh seed-0 network: the first lesson at its fourth question, skipped so the answer, the
+    numbers and the fold-outs show; then the learning-rate lesson with its four steps taken."""
+    open_page(page, url, "lesson", "q=4", expect_text="Question 4")
+    click_button(page, "Skip", until="Skipped")
+    shoot(page, "lesson", out, height=1700, top_of="Question 4")
+    open_page(page, url, "lr_lesson", expect_text="Your prediction")
+    click_button(page, "Take the four steps", until="What happened")
+    shoot(page, "lr-lesson", out, height=1500, top_of="2 · Your prediction")
+
+
 def trained_pages(page, url, out, tmp: Path):
     """The pretrained network on every page that is about a trained network."""
     open_pretrained(page, url)
@@ -130,7 +141,7 @@ def trained_pages(page, url, out, tmp: Path):
 
 
 SETS = {"home": home_and_data, "data": home_and_data, "stepper-forward": stepper, "stepper-backward": stepper,
-        "stepper-update": stepper, "training": trained_pages, "inspect": trained_pages, "evaluate": trained_pages,
+        "stepper-update": stepper, "lesson": lessons, "lr-lesson": lessons, "training": trained_pages, "inspect": trained_pages, "evaluate": trained_pages,
         "draw": trained_pages, "kaggle": trained_pages}
 
 
