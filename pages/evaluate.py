@@ -7,7 +7,7 @@ import streamlit as st
 from core.engine.metrics import confusion_matrix, mistakes, precision_recall, top_k
 from core.engine.network import N_CLASSES
 from core.engine.trainer import evaluate
-from ui import phone, training_plots as tp
+from ui import phone, present, training_plots as tp
 from ui.inspect_plots import confusion_figure, image_grid, probability_bars
 from ui.links import keep_view, link_box, read_view, scroll_to
 from ui.session import SEED_VAL_ACC, offer_pretrained, snapshot_choice, workspace
@@ -139,7 +139,7 @@ else:
     st.caption(f"{len(wrong):,} mistakes with these filters, showing {len(shown)}. Caption: true → predicted, "
                f"with the probability it gave its wrong answer. Hover for the top 3; click one to look closer.")
     gallery = chart(phone.wide(st, "mis_grid"),
-                    image_grid(X[shown] / 255, captions, hover, ids=shown, cols=12, size=92), key="mis_grid",
+                    image_grid(X[shown] / 255, captions, hover, ids=shown, **present.grid(12, 92)), key="mis_grid",
                     on_select="rerun", selection_mode="points", config={"displayModeBar": False})
     table = pd.DataFrame({"image": shown, "true": y[shown].astype(int), "predicted": pred[shown],
                           "probability": proba[shown, pred[shown]],

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core.engine.metrics import activations, by_class, extremes, firing_rate, mistakes, neuron_order, pca
-from ui import phone
+from ui import phone, present
 from ui.inspect_plots import class_boxes, image_grid, layer_bars, pca_scatter, probability_bars, weight_image
 from ui.logits import logit_breakdown
 from ui.links import keep_view, link_box, read_view, scroll_to
@@ -248,7 +248,7 @@ def representation_section() -> None:
     if chosen:
         show = chosen[:40]
         chart(st, image_grid(val_X[show] / 255, [f"{val_y[i]}→{val_pred[i]}" for i in show],
-                             [f"validation image {i}" for i in show], cols=20, size=60),
+                             [f"validation image {i}" for i in show], **present.grid(20, 60)),
               key="pca_picked", config={"displayModeBar": False})
         st.caption(f"{len(chosen)} images selected" + (", showing 40" if len(chosen) > 40 else "") +
                    " (caption: true → predicted).")

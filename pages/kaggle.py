@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.engine.metrics import submission_csv
 from core.engine.trainer import evaluate
-from ui import uploads
+from ui import present, uploads
 from ui.inspect_plots import image_grid, prediction_counts
 from ui.text import plain
 from ui.session import offer_pretrained, snapshot_choice, workspace
@@ -70,7 +70,7 @@ with left:
     if csv.y is not None:
         caps = [c + ("" if pred[i] == csv.y[i] else f" (is {csv.y[i]})") for i, c in enumerate(caps)]
     chart(st, image_grid(csv.X[:n] / 255, caps, [f"ImageId {i + 1}: {pred[i]} ({conf[i]:.1%})"
-                                                 for i in range(n)], cols=10, size=88,
+                                                 for i in range(n)], **present.grid(10, 88),
                          title=f"The first {n} images and their predicted labels"),
           key="kaggle_grid", config={"displayModeBar": False})
 with right:

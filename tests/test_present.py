@@ -126,3 +126,20 @@ def test_for_projector_is_not_the_default():
     fig = figures.heatmap(np.ones((2, 2)), x_title="x")
     assert (fig.layout.xaxis.tickfont.size or 0) < 14    # today's look stays when not presenting
     assert isinstance(figures.for_projector(fig), go.Figure)
+
+
+
+def gallery_height(at) -> int:
+    """The height of the gallery of mistakes (its rows at their size), as the page drew it."""
+    import json
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    [fig] = [f for f in specs if any(a.get("text", "").startswith("4→9") for a in f["layout"].get("annotations", []))]
+    return fig["layout"]["height"]
+
+
+def test_the_gallery_of_mistakes_is_larger_when_presenting():
+    """A full-width gallery of digits: fewer, larger ones for a projector (ui.present.grid)."""
+    link = {"network": "pretrained", "set": "test", "true": "4", "pred": "9"}
+    presenting, plain = app("pages/evaluate.py", link | {"present": "1"}), app("pages/evaluate.py", link)
+    assert not presenting.exception and not plain.exception
+    assert gallery_height(presenting) >= 1.5 * gallery_height(plain)

@@ -3,7 +3,7 @@
 On (the sidebar's toggle, or ``?present=1`` in the address): the sidebar starts collapsed and the
 pages' list moves to the top, the pages' explanatory prose is left out, text is larger, and every
 chart's axis text is big and dark (``ui.figures.for_projector``). Pages say which text is prose
-with :func:`prose` and draw charts with :func:`chart`; nothing else in the app asks whether the
+with :func:`prose`, draw charts with :func:`chart` and size galleries of digits with :func:`grid`; nothing else in the app asks whether the
 mode is on.
 """
 from __future__ import annotations
@@ -80,6 +80,13 @@ def prose_caption(text: str) -> None:
     """:func:`prose` in a caption's small print."""
     if not on():
         st.caption(text)
+
+
+def grid(cols: int, size: int) -> dict[str, int]:
+    """A full-width gallery of digits' ``cols`` and ``size`` (row height in px), as keywords for
+    ``image_grid``: two thirds of the columns at 1.6 times the size when presenting, so the back
+    row sees each digit."""
+    return dict(cols=max(1, round(cols * 2 / 3)), size=int(size * 1.6)) if on() else dict(cols=cols, size=size)
 
 
 def chart(where, fig, **kw):
