@@ -92,7 +92,7 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("init", "Initialisation", names=INITS, model=True,
           help="; ".join(f"{i.label}" for i in INITS.values()) + "."),
     Field("optimizer", "Optimizer", names=OPTIMIZERS),
-    Field("lr", "Learning rate η", 1e-6, 100.0, help="The seed's is 0.1 (Adam's usual one is 0.001)."),
+    Field("lr", "Learning rate η", 1e-6, 100.0, help="The seed's is 0.1 (Adam's and RMSprop's usual one is 0.001)."),
     Field("momentum", "Momentum μ", 0.0, 0.999, help="For SGD + momentum: how much of the last step's "
                                                      "direction each step keeps."),
     Field("weight_decay", "L2 weight decay λ", 0.0, 1.0),
