@@ -224,3 +224,37 @@ def test_the_notebook_of_a_dropout_step_runs_and_checks_every_quantity(mnist):
     NotebookClient(nb, timeout=300, kernel_name="python3").execute()      # every assert_allclose passes
     asserts = source.count("np.testing.assert_allclose(")
     assert asserts == len([n for n in trace if n not in ("X", "y", "M1", "M2", "W1", "b1", "W2", "b2", "W3", "b3")])
+
+
+def test_the_stepper_shows_the_masks_zooms_them_and_checks_gradients_with_them():
+    from tests.test_stepper_page import assert_viewer_shows, check_table, click, open_stepper, table, ws_of
+    at = open_stepper(dropout="0.5")
+    assert ws_of(at).net.dropout == 0.5
+    click(at, "stepper_step")
+    trace = ws_of(at).current
+    assert "M1" in trace and "M2" in trace
+    assert_viewer_shows(at, trace)                      # the masks go to the trace viewer like every quantity
+    at.segmented_control(key="stepper_view").set_value("All quantities").run()
+    at.selectbox(key="stepper_browse").set_value("A1").run()
+    i, j = (int(v) for v in np.argwhere(np.asarray(trace["M1"]) == 0)[0])
+    at.number_input(key="browse_A1_64x64_0").set_value(i).run()
+    at.number_input(key="browse_A1_64x64_1").set_value(j).run()
+    shown = check_table(at)
+    assert shown["value in the trace"] == 0.0 and shown["recomputed from the inputs (float64)"] == 0.0
+    at.segmented_control(key="stepper_view").set_value("Gradient check").run()
+    at.number_input(key="gc_n").set_value(9).run()
+    click(at, "gc_run")
+    shown = table(at, "relative error")
+    smooth = shown[~shown["kink"]]
+    assert len(smooth) >= 5 and (smooth["relative error"] < 1e-5).all()     # against the masked loss
+    assert any("agrees" in s.value for s in at.success)
+
+
+def test_the_stepper_says_what_dropout_did_at_its_stops():
+    from ui.stepper_views import build_stops, stop_text
+    X, y = batch(8, 784)
+    with_masks = MLP([784, 16, 16, 10], dropout=0.5).step(X, y, SGD(0.1))
+    plain = MLP([784, 16, 16, 10]).step(X, y, SGD(0.1))
+    said = {s.key: stop_text(s, with_masks) for s in build_stops(with_masks)}
+    assert "Dropout" in said["A1"] and "M1" in said["A1"] and "(dA2 ⊙ M2)" in said["dZ2"]
+    assert not any("ropout" in stop_text(s, plain) for s in build_stops(plain))
