@@ -258,3 +258,43 @@ def test_the_stepper_says_what_dropout_did_at_its_stops():
     said = {s.key: stop_text(s, with_masks) for s in build_stops(with_masks)}
     assert "Dropout" in said["A1"] and "M1" in said["A1"] and "(dA2 ⊙ M2)" in said["dZ2"]
     assert not any("ropout" in stop_text(s, plain) for s in build_stops(plain))
+
+
+def test_rmsprop_and_dropout_train_in_the_training_process_exactly_as_here(mnist):
+    """The run of Start training (another process, paused and resumed) is the in-process run, bit for bit."""
+    from core.data.mnist import make_split
+    from core.engine.optim import RMSprop
+    from core.engine.trainer import Trainer
+    from core.lab.run.controller import PAUSED, RunController
+    split = make_split(mnist["train"], pool=1100, val=100, seed=0)     # 16 steps an epoch
+
+    def trainer():
+        return Trainer(MLP([784, 16, 16, 10], seed=0, dropout=0.3), RMSprop(0.001), split, batch_size=64, seed=0)
+    whole = trainer()
+    whole.run(2)
+    tr = trainer()
+    ctrl = RunController(tr)
+    ctrl.start(2, pause_at=21)
+    ctrl.join(60)
+    assert tr.global_step == 21 and ctrl.status == PAUSED
+    ctrl.resume()
+    ctrl.join(60)
+    assert not ctrl.active and tr.net.dropout == 0.3
+    for k in whole.net.params:
+        np.testing.assert_array_equal(whole.net.params[k], tr.net.params[k], err_msg=k)
+    for k, v in whole.optimizer.state().items():
+        np.testing.assert_array_equal(v, tr.optimizer.state()[k], err_msg=k)
+
+
+def test_the_lr_lessons_trials_are_the_step_with_its_masks(mnist):
+    from core.teach import lr_lesson
+    ws = Workspace(Settings(pool=3000, val=500, dropout=0.3), mnist["train"], mnist["test"])
+    ws.step()
+    lesson = lr_lesson.run(ws.trainer, (0.001, 0.1), keep_params=True)
+    mine = lesson.trial(0.1)
+    trace = ws.step()
+    assert mine.loss_before == trace.loss                   # the batch's loss through the step's own masks
+    assert all(np.array_equal(mine.params_after[k], trace[k + "_new"]) for k in ws.net.params)
+    small = lesson.trial(0.001)
+    assert small.first_order < 0
+    assert small.loss_after - small.loss_before == pytest.approx(small.first_order, rel=0.05)
