@@ -80,6 +80,7 @@ def settings_form(ws) -> Settings | None:
                        for i, c in enumerate(cols))
         activation = choice("activation", s.activation)
         init = choice("init", s.init)
+        dropout = number("dropout", s.dropout, format="%g", step=0.1)
         st.markdown("**Training**")
         optimizer = choice("optimizer", s.optimizer)
         lr = number("lr", s.lr, format="%g", step=0.01)
@@ -103,7 +104,7 @@ def settings_form(ws) -> Settings | None:
     if not applied:
         return None
     return Settings(hidden=hidden, activation=activation, init=init, optimizer=optimizer, lr=lr,
-                    momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, seed=seed,
+                    momentum=momentum, weight_decay=weight_decay, dropout=dropout, batch_size=batch_size, seed=seed,
                     pool=pool, val=val, epochs=epochs, dataset=dataset)
 
 

@@ -47,6 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     setting("--optimizer", "optimizer")
     setting("--momentum", "momentum", type=float)
     setting("--weight-decay", "weight_decay", type=float)
+    setting("--dropout", "dropout", type=float)
     setting("--seed", "seed", type=int)
     ap.add_argument("--train-size", type=int, default=d.pool - d.val, help="training images (validation comes on top)")
     ap.add_argument("--val-size", type=int, default=d.val, help=FIELDS["val"].label)
@@ -65,7 +66,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def settings_of(a: argparse.Namespace) -> Settings:
     return Settings(hidden=tuple(int(h) for h in a.hidden.split(",") if h.strip()), activation=a.activation,
                     init=a.init, optimizer=a.optimizer, lr=a.lr, momentum=a.momentum,
-                    weight_decay=a.weight_decay, batch_size=a.batch_size, seed=a.seed,
+                    weight_decay=a.weight_decay, dropout=a.dropout, batch_size=a.batch_size, seed=a.seed,
                     pool=a.train_size + a.val_size, val=a.val_size, epochs=a.epochs)
 
 
@@ -87,7 +88,8 @@ def main(argv=None) -> int:
         if problems:
             raise ValueError(" ".join(problems))
         split = make_split(source, pool=s.pool, val=s.val, seed=s.seed, test=test)
-        net = MLP([N_PIXELS, *s.hidden, N_CLASSES], activation=s.activation, init=s.init, seed=s.seed, dtype=a.dtype)
+        net = MLP([N_PIXELS, *s.hidden, N_CLASSES], activation=s.activation, init=s.init, seed=s.seed, dtype=a.dtype,
+                  dropout=s.dropout)
         opt = s.make_optimizer()
         trainer = Trainer(net, opt, split, batch_size=s.batch_size, seed=s.seed)
     except (ValueError, OSError) as err:  # DataError is a ValueError

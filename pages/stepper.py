@@ -314,7 +314,7 @@ elif view == "Gradient check":
         if st.button("Run the gradient check", type="primary", key="gc_run"):
             X, y = ws.batch_of(rec)      # a drawn digit's step has no indices into the data set
             with st.spinner("Nudging weights…"):
-                S.gradcheck = (rec, check_gradients(net, X, y, entries))
+                S.gradcheck = (rec, check_gradients(net, X, y, entries, masks=trace.masks))   # dropout's, held
         if S.gradcheck and S.gradcheck[0] is rec:
             results = S.gradcheck[1]
             ok, verdict = views.gradcheck_verdict(results)

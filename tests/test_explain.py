@@ -48,6 +48,7 @@ CASES = [
     dict(optimizer="momentum", lr=0.1, weight_decay=1e-3, momentum=0.5),
     dict(sizes=(784, 20, 10)),
     dict(sizes=(784, 12, 8, 6, 10), optimizer="adam", lr=0.01, weight_decay=1e-4),
+    dict(activation="sigmoid", optimizer="rmsprop", lr=0.001, weight_decay=1e-4),
 ]
 
 

@@ -40,8 +40,8 @@ def test_gradcheck_catches_a_wrong_gradient():
     X, y = batch(8, 20)
     original = MLP.forward_backward
 
-    def broken(self, X, y, params=None):
-        trace = original(self, X, y, params)
+    def broken(self, X, y, params=None, masks=None):
+        trace = original(self, X, y, params, masks)
         trace.values["dW1"] = trace.values["dW1"] * 1.01
         return trace
 

@@ -75,7 +75,7 @@ def test_a_wrong_recomputation_fails_at_its_own_cell(mnist):
     assert ran[-1] is cell                      # the cells before it agreed; none after it ran
 
 
-@pytest.mark.parametrize("optimizer, activation", [("momentum", "sigmoid"), ("adam", "tanh")])
+@pytest.mark.parametrize("optimizer, activation", [("momentum", "sigmoid"), ("adam", "tanh"), ("rmsprop", "relu")])
 def test_a_stateful_optimizers_update_is_recomputed_from_the_embedded_state(mnist, optimizer, activation):
     # the second step, so the update starts from state the first one left (velocity, moments, t = 1)
     ws, rec = stepped(mnist, steps=2, optimizer=optimizer, activation=activation, lr=0.01, weight_decay=1e-3)

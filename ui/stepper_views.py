@@ -114,7 +114,7 @@ def stop_text(stop: Stop, trace: Trace) -> str:
     if k.startswith("A") and l < L:
         return (f"**Activations of layer {l}.** The non-linearity is applied to every entry of `Z{l}` "
                 f"separately, so the shape stays ({m} × {n_out}). {trace.activation.a_about} Without a "
-                "non-linearity here, the layers would collapse into a single matrix product.")
+                "non-linearity here, the layers would collapse into a single matrix product." + dropout_text(trace, l))
     if k == f"Z{L}":
         return (f"**Scores of the {n_out} digits.** The same weighted sum, now giving one score (logit) per digit "
                 f"for every sample: ({m} × {n_in}) · ({n_in} × {n_out}) = ({m} × {n_out}). Scores can be any "
@@ -154,6 +154,11 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f"backpropagation: the same weights that carried the signal up carry each unit's share of the "
                 f"blame down (transposed). Layer 1 sends nothing further: `dX` is never needed.")
     if k.startswith("dZ"):
+        if f"M{l}" in trace:
+            return (f"**Through dropout and the non-linearity.** `dZ{l} = (dA{l} ⊙ M{l}) ⊙ f′(Z{l})`, entry by "
+                    f"entry: a unit that dropout dropped in the forward pass gets no gradient, a kept one gets its "
+                    f"blame scaled by 1/(1 − p) as its output was; then {trace.activation.dz_about}. *Look at:* "
+                    f"`dZ{l}` is 0 wherever `M{l}` is 0.")
         return (f"**Through the non-linearity.** `dZ{l} = dA{l} ⊙ f′(Z{l})`, entry by entry: "
                 f"{trace.activation.dz_about}. " + trace.activation.dz_look.format(l=l))
     if stop.phase == "update":
@@ -163,6 +168,17 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f"ratio ‖ΔW‖/‖W‖ below is the one number that says whether the learning rate is sane (around "
                 f"{TYPICAL_RATIO:g} is healthy; near 1 means the weights are being thrown around).")
     return ""
+
+
+def dropout_text(trace: Trace, l: int) -> str:
+    """What dropout did to layer ``l`` in this step, or nothing without it."""
+    if f"M{l}" not in trace:
+        return ""
+    p = trace.dropout
+    return (f" **Dropout** (p = {p:g}): each entry is then multiplied by the mask `M{l}`, 0 for a dropped unit "
+            f"(about {p:.0%} of them, drawn anew every training step) and 1/(1 − p) = {1 / (1 - p):.4g} for a kept "
+            "one, so the layer's mean output stays the same; the *zeros* of `A" f"{l}` count the dropped units too. "
+            "At evaluation nothing is dropped.")
 
 
 # --------------------------------------------------------------------------- figures and tables

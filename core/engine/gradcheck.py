@@ -16,6 +16,10 @@ about 1e-16, so the difference quotient carries an absolute error near
 θ ± ε moves some hidden unit across a kink (Z = 0 of an activation whose record
 says ``kink``, like ReLU) the loss is not smooth there, so the entry is flagged
 ``kink`` rather than compared.
+
+Dropout: a training step's gradients are those of the network with that step's masks
+(``M1, …``, :attr:`Trace.masks`), so the check holds the same masks fixed on both sides;
+without masks it checks the network as evaluation runs it, nothing dropped.
 """
 from __future__ import annotations
 
@@ -60,13 +64,15 @@ def random_entries(net: MLP, n: int, seed: int = 0, params=None) -> list[tuple[s
 
 
 def check_gradients(net: MLP, X: np.ndarray, y: np.ndarray, entries=None, *, n: int = 12,
-                    eps: float = 1e-5, seed: int = 0) -> list[GradCheck]:
+                    eps: float = 1e-5, seed: int = 0, masks: dict | None = None) -> list[GradCheck]:
     """Compare ``dW``/``db`` from backprop with finite differences at ``entries``
-    (a list of ``(param, index)``; ``n`` random ones when not given)."""
+    (a list of ``(param, index)``; ``n`` random ones when not given), with dropout's
+    ``masks`` held fixed when given."""
     net64 = net.astype(np.float64)
     X = np.asarray(X, np.float64)
     y = np.asarray(y)
-    trace = net64.forward_backward(X, y)
+    masks = {k: np.asarray(v, np.float64) for k, v in masks.items()} if masks else None
+    trace = net64.forward_backward(X, y, masks=masks)
     entries = entries or random_entries(net64, n, seed)
     results = []
     for name, index in entries:
@@ -77,7 +83,7 @@ def check_gradients(net: MLP, X: np.ndarray, y: np.ndarray, entries=None, *, n: 
             p = dict(net64.params)
             p[name] = base.copy()
             p[name][index] += sign * eps
-            v = net64.forward(X, p)
+            v = net64.forward(X, p, masks=masks)
             losses.append(float(net64.sample_losses(v, y).mean()))
             patterns.add(b"".join((v[f"Z{l}"] > 0).tobytes() for l in range(1, net64.n_layers)))
         numeric = (losses[0] - losses[1]) / (2 * eps)

@@ -47,6 +47,18 @@ DTYPES = ("float32", "float64")     # what the parameters may be stored in
 # some layer 25 to 1000 times larger in one go.
 MAX_GROWTH = 10.0
 MIN_WEIGHT = 1e-3   # a layer's size counts as at least this per weight, so a layer of zeros may start to move
+MAX_DROPOUT = 0.9   # dropout drops each hidden unit with probability p, 0 ≤ p ≤ this (0: off, the seed's)
+
+
+def dropout_masks(net: "MLP", m: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Inverted dropout's masks for a batch of ``m``: ``M1 … M_{L-1}``, one per hidden layer, each
+    entry kept (1/(1−p)) with probability 1 − p and dropped (0) with probability p. Empty when p = 0."""
+    p = net.dropout
+    if not p:
+        return {}
+    keep, scale = 1.0 - p, net.dtype.type(1.0 / (1.0 - p))
+    return {f"M{l}": (rng.random((m, net.sizes[l])) < keep).astype(net.dtype) * scale
+            for l in range(1, net.n_layers)}
 
 
 class DivergenceError(ArithmeticError):
@@ -137,15 +149,16 @@ class Trace(Mapping):
     "lr": 0.1, …}``, see ``core.engine.optim``).
     """
 
-    __slots__ = ("values", "specs", "sizes", "activation", "hyper")
+    __slots__ = ("values", "specs", "sizes", "activation", "hyper", "dropout")
 
     def __init__(self, values: dict, specs: tuple[RecordSpec, ...], *, sizes, activation: Activation,
-                 hyper: dict | None = None):
+                 hyper: dict | None = None, dropout: float = 0.0):
         self.values = values
         self.specs = specs
         self.sizes = tuple(sizes)
         self.activation = activation
         self.hyper = hyper
+        self.dropout = dropout     # p of the dropout masks M1, M2, … this step applied (0: none)
 
     @property
     def n_layers(self) -> int:
@@ -159,6 +172,11 @@ class Trace(Mapping):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+    @property
+    def masks(self) -> dict[str, np.ndarray]:
+        """Dropout's masks ``M1, …`` this step applied (empty without dropout)."""
+        return {f"M{l}": self.values[f"M{l}"] for l in range(1, self.n_layers) if f"M{l}" in self.values}
 
     @property
     def loss(self) -> float:
@@ -203,7 +221,8 @@ class MLP:
     """
 
     def __init__(self, sizes=(N_PIXELS, 64, 64, N_CLASSES), *, activation: str = "relu",
-                 init: str = "seed", seed: int = 0, dtype=np.float32, params: dict | None = None):
+                 init: str = "seed", seed: int = 0, dtype=np.float32, params: dict | None = None,
+                 dropout: float = 0.0):
         sizes = [int(s) for s in sizes]
         if not 1 <= len(sizes) - 2 <= MAX_HIDDEN_LAYERS:
             raise ValueError(f"A network has 1 to {MAX_HIDDEN_LAYERS} hidden layers: sizes like "
@@ -223,6 +242,10 @@ class MLP:
         self.dtype = np.dtype(dtype)
         if self.dtype.name not in DTYPES:
             raise ValueError(f"dtype is {' or '.join(DTYPES)}.")
+        dropout = float(dropout)
+        if not 0.0 <= dropout <= MAX_DROPOUT:     # False for NaN
+            raise ValueError(f"Dropout's p is 0 to {MAX_DROPOUT:g}, not {dropout}.")
+        self.dropout = dropout
         self.act = ACTIVATIONS[activation]
         self.n_layers = len(sizes) - 1
         L = self.n_layers
@@ -250,12 +273,12 @@ class MLP:
     @property
     def config(self) -> dict:
         return {"sizes": list(self.sizes), "activation": self.activation, "init": self.init,
-                "seed": self.seed, "dtype": self.dtype.name}
+                "seed": self.seed, "dtype": self.dtype.name, "dropout": self.dropout}
 
     def with_params(self, params: dict) -> "MLP":
         """The same architecture holding other parameters (e.g. a snapshot)."""
         return MLP(self.sizes, activation=self.activation, init=self.init, seed=self.seed,
-                   dtype=self.dtype, params=params)
+                   dtype=self.dtype, params=params, dropout=self.dropout)
 
     def astype(self, dtype) -> "MLP":
         net = self.with_params({k: v.astype(dtype) for k, v in self.params.items()})
@@ -267,11 +290,14 @@ class MLP:
         return sum(v.size for v in self.params.values())
 
     # -- the step -----------------------------------------------------------
-    def forward(self, X: np.ndarray, params: dict | None = None, values: dict | None = None) -> dict:
+    def forward(self, X: np.ndarray, params: dict | None = None, values: dict | None = None,
+                masks: dict | None = None) -> dict:
         """Z_l = A_{l-1} W_l + b_l, A_l = f(Z_l); the last A is the softmax.
 
         Writes ``Z1, A1, …`` (and ``logsumexp``, the softmax normaliser the loss
-        reuses) into ``values`` and returns it.
+        reuses) into ``values`` and returns it. With dropout's ``masks`` (a training
+        step's, :func:`dropout_masks`), a hidden layer's A_l = f(Z_l) ⊙ M_l and ``M1, …``
+        go into ``values`` too; without them (evaluation) nothing is dropped.
         """
         p = self.params if params is None else params
         v = {} if values is None else values
@@ -283,6 +309,9 @@ class MLP:
             v[self._Z[l]] = Z
             if l < L - 1:
                 A = self.act.f(Z)
+                if masks:
+                    M = v[f"M{l + 1}"] = masks[f"M{l + 1}"]
+                    A = A * M
             else:
                 # softmax with the row maximum subtracted, so exp never overflows
                 zmax = Z.max(axis=1, keepdims=True)
@@ -298,8 +327,10 @@ class MLP:
         that a tiny probability gives a large finite loss, not log(0)."""
         return values["logsumexp"] - values[self._Z[-1]][np.arange(len(y)), y]
 
-    def forward_backward(self, X: np.ndarray, y: np.ndarray, params: dict | None = None) -> Trace:
-        """Forward, loss and backward on one mini-batch; no update.
+    def forward_backward(self, X: np.ndarray, y: np.ndarray, params: dict | None = None,
+                         masks: dict | None = None) -> Trace:
+        """Forward, loss and backward on one mini-batch; no update. ``masks``: dropout's,
+        held as given (a step draws them, :meth:`step`; a gradient check holds them fixed).
 
         Raises :class:`DivergenceError` (carrying the partial trace) when the
         loss is not finite: then there is no gradient to follow.
@@ -316,7 +347,7 @@ class MLP:
             v[self._W[l]] = p[self._W[l]]
             v[self._b[l]] = p[self._b[l]]
         v["y"] = y
-        self.forward(X, p, v)
+        self.forward(X, p, v, masks)
         Aout = v[self._A[-1]]
         v["losses"] = losses = self.sample_losses(v, y)
         del v["logsumexp"]
@@ -337,12 +368,18 @@ class MLP:
             if l > 0:  # dX is never needed, so its (m × 784) product is skipped
                 dA = dZ @ p[self._W[l]].T
                 v["d" + self._A[l]] = dA
-                dZ = self.act.backward(dA, v[self._Z[l - 1]], v[self._A[l]])
+                if masks:   # dropout: only the kept units pass the blame on, scaled as they were
+                    Zl = v[self._Z[l - 1]]
+                    dZ = self.act.backward(dA * v[f"M{l}"], Zl, self.act.f(Zl))
+                else:
+                    dZ = self.act.backward(dA, v[self._Z[l - 1]], v[self._A[l]])
         return self._trace(v, None)
 
     def _trace(self, values: dict, optimizer) -> Trace:
-        return Trace(values, self._specs(optimizer), sizes=self.sizes, activation=self.act,
-                     hyper=None if optimizer is None else dict(optimizer.hyper))
+        dropped = "M1" in values
+        return Trace(values, self._specs(optimizer, dropped), sizes=self.sizes, activation=self.act,
+                     hyper=None if optimizer is None else dict(optimizer.hyper),
+                     dropout=self.dropout if dropped else 0.0)
 
     def one_hot(self, y: np.ndarray) -> np.ndarray:
         """Y_ic = 1[y_i = c]: row y_i of the identity matrix, for every sample i."""
@@ -353,8 +390,12 @@ class MLP:
     def gradients(self, trace: Mapping) -> dict[str, np.ndarray]:
         return {name: trace["d" + name] for name in self.params}
 
-    def step(self, X: np.ndarray, y: np.ndarray, optimizer) -> Trace:
+    def step(self, X: np.ndarray, y: np.ndarray, optimizer, rng: np.random.Generator | None = None) -> Trace:
         """forward → loss → backward → update on one mini-batch; returns the trace.
+
+        With dropout (p > 0) the step draws its masks from ``rng`` (the trainer gives each
+        step its own, :func:`core.engine.trainer.step_rng`, so a run is the same run bit for
+        bit; without one, from the network's seed).
 
         The update is ``W_new = W + ΔW`` with ``ΔW`` from the optimizer; the
         network then holds the new arrays. A step is judged by what it does to
@@ -363,10 +404,13 @@ class MLP:
         :class:`DivergenceError` and leaves the parameters and the optimizer's
         state as they were, so the network kept is the last healthy one.
         """
+        masks = None
+        if self.dropout:
+            masks = dropout_masks(self, np.shape(X)[0], rng if rng is not None else np.random.default_rng(self.seed))
         try:
-            trace = self.forward_backward(X, y)
+            trace = self.forward_backward(X, y, masks=masks)
         except DivergenceError as err:
-            err.trace.specs = self._specs(optimizer)
+            err.trace.specs = self._specs(optimizer, bool(masks))
             err.trace.hyper = dict(optimizer.hyper)
             raise
         v = trace.values
@@ -377,7 +421,7 @@ class MLP:
             d = deltas[name]
             v["Δ" + name] = d
             new[name] = p + d
-        trace.specs = self._specs(optimizer)
+        trace.specs = self._specs(optimizer, bool(masks))
         trace.hyper = dict(optimizer.hyper)
         problem = self.judge(self.params, new)
         if problem is not None:
@@ -417,16 +461,17 @@ class MLP:
         return None
 
     # -- what each quantity is (static per architecture and optimizer) -------------------
-    def _specs(self, optimizer) -> tuple[RecordSpec, ...]:
-        key = None if optimizer is None else optimizer.describe_key()
+    def _specs(self, optimizer, dropped: bool = False) -> tuple[RecordSpec, ...]:
+        key = (None if optimizer is None else optimizer.describe_key(), dropped)
         if key not in self._spec_cache:
-            self._spec_cache[key] = build_specs(self, optimizer)
+            self._spec_cache[key] = build_specs(self, optimizer, dropped)
         return self._spec_cache[key]
 
 
 def loss_after_update(trace: Trace) -> float | None:
     """The batch's mean loss through the parameters the update made (the engine's own forward
-    and loss on the trace's X and y): what the step did to the loss of the batch it trained on.
+    and loss on the trace's X and y, and dropout's masks if it had them): what the step did to the loss
+    of the batch it trained on.
     None for a trace without an update (a step that diverged, a forward_backward)."""
     L = trace.n_layers
     names = [f"{p}{l}" for l in range(1, L + 1) for p in "Wb"]
@@ -435,7 +480,7 @@ def loss_after_update(trace: Trace) -> float | None:
     X = np.asarray(trace["X"])
     net = MLP(trace.sizes, activation=trace.activation.key, dtype=X.dtype,
               params={n: np.asarray(trace[n + "_new"]) for n in names})
-    values = net.forward(X)
+    values = net.forward(X, masks=trace.masks)     # dropout: the masks the step trained with, held
     return float(net.sample_losses(values, np.asarray(trace["y"])).mean())
 
 
@@ -445,8 +490,9 @@ def _norm(a: np.ndarray) -> float:
     return math.sqrt(float(np.dot(flat, flat)))
 
 
-def build_specs(net: MLP, optimizer=None) -> tuple[RecordSpec, ...]:
-    """Name, phase, layer, LaTeX and a line of explanation for every quantity of a step."""
+def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[RecordSpec, ...]:
+    """Name, phase, layer, LaTeX and a line of explanation for every quantity of a step
+    (``dropped``: a training step with dropout, whose masks ``M1, …`` are quantities too)."""
     L, sizes, act = net.n_layers, net.sizes, net.act
     out = []
 
@@ -466,7 +512,20 @@ def build_specs(net: MLP, optimizer=None) -> tuple[RecordSpec, ...]:
             f"Layer {l}'s biases before this step, one per unit.")
         add(f"Z{l}", "forward", l, rf"Z_{{{l}}} = {prev_tex}\, W_{{{l}}} + b_{{{l}}}", [prev, f"W{l}", f"b{l}"],
             f"Each unit's weighted input: row i is sample i, column j is unit j (m × {sizes[l]}).")
-        if l < L:
+        if l < L and dropped:
+            p = net.dropout
+            add(f"M{l}", "forward", l,
+                rf"M_{{{l}}} = \frac{{\mathbf{{1}}[\text{{kept}}]}}{{1 - p}} \in \{{0,\ {1 / (1 - p):.4g}\}}"
+                rf",\quad P(\text{{kept}}) = 1 - p = {1 - p:g}", [],
+                f"Dropout's mask for layer {l}: each unit of each sample is dropped (0) with probability p = {p:g} "
+                f"or kept and scaled by 1/(1 − p) = {1 / (1 - p):.4g}, so the layer's mean output stays the same. "
+                "Drawn anew every training step; at evaluation nothing is dropped.")
+            add(f"A{l}", "forward", l, rf"A_{{{l}}} = M_{{{l}}} \odot \tilde A_{{{l}}},\quad "
+                + act.latex.format(l=l).replace(f"A_{{{l}}}", rf"\tilde A_{{{l}}}", 1),
+                [f"Z{l}", f"M{l}"],
+                f"Layer {l}'s activations: {act.label} applied to every entry of Z{l}, times the mask M{l} "
+                "(a dropped unit gives 0).")
+        elif l < L:
             add(f"A{l}", "forward", l, act.latex.format(l=l), [f"Z{l}"],
                 f"Layer {l}'s activations: {act.label} applied to every entry of Z{l}.")
         else:
@@ -485,6 +544,11 @@ def build_specs(net: MLP, optimizer=None) -> tuple[RecordSpec, ...]:
         if l == L:
             add(f"dZ{l}", "backward", l, rf"dZ_{{{l}}} = \frac{{1}}{{m}} (A_{{{l}}} - Y)", [f"A{l}", "Y"],
                 "∂L/∂Z at the output: softmax and cross-entropy together give simply (probabilities − truth)/m.")
+        elif dropped:
+            add(f"dZ{l}", "backward", l, rf"dZ_{{{l}}} = (dA_{{{l}}} \odot M_{{{l}}}) \odot f'(Z_{{{l}}})",
+                [f"dA{l}", f"M{l}", f"Z{l}"],
+                f"∂L/∂Z{l}: the blame through the mask (a dropped unit gets none, a kept one 1/(1 − p) of it), "
+                f"times the slope of {act.label} at Z{l}.")
         else:
             add(f"dZ{l}", "backward", l, act.grad_latex.format(l=l), [f"dA{l}", f"Z{l}"],
                 f"∂L/∂Z{l}: {act.dz_about}.")

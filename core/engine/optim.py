@@ -294,7 +294,73 @@ class Adam(SGD):
                            "adam", (("m (new)", mt), ("v (new)", vt), ("step size η·√(1−β2ᵗ)/(1−β1ᵗ)", step)))
 
 
-OPTIMIZERS: dict[str, type[SGD]] = {cls.key: cls for cls in (SGD, Momentum, Adam)}
+class RMSprop(SGD):
+    """RMSprop (Hinton's lecture 6e): a running mean S of dW², ΔW = -η dW / (√S + ε).
+
+    S starts at 0, so the first step's S is (1 − ρ) dW² (no bias correction: that is Adam's)."""
+
+    key = "rmsprop"
+    label = name = "RMSprop"
+    state_keys = ("S",)
+    constants = ("rho", "eps")
+    divergence_tip = "plain SGD (RMSprop's usual learning rate is 0.001)"
+    lr_note = ("ΔW = −η dW / (√S + ε), where S is a running mean of dW²: like Adam, the gradient is divided by "
+               "its own recent size, so every weight moves by about η (on its first step by η/√(1 − ρ) ≈ 3.2 η "
+               "wherever dW is not tiny). For one step from the same state the ratio is proportional to η, but "
+               "at the same η RMSprop moves the weights far more than SGD: its usual η is 0.001.")
+
+    def __init__(self, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.rho, self.eps = float(rho), float(eps)
+        self.S: dict = {}
+
+    def _mean_square(self, S0, g):
+        """S ← ρS + (1 − ρ) g² (arrays, or one cell's numbers); S0 is None before the first step."""
+        return (1 - self.rho) * (g * g) if S0 is None else self.rho * S0 + (1 - self.rho) * (g * g)
+
+    def update(self, params, grads):
+        S, out = {}, {}
+        for k in params:
+            g = _decayed(k, grads[k], params[k], self.weight_decay)
+            S[k] = self._mean_square(self.S.get(k), g)
+            out[k] = -self.lr * g / (np.sqrt(S[k]) + self.eps)
+        self.S = S
+        return out
+
+    def latex(self, name, index=()):
+        g = self._gradient_tex(name, index)
+        s = rf"S_{{{tex_name(name)}}}{_at(index)}"
+        return (rf"{s} \leftarrow \rho\, {s} + (1-\rho)\,{g}^2,\quad "
+                rf"{tex_cell('Δ' + name, index)} = -\eta\,\frac{{{g}}}{{\sqrt{{{s}}} + \epsilon}}")
+
+    def numpy_update(self, names):
+        lines = []
+        for p in names:
+            g = self._gradient_numpy(p)
+            lines.append(f"S_{p}_new = rho * S_{p} + (1 - rho) * ({g} * {g})" if p in self.S else
+                         f"S_{p}_new = (1 - rho) * ({g} * {g})    # the first step: no running mean yet")
+            lines.append(f"Δ{p} = -lr * {g} / (np.sqrt(S_{p}_new) + eps)")
+        return "\n".join(lines)
+
+    def explain_update(self, c):
+        rho, eps, grad = self.rho, self.eps, c.grad
+        S0 = self.S.get(c.p)
+        s0 = float(S0[c.index]) if S0 is not None else None
+        s = self._mean_square(s0, grad)
+        total = -c.lr * grad / (float(np.sqrt(s)) + eps)
+        terms = [Term(f"(1−ρ)·{cell_label('d' + c.p, *c.index)}²", (1 - rho) * grad * grad, (1 - rho, grad, grad))]
+        if s0 is not None:
+            terms.append(Term(f"ρ·S_{c.p}[{','.join(map(str, c.index))}] (before)", rho * s0, (rho, s0)))
+        sub = (rf"= -{tex_num(c.lr)} \cdot \frac{{{tex_factor(grad)}}}{{\sqrt{{{tex_num(s)}}} + {tex_num(eps)}}} "
+               rf"= {tex_num(total)}")
+        note = ("The optimizer's rule (RMSprop): the terms below make the running mean S of the squared gradient; "
+                "the gradient is divided by its root, so every weight moves by roughly η whatever the size of its "
+                "gradient." + ("" if s0 is not None else " This is its first step, so S is just (1 − ρ) dW²."))
+        return Explanation(c.name, c.index, self.latex(c.p, c.index), sub, by_size(terms), total, c.value, note,
+                           "rmsprop", (("S (new)", s), ("√S + ε", float(np.sqrt(s)) + eps)))
+
+
+OPTIMIZERS: dict[str, type[SGD]] = {cls.key: cls for cls in (SGD, Momentum, RMSprop, Adam)}
 
 
 def make_optimizer(name: str = "sgd", lr: float = 0.1, weight_decay: float = 0.0, **kw):

@@ -28,6 +28,13 @@ from core.engine.history import HIST_BINS, History
 from core.engine.network import INITS, MLP, DivergenceError, Trace, to_float
 from core.engine.optim import from_hyper
 
+def step_rng(seed: int, global_step: int) -> np.random.Generator:
+    """The random numbers of the training step after ``global_step`` steps (dropout's masks):
+    drawn from the seed and the step's number alone, like an epoch's order, so a resumed, undone
+    or recomputed step draws exactly what the uninterrupted run drew."""
+    return np.random.default_rng([seed, global_step, 1])
+
+
 SNAPSHOT_EPOCHS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 EVAL_CHUNK = 2048
 
@@ -146,7 +153,8 @@ class Trainer:
         shared, since a step replaces them rather than writing into them.
         """
         net = MLP(net_config["sizes"], activation=net_config["activation"], init=net_config["init"],
-                  seed=int(net_config["seed"]), dtype=net_config["dtype"], params=dict(params))
+                  seed=int(net_config["seed"]), dtype=net_config["dtype"], params=dict(params),
+                  dropout=float(net_config.get("dropout", 0.0)))
         optimizer = from_hyper(optimizer_hyper)
         optimizer.load_state(dict(optimizer_state))
         trainer = cls(net, optimizer, split, batch_size=int(state.get("batch_size", 64)),
@@ -191,7 +199,7 @@ class Trainer:
                 idx = self.next_indices()
             X, y = self.split.images(idx, self.net.dtype)
         try:
-            trace = self.net.step(X, y, self.optimizer)
+            trace = self.net.step(X, y, self.optimizer, step_rng(self.seed, self.global_step))
         except DivergenceError as err:
             err.advice = divergence_message(err, self.epoch + 1, self.step_in_epoch + 1, self.optimizer, self.net,
                                             global_step=self.global_step + 1)

@@ -295,8 +295,11 @@ def _network(nc) -> MLP:
                 f"The network's {key} {_short(nc.get(key))} is not one of {', '.join(known)}.")
     seed = FIELDS["seed"]
     seed = _whole(nc.get("seed"), "The network's seed", int(seed.lo), int(seed.hi))
+    dropout = nc.get("dropout", 0.0)     # a file from before dropout has none: p = 0
+    _expect(type(dropout) in (int, float) and FIELDS["dropout"].problem(float(dropout)) is None,
+            f"The network's dropout {_short(dropout)} is not a probability from 0 to {FIELDS['dropout'].hi:g}.")
     return MLP(sizes, activation=nc["activation"], init=nc["init"], seed=seed, dtype=np.dtype(nc["dtype"]),
-               params={})
+               params={}, dropout=float(dropout))
 
 
 def _optimizer(hyper):

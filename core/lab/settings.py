@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from core.engine.activations import ACTIVATIONS
 from core.data.mnist import SEED_POOL, SEED_VAL
-from core.engine.network import INITS, MAX_HIDDEN_LAYERS, MAX_UNITS
+from core.engine.network import INITS, MAX_DROPOUT, MAX_HIDDEN_LAYERS, MAX_UNITS
 from core.engine.optim import OPTIMIZERS, make_optimizer
 
 MNIST_IMAGES = 60_000
@@ -92,14 +92,17 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("init", "Initialisation", names=INITS, model=True,
           help="; ".join(f"{i.label}" for i in INITS.values()) + "."),
     Field("optimizer", "Optimizer", names=OPTIMIZERS),
-    Field("lr", "Learning rate η", 1e-6, 100.0, help="The seed's is 0.1 (Adam's usual one is 0.001)."),
+    Field("lr", "Learning rate η", 1e-6, 100.0, help="The seed's is 0.1 (Adam's and RMSprop's usual one is 0.001)."),
     Field("momentum", "Momentum μ", 0.0, 0.999, help="For SGD + momentum: how much of the last step's "
                                                      "direction each step keeps."),
     Field("weight_decay", "L2 weight decay λ", 0.0, 1.0),
+    Field("dropout", "Dropout p", 0.0, MAX_DROPOUT, model=True,
+          help="The probability of dropping each hidden unit in a training step (0: off, the seed's); "
+               "kept units are scaled by 1/(1 − p), and nothing is dropped at evaluation."),
     Field("batch_size", "Batch size m", 1, 4096, model=True,
           help="Images per mini-batch (at most the training set)."),
     Field("seed", "Seed", 0, 2**31 - 1, model=True,
-          help="Draws the initial weights, the split and the order of the batches."),
+          help="Draws the initial weights, the split, the order of the batches and dropout's masks."),
     Field("pool", "Image pool (train + validation)", 2, MAX_IMAGES, model=True,
           help="The seed uses the first 42,000 images; 5,000 is good for quick demos. "
                "At most 60,000 for MNIST, or the rows of your upload."),
@@ -131,6 +134,7 @@ class Settings:
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 0.0
+    dropout: float = 0.0
     batch_size: int = 64
     seed: int = 0
     pool: int = SEED_POOL
@@ -230,6 +234,7 @@ class Settings:
                     seed=int(net_config["seed"]), optimizer=hyper["optimizer"], lr=float(hyper["lr"]),
                     momentum=float(hyper.get("momentum", base.momentum)),
                     weight_decay=float(hyper.get("weight_decay", 0.0)),
+                    dropout=float(net_config.get("dropout", 0.0)),     # a file from before dropout: none
                     batch_size=int(trainer_state.get("batch_size", base.batch_size)),
                     pool=pool, val=val, dataset="mnist")
         # the epochs to train to: base's, or as many as the saved network's sizes allow

@@ -79,6 +79,8 @@ def explain(trace: Trace, name: str, index=(), optimizer=None) -> Explanation:
                            f"Sample {i} is a {yi}: its row of Y is 1 in column {yi} and 0 elsewhere.", "one-hot")
     if pre is None and sym == "Z":
         return _pre_activation(trace, l, index, value)
+    if pre is None and sym == "M":
+        return _mask(trace, l, index, value)
     if pre is None and sym == "A":
         return _softmax(trace, l, index, value) if l == L else _activation(trace, l, index, value)
     if pre == "d" and sym == "Z":
@@ -138,6 +140,20 @@ def _pre_activation(trace, l, index, value) -> Explanation:
     return Explanation(f"Z{l}", index, rule, sub, tuple(terms), total, value, note, "sum")
 
 
+def _mask(trace, l, index, value) -> Explanation:
+    i, j = index
+    p = trace.dropout
+    kept = value != 0
+    rule = rf"{_cell(f'M{l}', index)} = \frac{{\mathbf{{1}}[\text{{kept}}]}}{{1 - p}}"
+    sub = (rf"= \frac{{1}}{{1 - {tex_num(p)}}} = {tex_num(value)}" if kept else r"= 0 \quad (\text{dropped})")
+    note = (f"Dropout drew this at random (p = {p:g}): unit {j} of layer {l} was "
+            + (f"kept for sample {i} and its output is scaled by 1/(1 − p) = {value:.4g}, so the layer's mean "
+               "output is what it would be without dropout." if kept else
+               f"dropped for sample {i}: it outputs 0 in this step and gets no gradient back.")
+            + " Not computed from other numbers: each training step draws its own mask.")
+    return Explanation(f"M{l}", index, rule, sub, (Term(_lab(f"M{l}", *index), value),), value, value, note, "input")
+
+
 def _activation(trace, l, index, value) -> Explanation:
     act = trace.activation
     z = float(trace[f"Z{l}"][index])
@@ -145,8 +161,16 @@ def _activation(trace, l, index, value) -> Explanation:
     cell, zc = _cell(f"A{l}", index), _cell(f"Z{l}", index)
     rule = rf"{cell} = " + act.cell_latex.format(z=zc)
     sub = "= " + act.cell_latex.format(z=_p(z)) + f" = {tex_num(total)}"
-    return Explanation(f"A{l}", index, rule, sub, (Term(f"{act.key}({_lab(f'Z{l}', *index)})", total, (z,)),),
-                       total, value, act.a_note(z), act.key)
+    term = Term(f"{act.key}({_lab(f'Z{l}', *index)})", total, (z,))
+    if f"M{l}" not in trace:
+        return Explanation(f"A{l}", index, rule, sub, (term,), total, value, act.a_note(z), act.key)
+    mask = float(trace[f"M{l}"][index])     # dropout: the activation times this step's mask
+    rule = rf"{cell} = {_cell(f'M{l}', index)} \cdot " + act.cell_latex.format(z=zc)
+    sub = rf"= {tex_num(mask)} \cdot " + act.cell_latex.format(z=_p(z)) + f" = {tex_num(mask * total)}"
+    note = act.a_note(z) + (f" Dropout kept this unit, scaled by M{l} = {mask:.4g}." if mask else
+                            f" But dropout dropped this unit in this step (M{l} = 0): it passes nothing on.")
+    return Explanation(f"A{l}", index, rule, sub, (Term(f"M{l}·{term.label}", mask * total, (mask, total)),),
+                       mask * total, value, note, act.key, ((f"{act.key}(Z{l}) before the mask", total),))
 
 
 def _softmax(trace, l, index, value) -> Explanation:
@@ -219,6 +243,8 @@ def _hidden_error(trace, l, index, value) -> Explanation:
     act = trace.activation
     dA = float(trace[f"dA{l}"][index])
     z = float(trace[f"Z{l}"][index])
+    if f"M{l}" in trace:
+        return _hidden_error_dropped(trace, l, index, value, dA, z)
     a = float(trace[f"A{l}"][index])
     cell, dac, zc, ac = _cell(f"dZ{l}", index), _cell(f"dA{l}", index), _cell(f"Z{l}", index), _cell(f"A{l}", index)
     # the slope f'(z) is the engine's backward with dA = 1, on this one cell in float64
@@ -228,6 +254,23 @@ def _hidden_error(trace, l, index, value) -> Explanation:
     sub = rf"= {_p(dA)} \cdot " + act.slope_latex.format(z=_p(z), a=_p(a)) + f" = {tex_num(total)}"
     return Explanation(f"dZ{l}", index, rule, sub, (Term(f"dA{l}·f'(Z{l})", total, (dA, gate)),), total, value,
                        act.dz_note(z, a), "product")
+
+
+def _hidden_error_dropped(trace, l, index, value, dA, z) -> Explanation:
+    """dZ = (dA ⊙ M) ⊙ f'(Z): the slope at the activation *before* the mask (f(z), not A)."""
+    act = trace.activation
+    mask = float(trace[f"M{l}"][index])
+    a = float(act.f(np.asarray(z, np.float64)))
+    gate = float(act.backward(np.float64(1.0), np.asarray(z, np.float64), np.asarray(a, np.float64)))
+    total = dA * mask * gate
+    cell, dac, mc, zc = _cell(f"dZ{l}", index), _cell(f"dA{l}", index), _cell(f"M{l}", index), _cell(f"Z{l}", index)
+    rule = rf"{cell} = {dac} \cdot {mc} \cdot " + act.slope_latex.format(z=zc, a=rf"{act.key}({zc})")
+    sub = rf"= {_p(dA)} \cdot {tex_num(mask)} \cdot " + act.slope_latex.format(z=_p(z), a=_p(a)) + f" = {tex_num(total)}"
+    note = ((f"Dropout dropped this unit in this step (M{l} = 0), so none of the blame reaches it: its gradient is 0."
+             if not mask else f"Dropout kept this unit (M{l} = {mask:.4g}): its blame is scaled as its output was. ")
+            + (act.dz_note(z, a) if mask else ""))
+    return Explanation(f"dZ{l}", index, rule, sub, (Term(f"dA{l}·M{l}·f'(Z{l})", total, (dA, mask, gate)),), total,
+                       value, note, "product", ((f"f'(Z{l})", gate),))
 
 
 def _weight_grad(trace, l, index, value) -> Explanation:

@@ -347,25 +347,36 @@ def zeros_question(trace: Trace, r: int) -> Question:
     h = L - 1
     act = trace.activation
     Z, A, dA, dZ = (np.asarray(trace[n]) for n in (f"Z{h}", f"A{h}", f"dA{h}", f"dZ{h}"))
+    M = np.asarray(trace[f"M{h}"]) if f"M{h}" in trace else None    # dropout's mask, when the step had one
+    F = A if M is None else act.f(Z)                                 # the activation before the mask
     cols = entries_asked(trace, r)
-    slope = act.backward(np.ones_like(Z[r]), Z[r], A[r])      # f'(Z) at each entry, by the engine's own rule
+    slope = act.backward(np.ones_like(Z[r]), Z[r], F[r])      # f'(Z) at each entry, by the engine's own rule
     label = {j: f"dZ{h}[{r}, {j}]" for j in cols}
     zero = frozenset(label[j] for j in cols if dZ[r, j] == 0)
     share = float((dZ == 0).mean())
-    flat = float((act.backward(np.ones_like(Z), Z, A) == 0).mean())
-    slope_tex = act.slope_latex.format(z=f"Z_{{{h}}}", a=f"A_{{{h}}}")
+    flat = float((act.backward(np.ones_like(Z), Z, F) == 0).mean())
+    slope_tex = act.slope_latex.format(z=f"Z_{{{h}}}", a=f"A_{{{h}}}" if M is None else rf"f(Z_{{{h}}})")
 
     def line(j) -> str:
+        mask = "" if M is None else f" × {num(M[r, j])}"
+        dropped = "" if M is None or M[r, j] else " Dropout dropped this unit in this step (its mask is 0)."
         return (f"$Z_{{{h}}}[{r}, {j}]$ = {num(Z[r, j])}, slope {num(slope[j])}: $dZ_{{{h}}}[{r}, {j}]$ = "
-                f"{num(dA[r, j])} × {num(slope[j])} = {num(dZ[r, j])}. {act.dz_note(float(Z[r, j]), float(A[r, j]))}")
+                f"{num(dA[r, j])}{mask} × {num(slope[j])} = {num(dZ[r, j])}. "
+                f"{act.dz_note(float(Z[r, j]), float(F[r, j]))}{dropped}")
 
     def hint(answers) -> str:
         chosen = frozenset(answers[0] or ())
         wrong = [j for j in cols if (label[j] in chosen) != (label[j] in zero)]
         return "\n".join(["These entries are not as you said:"] + [f"- {line(j)}" for j in wrong])
 
-    same = bool(((dZ == 0) == (act.backward(np.ones_like(Z), Z, A) == 0)).all())
-    if flat and same:
+    same = bool(((dZ == 0) == (act.backward(np.ones_like(Z), Z, F) == 0)).all())
+    if M is not None:
+        whole = (f"In the whole of $dZ_{{{h}}}$, {share:.1%} of the entries are 0: where dropout dropped the unit "
+                 f"(its mask $M_{{{h}}}$ is 0 for {float((M == 0).mean()):.1%} of the entries)"
+                 + (f", where {act.label}'s slope is 0 ({flat:.1%})" if flat else "")
+                 + f", and where $dA_{{{h}}}$ itself was 0. A dropped or silent unit learns nothing from that "
+                 "image in this step.")
+    elif flat and same:
         whole = (f"In the whole of $dZ_{{{h}}}$, {share:.1%} of the entries are 0: exactly those where {act.label}'s "
                  "slope is 0. Those units were silent for that image, and learn nothing from it in this step.")
     elif flat:
@@ -378,9 +389,12 @@ def zeros_question(trace: Trace, r: int) -> Question:
     return Question(
         "zeros", f"dZ{h}", f"Which entries of dZ{h} are zero",
         f"Back through the activation of layer {h}: each entry of $dZ_{{{h}}}$ is the gradient $dA_{{{h}}}$ that "
-        f"arrived from layer {L}, times {act.label}'s slope at that entry, ${slope_tex}$. The table shows "
-        f"{len(cols)} entries of row {r}: their $Z_{{{h}}}$ from the forward pass and their $dA_{{{h}}}$. Which "
-        f"of these entries of $dZ_{{{h}}}$ are exactly 0?",
+        f"arrived from layer {L}, "
+        + ("" if M is None else f"times dropout's mask $M_{{{h}}}$ (0 for a dropped unit), ")
+        + f"times {act.label}'s slope at that entry, ${slope_tex}$. The table shows "
+        f"{len(cols)} entries of row {r}: their $Z_{{{h}}}$ from the forward pass"
+        + ("" if M is None else f", their mask $M_{{{h}}}$")
+        + f" and their $dA_{{{h}}}$. Which of these entries of $dZ_{{{h}}}$ are exactly 0?",
         trace.spec(f"dZ{h}").latex,
         (Part(f"the entries of $dZ_{{{h}}}$ that are 0 (pick none if you think none is)", MULTI, zero,
               tuple(label[j] for j in cols)),),
@@ -388,7 +402,9 @@ def zeros_question(trace: Trace, r: int) -> Question:
         Reveal("heatmap", *reversed(first_rows(dZ, f"dZ{h}: {share:.0%} of its entries are 0")),
                axes=(f"unit j of layer {h}", "sample i")),
         Given((f"Z{h}[{r}, j]", f"dA{h}[{r}, j]"), tuple(f"j = {j}" for j in cols),
-              np.stack([Z[r, cols], dA[r, cols]])),
+              np.stack([Z[r, cols], dA[r, cols]])) if M is None else
+        Given((f"Z{h}[{r}, j]", f"M{h}[{r}, j]", f"dA{h}[{r}, j]"), tuple(f"j = {j}" for j in cols),
+              np.stack([Z[r, cols], M[r, cols], dA[r, cols]])),
         sample=r, hint=hint)
 
 

@@ -29,8 +29,8 @@ from typing import Mapping
 import numpy as np
 
 from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
-from core.engine.network import DivergenceError, Trace
-from core.engine.trainer import Trainer
+from core.engine.network import DivergenceError, Trace, dropout_masks
+from core.engine.trainer import Trainer, step_rng
 
 LEARNING_RATES = (0.01, 0.1, 1.0, 10.0)
 BIG_DROP = 0.10     # the batch's loss falling by at least this share of itself is "a lot"
@@ -167,16 +167,19 @@ def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None, keep_params: bool = 
         split = trainer.split
         position = (trainer.epoch + 1, trainer.step_in_epoch + 1, trainer.global_step)
         name, lr_note = opt.name, opt.lr_note
+        rng = step_rng(trainer.seed, trainer.global_step)
     X, y = split.images(idx, net.dtype)
-    before = _batch_loss(net.with_params(params), X, y)
+    # dropout: every trial is the same step, so it drops the same units; the losses are the batch's through them
+    masks = dropout_masks(net, len(y), rng)
+    before = _batch_loss(net.with_params(params), X, y, masks)
     trials = []
     for lr in lrs:
         copy = Trainer.from_state(config, params, {**hyper, "lr": float(lr)}, opt_state, state, split)
-        trials.append(_trial(copy, idx, X, y, before, keep_params))
+        trials.append(_trial(copy, idx, X, y, before, keep_params, masks))
     return Lesson(idx, np.asarray(y), *position, params, name, hyper, lr_note, before, tuple(trials))
 
 
-def _trial(copy: Trainer, idx, X, y, before: float, keep_params: bool) -> Trial:
+def _trial(copy: Trainer, idx, X, y, before: float, keep_params: bool, masks: dict | None = None) -> Trial:
     lr, L = copy.optimizer.lr, copy.net.n_layers
     start = copy.net.params
     try:
@@ -188,15 +191,16 @@ def _trial(copy: Trainer, idx, X, y, before: float, keep_params: bool) -> Trial:
         nan = (math.nan,) * L
         return Trial(lr, before, math.nan, nan, math.nan, refused)
     tried = after_params or {k: p + trace["Δ" + k] for k, p in start.items()}
-    return Trial(lr, before, _batch_loss(copy.net.with_params(tried), X, y),
+    return Trial(lr, before, _batch_loss(copy.net.with_params(tried), X, y, masks),
                  tuple(trace.update_ratio(l) for l in range(1, L + 1)), _first_order(trace, start), refused,
                  after_params if keep_params else None)
 
 
-def _batch_loss(net, X, y) -> float:
-    """The mean loss of the batch, as the step computes it (float32 for a float32 network)."""
+def _batch_loss(net, X, y, masks: dict | None = None) -> float:
+    """The mean loss of the batch, as the step computes it (float32 for a float32 network; through
+    dropout's ``masks`` when the step had them)."""
     with np.errstate(all="ignore"):      # the weights a refused step would have made may overflow
-        v = net.forward(X)
+        v = net.forward(X, masks=masks)
         return float(net.sample_losses(v, y).sum() / len(y))
 
 

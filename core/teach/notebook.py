@@ -67,6 +67,7 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
     updates = optimizer is not None and all("Δ" + p in trace for p in names)
     dtype = np.asarray(trace["X"]).dtype.name
     rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float32"])
+    masks = list(trace.masks)       # dropout's, drawn at random by the step: data here, like the batch
     which = f"step {number:,}" if number is not None else "one step"
     arrow = " → ".join(map(str, trace.sizes))
     cells = []
@@ -97,10 +98,12 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
 
     md("## The data\n\nThe mini-batch `X` (pixels scaled to [0, 1]) and its labels `y`, the parameters "
        "`W1, b1, …` as they were before the step"
-       + (" and the optimizer's settings and state" if updates else "") +
+       + (" and the optimizer's settings and state" if updates else "")
+       + (f"; dropout's masks `{', '.join(masks)}` (p = {trace.dropout:g}), drawn at random by the step, so taken "
+          "as it drew them" if masks else "") +
        ". The second half, `app`, is what the app recorded for every quantity of the step: what each cell "
        "below is checked against. (The cell is folded: long lines of base64, nothing to read.)")
-    inputs = ["X", "y", *names]
+    inputs = ["X", "y", *names, *masks]
     lines = [f'{n} = unpack("{_b64(trace[n])}")' for n in inputs]
     if updates:
         lines += [f"{k} = {v!r}" for k, v in optimizer.hyper.items() if k != "optimizer"]
@@ -117,7 +120,12 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
        f"the activation ({act.label}); the last layer's is the softmax.")
     for l in range(1, L + 1):
         prev = "X" if l == 1 else f"A{l-1}"
-        if l < L:
+        if l < L and f"M{l}" in masks:
+            md(_md(trace, f"Z{l}", f"M{l}", f"A{l}") + f"\n\n`F{l}` is the activation before dropout, kept for the "
+               "backward pass.")
+            code(f"Z{l} = {prev} @ W{l} + b{l}\nF{l} = {act.f_numpy.format(Z=f'Z{l}')}\nA{l} = F{l} * M{l}\n"
+                 + _check(f"Z{l}", f"A{l}"))
+        elif l < L:
             md(_md(trace, f"Z{l}", f"A{l}"))
             code(f"Z{l} = {prev} @ W{l} + b{l}\nA{l} = {act.f_numpy.format(Z=f'Z{l}')}\n" + _check(f"Z{l}", f"A{l}"))
         else:
@@ -146,7 +154,8 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
         if l > 1:
             k = l - 1
             md(_md(trace, f"dA{k}", f"dZ{k}"))
-            dz = act.dz_numpy.format(dA=f"dA{k}", Z=f"Z{k}", A=f"A{k}")
+            dz = (act.dz_numpy.format(dA=f"(dA{k} * M{k})", Z=f"Z{k}", A=f"F{k}") if f"M{k}" in masks else
+                  act.dz_numpy.format(dA=f"dA{k}", Z=f"Z{k}", A=f"A{k}"))
             code(f"dA{k} = dZ{l} @ W{l}.T\ndZ{k} = {dz}\n" + _check(f"dA{k}", f"dZ{k}"))
 
     if updates:
