@@ -112,9 +112,10 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f" and `b{l}` is added to every row. *Look at:* early in training `Z{l}` is centred on 0, so "
                 "roughly half of it is negative (with the seed's 0.01·N(0,1) weights it also starts tiny).")
     if k.startswith("A") and l < L:
-        return (f"**Activations of layer {l}.** The non-linearity is applied to every entry of `Z{l}` "
-                f"separately, so the shape stays ({m} × {n_out}). {trace.activation.a_about} Without a "
-                "non-linearity here, the layers would collapse into a single matrix product." + dropout_text(trace, l))
+        # dropout first: the viewer's text box shows its start, and the mask is what differs from the seed
+        return (f"**Activations of layer {l}.**" + dropout_text(trace, l) + f" The non-linearity is applied to "
+                f"every entry of `Z{l}` separately, so the shape stays ({m} × {n_out}). {trace.activation.a_about} "
+                "Without a non-linearity here, the layers would collapse into a single matrix product.")
     if k == f"Z{L}":
         return (f"**Scores of the {n_out} digits.** The same weighted sum, now giving one score (logit) per digit "
                 f"for every sample: ({m} × {n_in}) · ({n_in} × {n_out}) = ({m} × {n_out}). Scores can be any "
