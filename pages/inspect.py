@@ -308,7 +308,7 @@ def edit_section() -> None:
             st.button("Set the weight", key="edit_weight_btn", on_click=_set_weight)
         st.markdown("**Edits applied**, in order:" if edits else "**No edits yet**: after = before.")
         if edits:
-            with st.container(height=160 if len(edits) > 5 else None, border=False):
+            with st.container(height=160, border=False) if len(edits) > 5 else st.container(border=False):
                 st.markdown("\n".join(f"{k}. `{e.label}`" for k, e in enumerate(edits, 1)))
         u1, u2 = st.columns(2)
         u1.button("Undo last", key="edit_undo", on_click=_undo, args=(False,), disabled=not edits,
