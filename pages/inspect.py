@@ -303,7 +303,9 @@ def edit_section() -> None:
             j = int(c2.number_input(f"j (unit of Z{l}, 0–{sizes[l] - 1})", 0, sizes[l] - 1, key=EDIT_J))
             was, now = float(params[f"W{l}"][i, j]), float(edited[f"W{l}"][i, j])
             st.markdown(f"`W{l}[{i}, {j}]` is **{was:+.4f}**" +
-                        (f", **{now:+.4f}** after the edits so far." if now != was else "."))
+                        (f", **{now:+.4f}** after the edits so far." if now != was else ".") +
+                        (f" Pixel {i} is 0 in every validation image, so this weight cannot change their "
+                         f"answers." if l == 1 and not val_X[:, i].any() else ""))
             st.number_input("New value", -MAX_WEIGHT, MAX_WEIGHT, value=0.0, step=0.1, format="%.4f", key=EDIT_VALUE)
             st.button("Set the weight", key="edit_weight_btn", on_click=_set_weight)
         st.markdown("**Edits applied**, in order:" if edits else "**No edits yet**: after = before.")
@@ -319,7 +321,8 @@ def edit_section() -> None:
         delta = (after.accuracy - before.accuracy) * 100
         m1, m2 = st.columns(2)
         m1.metric("Validation accuracy after the edits", f"{after.accuracy:.1%}",
-                  delta=f"{delta:+.1f} points" if edits else None)
+                  delta=f"{delta:+.1f} points" if edits else None,
+                  delta_color="normal" if abs(delta) >= 0.05 else "off")
         m2.metric("Before", f"{before.accuracy:.1%}")
         chart(st, before_after_bars(before.recall, after.recall, f"Recall of each digit on the {len(val_y):,} "
                                     f"validation images", "recall"), key="edit_recall",
