@@ -236,6 +236,13 @@ def _silence() -> None:
     st.session_state[EDIT_UNITS] = []
 
 
+def _add_open_neuron() -> None:
+    """The neuron open in the grid above (layer 1), added to the neurons to silence."""
+    j, picked_now = st.session_state.get(NEURON), list(st.session_state.get(EDIT_UNITS, []))
+    if j is not None and j not in picked_now and j not in silenced(state.network_edits.edits, 1):
+        st.session_state[EDIT_UNITS] = picked_now + [int(j)]
+
+
 def _set_weight() -> None:
     box = state.network_edits
     ss = st.session_state
@@ -287,8 +294,13 @@ def edit_section() -> None:
                 st.session_state[EDIT_UNITS] = []
             st.multiselect(f"Neurons of A{layer} to silence", options, key=EDIT_UNITS,
                            placeholder="pick one or more", help="Neuron j of layer 1 is the picture j in the grid above.")
-            st.button("Silence them", key="edit_silence_btn", on_click=_silence,
-                      disabled=not st.session_state.get(EDIT_UNITS))
+            b1, b2 = st.columns(2)
+            b1.button("Silence them", key="edit_silence_btn", on_click=_silence,
+                      disabled=not st.session_state.get(EDIT_UNITS), use_container_width=True)
+            if layer == 1:
+                b2.button("+ open neuron", key="edit_add_open", on_click=_add_open_neuron,
+                          use_container_width=True, help="Add the neuron open in the grid of layer 1 above "
+                                                         "(clicked, or typed in its Neuron box).")
             if off:
                 st.caption(f"Silenced in A{layer}: {', '.join(map(str, off))}.")
         else:

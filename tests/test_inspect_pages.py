@@ -170,9 +170,10 @@ def test_edit_the_network_silences_neurons_on_a_copy_and_undoes(trained):
         assert np.array_equal(params[k], keep[k])
 
 
-def test_edits_are_forgotten_when_another_network_opens(trained):
-    at = open_page(trained, "pages/inspect.py")
-    at.multiselect(key="edit_units").set_value([1]).run()
+def test_the_open_neuron_can_be_added_and_edits_are_forgotten_with_another_network(trained):
+    at = open_page(trained, "pages/inspect.py", neuron=1)
+    at.button(key="edit_add_open").click().run()        # the neuron open in the grid above
+    assert at.multiselect(key="edit_units").value == [1]
     at.button(key="edit_silence_btn").click().run()
     assert session(at.session_state).network_edits.edits == (Silence(1, 1),)
     m = load_mnist()

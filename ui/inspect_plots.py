@@ -160,7 +160,7 @@ def before_after_bars(before: np.ndarray, after: np.ndarray, title: str = "", y_
                                  font=dict(size=14)), height=height, barmode="group",
                       margin=dict(l=10, r=10, t=58, b=10), yaxis=dict(range=[0, 1.05], title=y_title,
                                                                     tickformat=".0%"),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0))
     fig.update_xaxes(type="category", title=x_title)
     return fig
 
