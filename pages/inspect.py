@@ -1,11 +1,13 @@
 """What it learned: the first layer's neurons as pictures, one image through the
-network, and the network's representation of the digits (PCA)."""
+network, an edit of the network and what it changes, and the network's representation
+of the digits (PCA)."""
 import numpy as np
 import streamlit as st
 
 from core.engine.metrics import activations, by_class, extremes, firing_rate, mistakes, neuron_order, pca
+from core.teach.surgery import MAX_WEIGHT, SetWeight, Silence, apply, outcome, outcome_of, silenced
 from ui import phone, present
-from ui.inspect_plots import class_boxes, image_grid, layer_bars, pca_scatter, probability_bars, weight_image
+from ui.inspect_plots import before_after_bars, class_boxes, image_grid, layer_bars, pca_scatter, probability_bars, weight_image
 from ui.logits import logit_breakdown
 from ui.links import keep_view, link_box, read_view, scroll_to
 from ui.session import offer_pretrained, snapshot_choice, workspace
@@ -15,6 +17,7 @@ from ui.present import chart, prose, prose_caption
 PAGE = "inspect"       # this page's address, /inspect
 SNAPSHOT = "inspect_snapshot"
 NEURONS_ANCHOR, IMAGE_ANCHOR = "neurons", "one-image"   # the sections a link opens on
+EDIT_ANCHOR = "edit"
 N_TRAIN_PROBE = 5000   # training images searched for what excites a neuron
 N_PCA = 2000           # validation images in the PCA pictures
 
@@ -179,6 +182,11 @@ def one_image_section() -> None:
                              format_func=lambda k: f"image {k}: a {val_y[k]} taken for a {val_pred[k]} "
                                                    f"({p[k, val_pred[k]]:.0%})"))
     keep_view(PAGE, image=i)
+    if state.probe_image != i:      # the edit section below shows this image too: redraw the page
+        redraw = state.probe_image is not None
+        state.probe_image = i
+        if redraw:
+            st.rerun()
     one = activations(net, val_X[i:i + 1], params)   # the same forward pass, on one row
     A_out = one[f"A{L}"][0]
     pred = int(A_out.argmax())
@@ -214,6 +222,137 @@ def one_image_section() -> None:
                     + (f" Only the {active} active units of {last} contribute at all; the other "
                        f"{len(terms) - active} are zero." if active < len(terms) else ""))
     link_box(ws, PAGE, f"validation image {i}", epoch=epoch_shown, image=i)
+
+
+# --------------------------------------------------------------------------- edit the network
+EDIT_UNITS, EDIT_LAYER = "edit_units", "edit_layer"
+EDIT_W, EDIT_I, EDIT_J, EDIT_VALUE = "edit_w_layer", "edit_w_i", "edit_w_j", "edit_w_value"
+
+
+def _silence() -> None:
+    box = state.network_edits
+    layer = int(st.session_state[EDIT_LAYER])
+    box.edits = box.edits + tuple(Silence(layer, int(j)) for j in st.session_state.get(EDIT_UNITS, []))
+    st.session_state[EDIT_UNITS] = []
+
+
+def _add_open_neuron() -> None:
+    """The neuron open in the grid above (layer 1), added to the neurons to silence."""
+    j, picked_now = st.session_state.get(NEURON), list(st.session_state.get(EDIT_UNITS, []))
+    if j is not None and j not in picked_now and j not in silenced(state.network_edits.edits, 1):
+        st.session_state[EDIT_UNITS] = picked_now + [int(j)]
+
+
+def _set_weight() -> None:
+    box = state.network_edits
+    ss = st.session_state
+    box.edits = box.edits + (SetWeight(int(ss[EDIT_W]), int(ss[EDIT_I]), int(ss[EDIT_J]), float(ss[EDIT_VALUE])),)
+
+
+def _undo(all_of_them: bool) -> None:
+    box = state.network_edits
+    box.edits = () if all_of_them else box.edits[:-1]
+
+
+def edited_outcomes(edits: tuple):
+    """(before, after, the edited parameters): the engine's forward pass of the parameters shown,
+    and of a copy with ``edits`` applied, on the validation images."""
+    before = memo.get("surgery:before", (split, params), lambda: outcome_of(vals[f"A{L}"], val_y))
+    if not edits:
+        return before, before, params
+    edited = memo.get("surgery:params", (params, edits), lambda: apply(params, edits))
+    return before, memo.get("surgery:after", (split, edited), lambda: outcome(net, edited, val_X, val_y)), edited
+
+
+@st.fragment
+def edit_section() -> None:
+    st.subheader("Edit the network and see", anchor=EDIT_ANCHOR)
+    sizes = net.sizes
+    prose("What does the network do without some of its neurons, or with one weight changed? Silence "
+          "hidden neurons or set a weight, and the validation accuracy, the recall of each digit and the "
+          "image picked above are computed again at once, by the same forward pass.\n\n"
+          f"**Silencing** neuron *j* of `A1` sets its outgoing weights `W2[j, :]` to 0: nothing it computes "
+          f"reaches the layer above, so `Z2 = A1 @ W2 + b2` is what it would be with `A1[:, j] = 0`, "
+          f"whatever the activation" + (" (likewise " + ", ".join(f"`A{l}` with `W{l + 1}`" for l in range(2, L)) + ")" if L > 2 else "") + ". "
+          f"Zeroing its incoming weights `W1[:, j]` and `b1[j]` instead would leave `A1[:, j] = f(0)`: 0 for "
+          f"ReLU and tanh, but 0.5 for the sigmoid, which would still pass `0.5·W2[j, :]` on.")
+    st.caption(f"An experiment on a **copy** of the parameters shown (epoch {at_epoch}): the session's network, "
+               f"its trainer and any training run are untouched. The edits are forgotten when another network "
+               f"is opened.")
+    edits = state.network_edits.of(ws.trainer)
+    before, after, edited = edited_outcomes(edits)
+    left, right = st.columns([1, 1.5], gap="large")
+    with left:
+        what = st.radio("Edit", ["silence", "weight"], horizontal=True, key="edit_what",
+                        format_func={"silence": "silence neurons", "weight": "set a weight"}.get)
+        if what == "silence":
+            layer = st.selectbox("Layer", list(range(1, L)), key=EDIT_LAYER,
+                                 format_func=lambda l: f"A{l} (hidden layer {l}, {sizes[l]} neurons)")
+            off = silenced(edits, layer)
+            options = [j for j in range(sizes[layer]) if j not in off]
+            if any(j not in options for j in st.session_state.get(EDIT_UNITS, [])):   # another layer or network
+                st.session_state[EDIT_UNITS] = []
+            st.multiselect(f"Neurons of A{layer} to silence", options, key=EDIT_UNITS,
+                           placeholder="pick one or more", help="Neuron j of layer 1 is the picture j in the grid above.")
+            b1, b2 = st.columns(2)
+            b1.button("Silence them", key="edit_silence_btn", on_click=_silence,
+                      disabled=not st.session_state.get(EDIT_UNITS), use_container_width=True)
+            if layer == 1:
+                b2.button("+ open neuron", key="edit_add_open", on_click=_add_open_neuron,
+                          use_container_width=True, help="Add the neuron open in the grid of layer 1 above "
+                                                         "(clicked, or typed in its Neuron box).")
+            if off:
+                st.caption(f"Silenced in A{layer}: {', '.join(map(str, off))}.")
+        else:
+            l = int(st.selectbox("Weight matrix", list(range(1, L + 1)), key=EDIT_W,
+                                 format_func=lambda l: f"W{l} ({sizes[l - 1]}×{sizes[l]})"))
+            for key, n in ((EDIT_I, sizes[l - 1]), (EDIT_J, sizes[l])):   # another matrix may be smaller
+                if not 0 <= st.session_state.get(key, 0) < n:
+                    st.session_state[key] = 0
+            c1, c2 = st.columns(2)
+            i = int(c1.number_input(f"i ({'pixel of X' if l == 1 else f'unit of A{l - 1}'}, 0–{sizes[l - 1] - 1})",
+                                    0, sizes[l - 1] - 1, key=EDIT_I))
+            j = int(c2.number_input(f"j (unit of Z{l}, 0–{sizes[l] - 1})", 0, sizes[l] - 1, key=EDIT_J))
+            was, now = float(params[f"W{l}"][i, j]), float(edited[f"W{l}"][i, j])
+            st.markdown(f"`W{l}[{i}, {j}]` is **{was:+.4f}**" +
+                        (f", **{now:+.4f}** after the edits so far." if now != was else ".") +
+                        (f" Pixel {i} is 0 in every validation image, so this weight cannot change their "
+                         f"answers." if l == 1 and not val_X[:, i].any() else ""))
+            st.number_input("New value", -MAX_WEIGHT, MAX_WEIGHT, value=0.0, step=0.1, format="%.4f", key=EDIT_VALUE)
+            st.button("Set the weight", key="edit_weight_btn", on_click=_set_weight)
+        st.markdown("**Edits applied**, in order:" if edits else "**No edits yet**: after = before.")
+        if edits:
+            with st.container(height=160, border=False) if len(edits) > 5 else st.container(border=False):
+                st.markdown("\n".join(f"{k}. `{e.label}`" for k, e in enumerate(edits, 1)))
+        u1, u2 = st.columns(2)
+        u1.button("Undo last", key="edit_undo", on_click=_undo, args=(False,), disabled=not edits,
+                  use_container_width=True)
+        u2.button("Undo all", key="edit_undo_all", on_click=_undo, args=(True,), disabled=not edits,
+                  use_container_width=True)
+    with right:
+        delta = (after.accuracy - before.accuracy) * 100
+        m1, m2 = st.columns(2)
+        m1.metric("Validation accuracy after the edits", f"{after.accuracy:.1%}",
+                  delta=f"{delta:+.1f} points" if edits else None,
+                  delta_color="normal" if abs(delta) >= 0.05 else "off")
+        m2.metric("Before", f"{before.accuracy:.1%}")
+        chart(st, before_after_bars(before.recall, after.recall, f"Recall of each digit on the {len(val_y):,} "
+                                    f"validation images", "recall"), key="edit_recall",
+              config={"displayModeBar": False})
+    n = len(val_y)
+    i = state.probe_image if state.probe_image is not None and 0 <= state.probe_image < n else 0
+    p0, p1 = before.proba[i], after.proba[i]
+    a, b = st.columns([1, 4])
+    with a:
+        chart(st, image_grid(val_X[i:i + 1] / 255, size=150), key="edit_img", config={"displayModeBar": False})
+    with b:
+        chart(st, before_after_bars(p0, p1, f"Validation image {i} (a {val_y[i]}, outlined): A{L} before and after",
+                                    "probability", true=int(val_y[i]), height=230),
+              key="edit_proba", config={"displayModeBar": False})
+    d0, d1 = int(p0.argmax()), int(p1.argmax())
+    st.markdown(f"Image {i}, a **{val_y[i]}**: the network said **{d0}** ({p0[d0]:.1%})"
+                + (f"; edited, it says **{d1}** ({p1[d1]:.1%})." if edits else ".")
+                + " Pick another image in *One image through the network* above.")
 
 
 # --------------------------------------------------------------------------- representation
@@ -283,5 +422,7 @@ def representation_section() -> None:
 neurons_section()
 st.divider()
 one_image_section()
+st.divider()
+edit_section()
 st.divider()
 representation_section()

@@ -138,3 +138,14 @@ def test_a_png_is_simulated_pixel_by_pixel(tmp_path):
     assert np.allclose(out[1, 0], 1, atol=0.01)                 # white stays white
     assert np.allclose(out[0, 0], deuteranopia(img[0, 0] / 255), atol=0.01)
     assert delta_e(out[0, 0], out[0, 1]) < 10                   # red and green merge, as in the issue
+
+
+def test_before_and_after_an_edit_stay_apart_and_after_is_hatched_too():
+    from ui.inspect_plots import before_after_bars
+    fig = before_after_bars(np.full(10, 0.9), np.full(10, 0.5), true=3)
+    before, after = fig.data
+    a, b = srgb(before.marker.color), srgb(after.marker.color)
+    assert delta_e(a, b) >= MIN_RIGHT_WRONG_DE
+    assert delta_e(deuteranopia(a), deuteranopia(b)) >= MIN_RIGHT_WRONG_DE
+    assert not before.marker.pattern.shape and after.marker.pattern.shape    # not told apart by colour alone
+    assert list(before.marker.line.width) == [3 if c == 3 else 0 for c in range(10)]   # the true digit outlined

@@ -17,6 +17,7 @@ from core.engine.metrics import activations, confusion_matrix
 from core.data.kaggle_csv import load_csv
 from core.data.mnist import load_mnist
 from core.engine.trainer import evaluate
+from core.teach.surgery import SetWeight, Silence, compare
 from core.lab.settings import Settings
 from core.lab.workspace import Workspace
 from ui.state import session
@@ -105,6 +106,83 @@ def test_one_image_shows_the_engines_prediction_and_logit(trained):
     assert total == pytest.approx(float(v["Z3"][0, pred]), abs=2e-3)
     probs = arr(chart(at, "probe_proba")["data"][0]["y"])
     np.testing.assert_allclose(probs, v["A3"][0], atol=1e-6)
+
+
+def metric(at: AppTest, label: str):
+    return next(m for m in at.metric if m.label == label)
+
+
+def test_edit_the_network_silences_neurons_on_a_copy_and_undoes(trained):
+    X, y = validation(trained)
+    i = 11
+    params = trained.net.params
+    keep = {k: v.copy() for k, v in params.items()}
+    at = open_page(trained, "pages/inspect.py", probe_index=i)
+    before = compare(trained.net, params, [], X, y)[0]
+    assert metric(at, "Validation accuracy after the edits").value == f"{before.accuracy:.1%}"
+    assert metric(at, "Before").value == f"{before.accuracy:.1%}"
+
+    # silence three neurons of A2 (the layer has 32: a 48 would be refused)
+    at.selectbox(key="edit_layer").set_value(2).run()
+    at.multiselect(key="edit_units").set_value([0, 5, 31]).run()
+    at.button(key="edit_silence_btn").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    edits = (Silence(2, 0), Silence(2, 5), Silence(2, 31))
+    assert session(at.session_state).network_edits.edits == edits
+    was, after = compare(trained.net, params, edits, X, y)
+    assert after.accuracy != was.accuracy           # these neurons matter to the trained network
+    m = metric(at, "Validation accuracy after the edits")
+    assert m.value == f"{after.accuracy:.1%}"
+    assert m.delta == f"{(after.accuracy - was.accuracy) * 100:+.1f} points"
+    recall = chart(at, "edit_recall")["data"]
+    np.testing.assert_allclose(arr(recall[0]["y"]).astype(float), was.recall, equal_nan=True)
+    np.testing.assert_allclose(arr(recall[1]["y"]).astype(float), after.recall, equal_nan=True)
+    proba = chart(at, "edit_proba")["data"]           # the image picked in "One image through the network"
+    np.testing.assert_allclose(arr(proba[0]["y"]), was.proba[i], atol=1e-6)
+    np.testing.assert_allclose(arr(proba[1]["y"]), after.proba[i], atol=1e-6)
+    assert at.multiselect(key="edit_units").value == []
+    assert 0 not in at.multiselect(key="edit_units").options and "1" in at.multiselect(key="edit_units").options
+
+    # then a weight, shown with its value, and undo it
+    at.radio(key="edit_what").set_value("weight").run()
+    at.selectbox(key="edit_w_layer").set_value(3).run()
+    at.number_input(key="edit_w_i").set_value(7).run()
+    at.number_input(key="edit_w_j").set_value(4).run()
+    assert any(f"`W3[7, 4]` is **{float(params['W3'][7, 4]):+.4f}**" in md.value for md in at.markdown)
+    at.number_input(key="edit_w_value").set_value(-40.0).run()
+    at.button(key="edit_weight_btn").click().run()
+    edits2 = edits + (SetWeight(3, 7, 4, -40.0),)
+    assert session(at.session_state).network_edits.edits == edits2
+    assert metric(at, "Validation accuracy after the edits").value == \
+        f"{compare(trained.net, params, edits2, X, y)[1].accuracy:.1%}"
+    at.button(key="edit_undo").click().run()
+    assert session(at.session_state).network_edits.edits == edits
+    assert metric(at, "Validation accuracy after the edits").value == f"{after.accuracy:.1%}"
+
+    at.button(key="edit_undo_all").click().run()
+    assert session(at.session_state).network_edits.edits == ()
+    m = metric(at, "Validation accuracy after the edits")
+    assert m.value == f"{before.accuracy:.1%}" and not m.delta
+    np.testing.assert_array_equal(arr(chart(at, "edit_proba")["data"][1]["y"]), arr(chart(at, "edit_proba")["data"][0]["y"]))
+    # the session's network was never touched
+    assert trained.net.params is params
+    for k in keep:
+        assert np.array_equal(params[k], keep[k])
+
+
+def test_the_open_neuron_can_be_added_and_edits_are_forgotten_with_another_network(trained):
+    at = open_page(trained, "pages/inspect.py", neuron=1)
+    at.button(key="edit_add_open").click().run()        # the neuron open in the grid above
+    assert at.multiselect(key="edit_units").value == [1]
+    at.button(key="edit_silence_btn").click().run()
+    assert session(at.session_state).network_edits.edits == (Silence(1, 1),)
+    m = load_mnist()
+    other = Workspace(Settings(hidden=(20,), pool=1500, val=300), m["train"], m["test"])
+    session(at.session_state).ws = other
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert session(at.session_state).network_edits.edits == ()
+    assert metric(at, "Validation accuracy after the edits").delta == ""
 
 
 def test_pca_pictures_cover_the_validation_images(trained):
@@ -286,5 +364,15 @@ def test_pages_work_for_other_architectures(hidden, activation):
     assert sorted(chart(at, "neuron_grid")["data"][-1]["customdata"]) == list(range(hidden[0]))
     for name in ["X"] + [f"A{l}" for l in range(1, len(hidden) + 1)]:
         chart(at, f"pca_{name}")
+    at.selectbox(key="edit_layer").set_value(len(hidden)).run()     # the last hidden layer, silenced whole
+    at.multiselect(key="edit_units").set_value(list(range(hidden[-1]))).run()
+    at.button(key="edit_silence_btn").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    p1 = arr(chart(at, "edit_proba")["data"][1]["y"])
+    assert len(set(np.round(arr(chart(at, "edit_recall")["data"][1]["y"]).astype(float), 6)) - {np.nan}) <= 2
+    X, y = validation(ws)
+    after = compare(ws.net, ws.net.params, [Silence(len(hidden), j) for j in range(hidden[-1])], X, y)[1]
+    np.testing.assert_allclose(after.proba, np.broadcast_to(after.proba[0], after.proba.shape), atol=1e-6)
+    np.testing.assert_allclose(p1, after.proba[299], atol=1e-6)
     at = open_page(ws, "pages/evaluate.py")
     assert confusion_counts(chart(at, "cm_chart")).sum() == 300

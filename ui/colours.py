@@ -32,6 +32,9 @@ WRONG_SCALE = ["#fff5eb", "#fee6ce", "#fdd0a2", "#fdae6b", "#fd8d3c", "#f16913",
 # the sign of a contribution (bars left and right of zero): Okabe–Ito blue and vermillion
 POSITIVE, NEGATIVE = "#0072b2", "#d55e00"
 
+# a network before and after an edit (pages/inspect.py): Okabe–Ito blue and orange; "after" is also hatched
+BEFORE, AFTER = "#0072b2", "#e69f00"
+
 DARK_TEXT = "#000000"
 LIGHT_TEXT = "#ffffff"
 

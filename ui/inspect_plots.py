@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ui.colours import NEGATIVE, POSITIVE, RIGHT_SCALE, WRONG_SCALE, plotly_scale, scale_colour, text_on
+from ui.colours import AFTER, BEFORE, NEGATIVE, POSITIVE, RIGHT_SCALE, WRONG_SCALE, plotly_scale, scale_colour, text_on
 from ui.figures import DIGIT_COLOURS, grid_canvas, grid_heatmap
 
 PICK = "rgba(255,176,0,0.45)"   # a picked image / cell
@@ -140,6 +140,28 @@ def probability_bars(p: np.ndarray, true: int | None = None, title: str = "") ->
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=250,
                       margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(range=[0, 1.08], title="probability"))
     fig.update_xaxes(type="category", title="digit")
+    return fig
+
+
+def before_after_bars(before: np.ndarray, after: np.ndarray, title: str = "", y_title: str = "",
+                      x_title: str = "digit", true: int | None = None, height: int = 260) -> go.Figure:
+    """One value per digit for the network as it is and as edited, side by side (grouped bars);
+    "after" is hatched, so the two differ by more than their colour. The true digit, if given,
+    is outlined. Values are fractions in [0, 1] (recall, probabilities)."""
+    b, a = np.asarray(before, float), np.asarray(after, float)
+    x = [str(c) for c in range(len(b))]
+    lines = [3 if c == true else 0 for c in range(len(b))]
+    fig = go.Figure()
+    for name, v, colour, shape in (("before", b, BEFORE, ""), ("after the edits", a, AFTER, "/")):
+        fig.add_trace(go.Bar(x=x, y=v, name=name, marker=dict(color=colour, pattern=dict(shape=shape),
+                                                               line=dict(width=lines, color="#111")),
+                             hovertemplate=f"{x_title} %{{x}} {name}: %{{y:.1%}}<extra></extra>"))
+    fig.update_layout(title=dict(text=title, x=0, y=1, yref="container", yanchor="top", pad=dict(t=6),
+                                 font=dict(size=14)), height=height, barmode="group",
+                      margin=dict(l=10, r=10, t=58, b=10), yaxis=dict(range=[0, 1.05], title=y_title,
+                                                                    tickformat=".0%"),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0))
+    fig.update_xaxes(type="category", title=x_title)
     return fig
 
 

@@ -8,6 +8,7 @@ constants at the end of this module, so no callback spells one out.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from core.data.mnist import Digits
     from core.lab.settings import Settings
     from core.lab.workspace import Workspace
+    from core.teach.surgery import Edit
     from core.teach.lr_lesson import Lesson
 
 STATE_KEY = "backprop_session"      # the one st.session_state key this app's own state lives under
@@ -71,6 +73,23 @@ class LrLesson:
     """η → the outcome the student predicted (a key of lr_lesson.OUTCOMES, or None), kept when revealed."""
     best_guess: float | None = None
     """The η the student said lowers the loss most, kept when revealed."""
+
+
+@dataclass
+class NetworkEdits:
+    """*Edit the network and see* (pages/inspect.py): the edits tried on a copy of the parameters shown."""
+
+    edits: tuple[Edit, ...] = ()
+    """In the order applied (core.teach.surgery.apply). A new tuple on every change, so the page's
+    memo (keyed by identity) recomputes only then."""
+    trainer: weakref.ref | None = None
+    """The trainer whose network they were made for (a weak reference: an old network is not kept alive)."""
+
+    def of(self, trainer) -> tuple[Edit, ...]:
+        """The edits, forgotten first if the session's network is another one than they were made for."""
+        if self.trainer is None or self.trainer() is not trainer:
+            self.edits, self.trainer = (), weakref.ref(trainer)
+        return self.edits
 
 
 @dataclass
@@ -123,6 +142,11 @@ class Session:
     """The neuron last clicked in the grid of pages/inspect.py, so one click opens it once."""
     probe_random: int | None = None
     """The validation image "at random" of pages/inspect.py (Another one draws again)."""
+    probe_image: int | None = None
+    """The validation image of "One image through the network" (pages/inspect.py), which the
+    section "Edit the network and see" below it shows too."""
+    network_edits: NetworkEdits = field(default_factory=NetworkEdits)
+    """The edits of "Edit the network and see" (pages/inspect.py)."""
     confusion_click: tuple[int, int] | None = None
     """(true, predicted) of the confusion-matrix cell last clicked on pages/evaluate.py, so one click
     sets the gallery's filters once."""
