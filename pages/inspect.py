@@ -333,8 +333,9 @@ def edit_section() -> None:
         delta = (after.accuracy - before.accuracy) * 100
         m1, m2 = st.columns(2)
         m1.metric("Validation accuracy after the edits", f"{after.accuracy:.1%}",
-                  delta=f"{delta:+.1f} points" if edits else None,
-                  delta_color="normal" if abs(delta) >= 0.05 else "off")
+                  delta=f"{delta:+.1f} points" if edits and abs(delta) >= 0.05 else None,   # no arrow for no change
+                  help="The same as before: these edits change no answer on the validation images."
+                  if edits and abs(delta) < 0.05 else None)
         m2.metric("Before", f"{before.accuracy:.1%}")
         chart(st, before_after_bars(before.recall, after.recall, f"Recall of each digit on the {len(val_y):,} "
                                     f"validation images", "recall"), key="edit_recall",
