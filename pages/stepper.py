@@ -251,11 +251,11 @@ if trace.augment is not None:     # data augmentation: the batch as it came, and
         a.caption("The batch from the data set" + (" (first 64)" if m > 64 else ""))
         a.image(views.batch_picture(to_u8(trace.augment.original[:64]), trace["y"][:64], cols=8),
                 width="stretch", output_format="PNG")
-        b.caption("As the network saw them: `X`, what every quantity of the step is computed from")
+        b.caption("As the network saw them: `X`")
         b.image(views.batch_picture(to_u8(trace["X"][:64]), trace["y"][:64], cols=8),
                 width="stretch", output_format="PNG")
-        prose_caption("Image 1: " + trace.augment.describe(0) + ". Evaluation (validation, test, What it learned) "
-                      "uses the images as they are.")
+        prose_caption("Image 1: " + trace.augment.describe(0) + ". Every quantity of the step is computed from `X`; "
+                      "evaluation (validation, test, What it learned) uses the images as they are.")
 
 derivations.fold_outs(trace.sizes, trace.activation, names=("softmax_ce", "chain_rule", "activation"),
                      m=trace["X"].shape[0])      # "why these formulas?", in this network's names

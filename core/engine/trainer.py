@@ -9,7 +9,9 @@ Determinism and resuming: the order of epoch ``e`` is drawn from
 ``default_rng([seed, e])``, so it depends on nothing but the seed and the
 epoch. Stopping between two steps and resuming later visits exactly the
 batches an uninterrupted run would have, with the same parameters, and gives
-the same history.
+the same history. Each step's random numbers (dropout's masks, :func:`step_rng`; data augmentation's
+shifts and angles, :func:`augment_rng`) come from the seed and the step's number in the same way, and
+:meth:`Trainer.take_step` is the one place both are drawn.
 
 Telemetry per epoch is summarised, not streamed: the loss and accuracy of every
 step are accumulated as numbers; the per-layer norms are measured on every
