@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.data.augment import describe_settings, to_u8
+from core.engine.augment import describe_settings, to_u8
 from core.data.mnist import to_float
 from core.teach.explain import explain
 from core.teach.notebook import MAX_BYTES as NOTEBOOK_BYTES, embedded_bytes, step_notebook

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from core.data.augment import Augmentation, augment, draw, to_u8, transform
+from core.engine.augment import Augmentation, augment, draw, to_u8, transform
 from core.engine.network import MLP
 from core.engine.optim import SGD
 from core.engine.trainer import Trainer, augment_rng, evaluate, step_rng

@@ -159,7 +159,7 @@ class Trace(Mapping):
         self.activation = activation
         self.hyper = hyper
         self.dropout = dropout     # p of the dropout masks M1, M2, … this step applied (0: none)
-        self.augment = None        # a training step's core.data.augment.Augmentation: X is its images moved
+        self.augment = None        # a training step's core.engine.augment.Augmentation: X is its images moved
 
     @property
     def n_layers(self) -> int:

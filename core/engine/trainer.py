@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.augment import Augmentation, augment
+from core.engine.augment import Augmentation, augment
 from core.engine.history import HIST_BINS, History
 from core.engine.network import INITS, MLP, DivergenceError, Trace, to_float
 from core.engine.optim import from_hyper

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, replace
 
 from core.engine.activations import ACTIVATIONS
-from core.data.augment import MAX_ROTATE, MAX_SHIFT
+from core.engine.augment import MAX_ROTATE, MAX_SHIFT
 from core.data.mnist import SEED_POOL, SEED_VAL
 from core.engine.network import INITS, MAX_DROPOUT, MAX_HIDDEN_LAYERS, MAX_UNITS
 from core.engine.optim import OPTIMIZERS, make_optimizer
