@@ -280,3 +280,12 @@ def test_the_stepper_shows_the_batch_as_the_network_sees_it_and_checks_gradients
     smooth = shown[~shown["kink"]]
     assert len(smooth) >= 3 and (smooth["relative error"] < 1e-5).all()   # against the augmented batch's loss
     assert any("agrees" in s.value for s in at.success)
+
+
+def test_the_stepper_says_what_augmentation_did_at_X(mnist):
+    from ui.stepper_views import build_stops, stop_text
+    on = Workspace(SMALL, mnist["train"], mnist["test"]).step()
+    off = Workspace(replace(SMALL, shift=0, rotate=0.0), mnist["train"], mnist["test"]).step()
+    said = stop_text(build_stops(on)[0], on)
+    assert "Data augmentation" in said and f"image 1: {on.augment.describe(0)}" in said
+    assert "augmentation" not in stop_text(build_stops(off)[0], off)
