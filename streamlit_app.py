@@ -91,6 +91,7 @@ def settings_form(ws) -> Settings | None:
         epochs = number("epochs", s.epochs)
         seed = number("seed", s.seed)
         st.markdown("**Data**")
+        shift, rotate = number("shift", s.shift), number("rotate", s.rotate, format="%g", step=1.0)
         have_upload = session().upload.digits is not None
         dataset = st.radio(FIELDS["dataset"].label, FIELDS["dataset"].choices,
                            index=int(s.dataset == "upload" and have_upload), format_func=FIELDS["dataset"].choice_label,
@@ -104,7 +105,8 @@ def settings_form(ws) -> Settings | None:
     if not applied:
         return None
     return Settings(hidden=hidden, activation=activation, init=init, optimizer=optimizer, lr=lr,
-                    momentum=momentum, weight_decay=weight_decay, dropout=dropout, batch_size=batch_size, seed=seed,
+                    momentum=momentum, weight_decay=weight_decay, dropout=dropout, shift=shift, rotate=rotate,
+                    batch_size=batch_size, seed=seed,
                     pool=pool, val=val, epochs=epochs, dataset=dataset)
 
 

@@ -48,6 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     setting("--momentum", "momentum", type=float)
     setting("--weight-decay", "weight_decay", type=float)
     setting("--dropout", "dropout", type=float)
+    setting("--shift", "shift", type=int)
+    setting("--rotate", "rotate", type=float)
     setting("--seed", "seed", type=int)
     ap.add_argument("--train-size", type=int, default=d.pool - d.val, help="training images (validation comes on top)")
     ap.add_argument("--val-size", type=int, default=d.val, help=FIELDS["val"].label)
@@ -66,8 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def settings_of(a: argparse.Namespace) -> Settings:
     return Settings(hidden=tuple(int(h) for h in a.hidden.split(",") if h.strip()), activation=a.activation,
                     init=a.init, optimizer=a.optimizer, lr=a.lr, momentum=a.momentum,
-                    weight_decay=a.weight_decay, dropout=a.dropout, batch_size=a.batch_size, seed=a.seed,
-                    pool=a.train_size + a.val_size, val=a.val_size, epochs=a.epochs)
+                    weight_decay=a.weight_decay, dropout=a.dropout, shift=a.shift, rotate=a.rotate,
+                    batch_size=a.batch_size, seed=a.seed, pool=a.train_size + a.val_size, val=a.val_size, epochs=a.epochs)
 
 
 def _fmt_time(s: float) -> str:
@@ -91,7 +93,7 @@ def main(argv=None) -> int:
         net = MLP([N_PIXELS, *s.hidden, N_CLASSES], activation=s.activation, init=s.init, seed=s.seed, dtype=a.dtype,
                   dropout=s.dropout)
         opt = s.make_optimizer()
-        trainer = Trainer(net, opt, split, batch_size=s.batch_size, seed=s.seed)
+        trainer = Trainer(net, opt, split, batch_size=s.batch_size, seed=s.seed, shift=s.shift, rotate=s.rotate)
     except (ValueError, OSError) as err:  # DataError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -126,6 +128,7 @@ def main(argv=None) -> int:
         "steps": trainer.global_step,
         "config": {"hidden": hidden, "activation": a.activation, "init": a.init, "optimizer": a.optimizer,
                    "lr": a.lr, "batch_size": a.batch_size, "seed": a.seed, "dtype": a.dtype,
+                   "dropout": s.dropout, "shift": s.shift, "rotate": s.rotate,
                    "train_size": split.n_train, "val_size": split.n_val, "data": a.data or "mnist"},
     }
     if result.reason == "diverged":

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.engine.augment import describe_settings, to_u8
+from core.data.mnist import to_float
 from core.teach.explain import explain
 from core.teach.notebook import MAX_BYTES as NOTEBOOK_BYTES, embedded_bytes, step_notebook
 from core.engine.gradcheck import AGREES, check_gradients, random_entries
@@ -186,6 +188,11 @@ with st.expander(f"**1 · Choose the next mini-batch** — now: {HOW.get(how_now
             st.caption(f"The next step trains on {where}" + (" (first 64 shown)" if len(y) > 64 else "") +
                        ". Labels above the images.")
             st.image(views.batch_picture(X[:64], y[:64]), width="stretch", output_format="PNG")
+            if moved := describe_settings(tr.shift, tr.rotate):    # data augmentation: what the step will train on
+                seen = tr.augmented(to_float(X, ws.net.dtype), tr.global_step)[0]
+                st.caption(f"**As the network will see them**: data augmentation has each image {moved}, drawn "
+                           "afresh for every step from the seed and the step's number.")
+                st.image(views.batch_picture(to_u8(seen[:64]), y[:64]), width="stretch", output_format="PNG")
     if how != "next":
         prose_caption("A random or chosen batch still counts as this position's step of the epoch; a shared link "
                       "can only replay the trainer's own batches.")
@@ -236,6 +243,19 @@ trace_viewer.show(trace, key="stepper_viewer", step_label=label, start=start, on
                   can_train=not ws.busy and not problem, reveal=shown != DIVERGED,
                   train_help="A training run is going on: pause it on the training page to step." if ws.busy
                   else problem)
+
+if trace.augment is not None:     # data augmentation: the batch as it came, and as the step trained on it (X)
+    with st.expander(f"Data augmentation: this step's `X` is its batch {describe_settings(tr.shift, tr.rotate)}"):
+        m = len(trace["y"])
+        a, b = st.columns(2)
+        a.caption("The batch from the data set" + (" (first 64)" if m > 64 else ""))
+        a.image(views.batch_picture(to_u8(trace.augment.original[:64]), trace["y"][:64], cols=8),
+                width="stretch", output_format="PNG")
+        b.caption("As the network saw them: `X`")
+        b.image(views.batch_picture(to_u8(trace["X"][:64]), trace["y"][:64], cols=8),
+                width="stretch", output_format="PNG")
+        prose_caption("Image 1: " + trace.augment.describe(0) + ". Every quantity of the step is computed from `X`; "
+                      "evaluation (validation, test, What it learned) uses the images as they are.")
 
 derivations.fold_outs(trace.sizes, trace.activation, names=("softmax_ce", "chain_rule", "activation"),
                      m=trace["X"].shape[0])      # "why these formulas?", in this network's names
@@ -312,7 +332,7 @@ elif view == "Gradient check":
             with c2:
                 entries.insert(0, (param, views.index_inputs(param, net.params[param], L, "gc")))
         if st.button("Run the gradient check", type="primary", key="gc_run"):
-            X, y = ws.batch_of(rec)      # a drawn digit's step has no indices into the data set
+            X, y = trace["X"], trace["y"]      # the images the step trained on (augmented, when it is on)
             with st.spinner("Nudging weights…"):
                 S.gradcheck = (rec, check_gradients(net, X, y, entries, masks=trace.masks))   # dropout's, held
         if S.gradcheck and S.gradcheck[0] is rec:

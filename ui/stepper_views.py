@@ -102,7 +102,7 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f"({sizes[0]} = 28 × 28, read row by row), divided by 255 so 0 is background and 1 full ink; "
                 "`y` holds the true digits. *Look at:* most of every row is 0; the vertical stripes are "
                 "pixels near the centre, where strokes usually are. Every matrix that follows has one row per "
-                "sample too.")
+                "sample too." + augment_text(trace))
     if k.startswith("Z") and l < L:
         return (f"**Weighted inputs of layer {l}.** Every unit multiplies each of the {n_in} numbers of a "
                 f"sample by its weight, adds them up and adds its bias. For the whole batch at once that is "
@@ -169,6 +169,18 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f"ratio ‖ΔW‖/‖W‖ below is the one number that says whether the learning rate is sane (around "
                 f"{TYPICAL_RATIO:g} is healthy; near 1 means the weights are being thrown around).")
     return ""
+
+
+def augment_text(trace: Trace) -> str:
+    """What data augmentation did to this step's batch, or nothing without it."""
+    aug = trace.augment
+    if aug is None:
+        return ""
+    return (" **Data augmentation**: these are the batch's images as the network saw them, each moved by up to "
+            f"{int(abs(aug.shifts).max()) if aug.shifts.size else 0} px and turned by up to "
+            f"{float(abs(aug.angles).max()) if aug.angles.size else 0:.1f}° in this step (image 1: {aug.describe(0)}), "
+            "drawn afresh each step, so the network never sees exactly the same image twice. Evaluation uses the "
+            "images as they are.")
 
 
 def dropout_text(trace: Trace, l: int) -> str:

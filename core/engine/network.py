@@ -149,7 +149,7 @@ class Trace(Mapping):
     "lr": 0.1, …}``, see ``core.engine.optim``).
     """
 
-    __slots__ = ("values", "specs", "sizes", "activation", "hyper", "dropout")
+    __slots__ = ("values", "specs", "sizes", "activation", "hyper", "dropout", "augment")
 
     def __init__(self, values: dict, specs: tuple[RecordSpec, ...], *, sizes, activation: Activation,
                  hyper: dict | None = None, dropout: float = 0.0):
@@ -159,6 +159,7 @@ class Trace(Mapping):
         self.activation = activation
         self.hyper = hyper
         self.dropout = dropout     # p of the dropout masks M1, M2, … this step applied (0: none)
+        self.augment = None        # a training step's core.engine.augment.Augmentation: X is its images moved
 
     @property
     def n_layers(self) -> int:

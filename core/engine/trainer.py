@@ -9,7 +9,9 @@ Determinism and resuming: the order of epoch ``e`` is drawn from
 ``default_rng([seed, e])``, so it depends on nothing but the seed and the
 epoch. Stopping between two steps and resuming later visits exactly the
 batches an uninterrupted run would have, with the same parameters, and gives
-the same history.
+the same history. Each step's random numbers (dropout's masks, :func:`step_rng`; data augmentation's
+shifts and angles, :func:`augment_rng`) come from the seed and the step's number in the same way, and
+:meth:`Trainer.take_step` is the one place both are drawn.
 
 Telemetry per epoch is summarised, not streamed: the loss and accuracy of every
 step are accumulated as numbers; the per-layer norms are measured on every
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.engine.augment import Augmentation, augment
 from core.engine.history import HIST_BINS, History
 from core.engine.network import INITS, MLP, DivergenceError, Trace, to_float
 from core.engine.optim import from_hyper
@@ -33,6 +36,12 @@ def step_rng(seed: int, global_step: int) -> np.random.Generator:
     drawn from the seed and the step's number alone, like an epoch's order, so a resumed, undone
     or recomputed step draws exactly what the uninterrupted run drew."""
     return np.random.default_rng([seed, global_step, 1])
+
+
+def augment_rng(seed: int, global_step: int) -> np.random.Generator:
+    """The random numbers of that step's data augmentation (each image's shift and angle): a stream
+    of its own beside :func:`step_rng`'s, so turning dropout on or off moves no image."""
+    return np.random.default_rng([seed, global_step, 2])
 
 
 SNAPSHOT_EPOCHS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -119,12 +128,13 @@ class _EpochAcc:
 class Trainer:
     def __init__(self, net: MLP, optimizer, split, *, batch_size: int = 64, seed: int = 0,
                  history: History | None = None, snapshots: dict | None = None,
-                 snapshot_epochs=SNAPSHOT_EPOCHS, telemetry_every: int = 64):
+                 snapshot_epochs=SNAPSHOT_EPOCHS, telemetry_every: int = 64, shift: int = 0, rotate: float = 0.0):
         if not 1 <= batch_size <= split.n_train:
             raise ValueError(f"The batch size must be 1 to {split.n_train:,} (the training set), "
                              f"not {batch_size}.")
         self.net, self.optimizer, self.split = net, optimizer, split
         self.batch_size, self.seed = int(batch_size), int(seed)
+        self.shift, self.rotate = int(shift), float(rotate)    # data augmentation: 0, 0 is none (the seed's)
         self.history = history if history is not None else History(net.n_layers)
         self.snapshot_epochs = frozenset(snapshot_epochs)
         self.telemetry_every = max(1, int(telemetry_every))
@@ -199,7 +209,7 @@ class Trainer:
                 idx = self.next_indices()
             X, y = self.split.images(idx, self.net.dtype)
         try:
-            trace = self.net.step(X, y, self.optimizer, step_rng(self.seed, self.global_step))
+            trace = self.take_step(self.net, X, y, self.optimizer, self.global_step)
         except DivergenceError as err:
             err.advice = divergence_message(err, self.epoch + 1, self.step_in_epoch + 1, self.optimizer, self.net,
                                             global_step=self.global_step + 1)
@@ -217,6 +227,29 @@ class Trainer:
         self.global_step += 1
         if self.step_in_epoch >= self.steps_per_epoch:
             self._end_epoch(v)
+        return trace
+
+    def augmented(self, X: np.ndarray, global_step: int) -> tuple[np.ndarray, Augmentation | None]:
+        """The images ``X`` of the step after ``global_step`` steps as the network trains on them:
+        shifted and turned at random when augmentation is on (drawn from the seed and the step's
+        number, :func:`augment_rng`), else ``X`` itself and None."""
+        if not (self.shift or self.rotate):
+            return X, None
+        return augment(X, augment_rng(self.seed, global_step), self.shift, self.rotate)
+
+    def take_step(self, net: MLP, X: np.ndarray, y: np.ndarray, optimizer, global_step: int) -> Trace:
+        """The training step after ``global_step`` steps on the images ``X``, as this trainer
+        takes it: augmented, with that step's dropout masks (the one place both are drawn, so a
+        step recomputed later, ``Workspace.trace_of``, is the step as taken). The trace's ``X``
+        is what the network saw; its ``augment`` says how it was moved from the images given."""
+        X, aug = self.augmented(X, global_step)
+        try:
+            trace = net.step(X, y, optimizer, step_rng(self.seed, global_step))
+        except DivergenceError as err:
+            if getattr(err, "trace", None) is not None:
+                err.trace.augment = aug
+            raise
+        trace.augment = aug
         return trace
 
     def _sample_telemetry(self, v: dict) -> None:
@@ -301,6 +334,7 @@ class Trainer:
     def state(self) -> dict:
         return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
                 "batch_size": self.batch_size, "seed": self.seed, "train_seconds": self.train_seconds,
+                "shift": self.shift, "rotate": self.rotate,
                 "acc": [self._acc.loss_sum, self._acc.correct, self._acc.seen, self._acc.tel_n],
                 "tel": None if self._acc.tel is None else self._acc.tel.tolist()}
 
@@ -330,6 +364,7 @@ class Trainer:
         self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
         self.global_step = int(state["global_step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.shift, self.rotate = int(state.get("shift", 0)), float(state.get("rotate", 0.0))  # before: none
         a = state.get("acc", [0, 0, 0, 0])
         tel = state.get("tel")
         self._acc = _EpochAcc(float(a[0]), int(a[1]), int(a[2]), int(a[3]),

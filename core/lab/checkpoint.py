@@ -358,7 +358,13 @@ def _trainer_state(ts, n_train: int, net: MLP) -> dict:
         except (TypeError, ValueError, OverflowError):
             tel_ok = False
         _expect(tel_ok, "The trainer's telemetry has the wrong shape.")
+    shift = _whole(ts.get("shift", 0), "The trainer's augmentation shift (pixels)",   # a file from before: none
+                   int(FIELDS["shift"].lo), int(FIELDS["shift"].hi))
+    rotate = _number(ts.get("rotate", 0.0), "The trainer's augmentation rotation (degrees)")
+    _expect(FIELDS["rotate"].problem(rotate) is None, f"The trainer's augmentation rotation is {rotate:g} degrees; "
+                                                      f"it must be 0 to {FIELDS['rotate'].hi:g}.")
     return {"epoch": epoch, "step_in_epoch": step, "global_step": total, "batch_size": batch, "seed": seed,
+            "shift": shift, "rotate": rotate,
             "train_seconds": _number(ts.get("train_seconds", 0.0), "The trainer's time"),
             "acc": [loss_sum, correct, seen, sampled], "tel": tel}
 

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, replace
 
 from core.engine.activations import ACTIVATIONS
+from core.engine.augment import MAX_ROTATE, MAX_SHIFT
 from core.data.mnist import SEED_POOL, SEED_VAL
 from core.engine.network import INITS, MAX_DROPOUT, MAX_HIDDEN_LAYERS, MAX_UNITS
 from core.engine.optim import OPTIMIZERS, make_optimizer
@@ -99,10 +100,17 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("dropout", "Dropout p", 0.0, MAX_DROPOUT, model=True,
           help="The probability of dropping each hidden unit in a training step (0: off, the seed's); "
                "kept units are scaled by 1/(1 − p), and nothing is dropped at evaluation."),
+    Field("shift", "Augment: shift (pixels)", 0, MAX_SHIFT, model=True,
+          help="Data augmentation: each training image is moved by up to this many whole pixels across and "
+               "down, at random in every step (0: off, the seed's). Evaluation uses the images as they are."),
+    Field("rotate", "Augment: rotation (degrees)", 0.0, MAX_ROTATE, model=True,
+          help="Data augmentation: each training image is turned by a random angle of up to this many degrees "
+               "either way about its centre (0: off, the seed's)."),
     Field("batch_size", "Batch size m", 1, 4096, model=True,
           help="Images per mini-batch (at most the training set)."),
     Field("seed", "Seed", 0, 2**31 - 1, model=True,
-          help="Draws the initial weights, the split, the order of the batches and dropout's masks."),
+          help="Draws the initial weights, the split, the order of the batches, dropout's masks and "
+               "augmentation's shifts and angles."),
     Field("pool", "Image pool (train + validation)", 2, MAX_IMAGES, model=True,
           help="The seed uses the first 42,000 images; 5,000 is good for quick demos. "
                "At most 60,000 for MNIST, or the rows of your upload."),
@@ -135,6 +143,8 @@ class Settings:
     momentum: float = 0.9
     weight_decay: float = 0.0
     dropout: float = 0.0
+    shift: int = 0                  # data augmentation: pixels each way (0: none)
+    rotate: float = 0.0             # … and degrees each way (0: none)
     batch_size: int = 64
     seed: int = 0
     pool: int = SEED_POOL
@@ -235,6 +245,8 @@ class Settings:
                     momentum=float(hyper.get("momentum", base.momentum)),
                     weight_decay=float(hyper.get("weight_decay", 0.0)),
                     dropout=float(net_config.get("dropout", 0.0)),     # a file from before dropout: none
+                    shift=int(trainer_state.get("shift", 0)),        # a file from before augmentation: none
+                    rotate=float(trainer_state.get("rotate", 0.0)),
                     batch_size=int(trainer_state.get("batch_size", base.batch_size)),
                     pool=pool, val=val, dataset="mnist")
         # the epochs to train to: base's, or as many as the saved network's sizes allow

@@ -26,7 +26,7 @@ from core.engine.optim import snapshot as snapshot_optimizer
 from core.lab.checkpoint import restore_trainer
 from core.lab.run.controller import RunController
 from core.lab.settings import Settings, most_epochs
-from core.engine.trainer import Point, Trainer, step_rng
+from core.engine.trainer import Point, Trainer
 
 STEP_HISTORY = 50           # past steps the stepper keeps at most …
 STEP_BYTES = 40 * 2**20     # … and bytes of them (the largest network with Adam: 3 steps of 11 MB)
@@ -81,7 +81,8 @@ class Workspace:
     def _new_trainer(self) -> tuple[Trainer, str, str]:
         s = self.settings
         net = MLP([784, *s.hidden, 10], activation=s.activation, init=s.init, seed=s.seed, dropout=s.dropout)
-        return (Trainer(net, s.make_optimizer(), self.split, batch_size=s.batch_size, seed=s.seed),
+        return (Trainer(net, s.make_optimizer(), self.split, batch_size=s.batch_size, seed=s.seed,
+                        shift=s.shift, rotate=s.rotate),
                 f"a new network (seed {s.seed})", SEED)
 
     def _attach(self, trainer: Trainer, origin: str, made: str) -> None:
@@ -269,7 +270,7 @@ class Workspace:
             return self._recomputed[1]
         X, y = self.batch_of(record)
         net = self.net.with_params(record.params_before)
-        trace = net.step(X, y, snapshot_optimizer(record.optimizer_before), step_rng(self.trainer.seed, record.number - 1))
+        trace = self.trainer.take_step(net, X, y, snapshot_optimizer(record.optimizer_before), record.number - 1)
         held = self.current.nbytes if self.current is not None else 0
         self._recomputed = (record, trace) if held + trace.nbytes <= TRACE_BYTES else None
         return trace

@@ -168,7 +168,9 @@ def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None, keep_params: bool = 
         position = (trainer.epoch + 1, trainer.step_in_epoch + 1, trainer.global_step)
         name, lr_note = opt.name, opt.lr_note
         rng = step_rng(trainer.seed, trainer.global_step)
+        augmented = trainer.augmented
     X, y = split.images(idx, net.dtype)
+    X = augmented(X, position[2])[0]         # augmentation: the images as every trial's step will see them
     # dropout: every trial is the same step, so it drops the same units; the losses are the batch's through them
     masks = dropout_masks(net, len(y), rng)
     before = _batch_loss(net.with_params(params), X, y, masks)
