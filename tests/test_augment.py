@@ -93,14 +93,11 @@ def test_the_draws_stay_in_range_and_one_setting_never_changes_the_others_draws(
     assert to_u8(out).dtype == np.uint8 and to_u8(out).max() == 255
 
 
-def test_a_batch_of_64_is_augmented_quickly():
-    """Not a timing assertion on a shared machine: a generous bound that only a regression to a
-    per-image Python loop would break (it measures about 1 ms)."""
-    import timeit
-    X = np.random.default_rng(0).random((64, 784)).astype(np.float32)
-    rng = np.random.default_rng(0)
-    best = min(timeit.repeat(lambda: augment(X, rng, 2, 10.0), number=20, repeat=3)) / 20
-    assert best < 0.05
+def test_the_augmentation_benchmark_runs_and_reports_what_it_measured():
+    """Its speed is measured by benchmarks/bench_augment.py (not a timed test: the machine may be busy)."""
+    from benchmarks import bench_augment
+    got = bench_augment.main(["--batch", "8", "--repeat", "1"])
+    assert got["batch"] == 8 and all(v > 0 for k, v in got.items() if k.endswith("ms"))
 
 
 # --------------------------------------------------------------------------- in the trainer
