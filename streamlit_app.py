@@ -117,6 +117,7 @@ def apply_settings(ws, new: Settings) -> None:
     if (new.pool, new.val) == (ws.settings.pool, ws.settings.val) and new.pool > n_source:
         # sizes left as they were, for images that hold fewer: use all of them, a tenth to validate
         new = replace(new, pool=n_source, val=min(new.val, max(1, n_source // 10)))
+    new, state.settings_note = new.with_usual_lr(ws.settings)   # another optimizer, η left as it was
     problems = new.problems(n_source)
     if problems:
         state.settings_error = " ".join(problems)
@@ -194,6 +195,8 @@ def sidebar() -> None:
         for error in (state.settings_error, state.upload.error):
             if error:
                 st.error(error)
+        if state.settings_note and not state.settings_error:
+            st.info(state.settings_note)
         up = state.upload.digits
         if up is not None:   # say so even when the file needed no notes
             hint = "" if workspace().settings.dataset == "upload" else \

@@ -142,3 +142,25 @@ def test_the_form_and_the_address_follow_the_pretrained_network_opened_from_home
     assert ws.settings.pool == 42_000
     assert widget(at, "number_input", "Image pool (train + validation)").value == 42_000   # not the 3,000 before
     assert address(at) == {"network": "pretrained"}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_choosing_an_adaptive_optimizer_with_sgds_eta_takes_its_usual_eta_and_says_so(optimizer):
+    """SGD's η = 0.1 blows Adam's and RMSprop's first steps up: left as it was, η becomes the new
+    optimizer's usual one, with a note; an η the student chose is kept."""
+    from core.engine.optim import usual_lr
+    at = app(SMALL)
+    widget(at, "selectbox", "Optimizer").set_value(optimizer)
+    at = submit(at)
+    ws = session(at.session_state).ws
+    assert ws.settings.optimizer == optimizer and ws.settings.lr == usual_lr(optimizer) == 0.001
+    assert ws.optimizer.lr == 0.001 and address(at)["lr"] == "0.001"
+    assert any(f"η set to 0.001" in i.value for i in at.sidebar.info)
+    for _ in range(20):                                   # and it trains: no step is refused
+        ws.step()
+    chosen = app(SMALL)
+    widget(chosen, "selectbox", "Optimizer").set_value(optimizer)
+    widget(chosen, "number_input", FIELDS["lr"].label).set_value(0.01)
+    chosen = submit(chosen)
+    assert session(chosen.session_state).ws.settings.lr == 0.01      # the student's own η stays
+    assert not any("η set to" in i.value for i in chosen.sidebar.info)

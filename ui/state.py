@@ -105,6 +105,9 @@ class Session:
     ``ui.session.workspace()``, shown in the sidebar."""
     settings_error: str = ""
     """Why the settings just submitted were refused (empty when they were not). Sidebar only."""
+    settings_note: str = ""
+    """What applying the settings changed that the user did not ask for (η set to a new optimizer's
+    usual value). Sidebar only."""
     pending_settings: Settings | None = None
     """Settings that need a new network, waiting for the user to confirm throwing the trained
     one away. Written by the sidebar's apply, read by streamlit_app.confirm_pending."""

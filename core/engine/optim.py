@@ -19,6 +19,8 @@ compares names.
 """
 from __future__ import annotations
 
+import inspect
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -361,6 +363,11 @@ class RMSprop(SGD):
 
 
 OPTIMIZERS: dict[str, type[SGD]] = {cls.key: cls for cls in (SGD, Momentum, RMSprop, Adam)}
+
+
+def usual_lr(name: str) -> float:
+    """The learning rate ``name`` is usually run with: its class's default (0.1 for SGD, 0.001 for Adam)."""
+    return float(inspect.signature(OPTIMIZERS[name].__init__).parameters["lr"].default)
 
 
 def make_optimizer(name: str = "sgd", lr: float = 0.1, weight_decay: float = 0.0, **kw):

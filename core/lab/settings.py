@@ -22,7 +22,7 @@ from core.engine.activations import ACTIVATIONS
 from core.engine.augment import MAX_ROTATE, MAX_SHIFT
 from core.data.mnist import SEED_POOL, SEED_VAL
 from core.engine.network import INITS, MAX_DROPOUT, MAX_HIDDEN_LAYERS, MAX_UNITS
-from core.engine.optim import OPTIMIZERS, make_optimizer
+from core.engine.optim import OPTIMIZERS, make_optimizer, usual_lr
 
 MNIST_IMAGES = 60_000
 MAX_IMAGES = 1_000_000      # an upload's rows; the images really there are checked by Settings.problems
@@ -183,6 +183,18 @@ class Settings:
 
     def model_changes(self, other: "Settings") -> list[str]:
         return [n for n, f in FIELDS.items() if f.model and getattr(self, n) != getattr(other, n)]
+
+    def with_usual_lr(self, before: "Settings") -> tuple["Settings", str]:
+        """When the optimizer changed and η was left at the old optimizer's usual value, these
+        settings with the new optimizer's usual η instead, and a note saying so ("" and the settings
+        as they are otherwise): SGD's 0.1 makes Adam's or RMSprop's first steps blow up."""
+        old, new = usual_lr(before.optimizer), usual_lr(self.optimizer)
+        if self.optimizer == before.optimizer or self.lr != old or new == old:
+            return self, ""
+        label = FIELDS["optimizer"].choice_label
+        return replace(self, lr=new), (f"η set to {new:g}, {label(self.optimizer)}'s usual learning rate (it was "
+                                       f"{old:g}, {label(before.optimizer)}'s). Change it in the settings if you "
+                                       "meant to keep it.")
 
     def make_optimizer(self):
         return make_optimizer(self.optimizer, **{n: getattr(self, n) for n in OPTIMIZERS[self.optimizer].settings})
