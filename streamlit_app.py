@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.mnist import digits_from_csv
+from core.engine.augment import describe_settings
 from core.engine.optim import OPTIMIZERS
 from core.lab.run.controller import IDLE, QUEUED, run_summary
 from core.engine.network import MAX_HIDDEN_LAYERS
@@ -167,7 +168,11 @@ def run_status() -> None:
     ws = workspace()
     p = ws.runner.progress()
     keep_lab()      # a run's epochs, its end or pause are kept even when nothing else reruns
+    s = ws.settings
+    extras = ([f"dropout {s.dropout:g}"] if s.dropout else []) + \
+        ([f"augmented: {describe_settings(s.shift, s.rotate)}"] if s.shift or s.rotate else [])
     st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
+               f"{ws.optimizer.name}, η = {ws.optimizer.lr:g}" + "".join(f" · {e}" for e in extras) + " · "
                f"{p['epoch']} epoch{'' if p['epoch'] == 1 else 's'}, "
                f"{count(p['global_step'], 'step')}")
     if p["status"] == IDLE:

@@ -131,3 +131,20 @@ def test_two_sessions_are_isolated():
     session(a.session_state).ws.step()
     assert session(a.session_state).ws is not session(b.session_state).ws
     assert session(b.session_state).ws.trainer.global_step == 0
+
+
+
+def test_the_sidebar_names_the_optimizer_and_what_is_added_to_the_seed():
+    """Your network: its shape, optimizer and η, and dropout and augmentation when they are on."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=120)
+    at.query_params.update({"pool": "3000", "val": "500", "optimizer": "rmsprop", "lr": "0.001", "dropout": "0.2",
+                            "shift": "2"})
+    at.run()
+    text = " ".join(c.value for c in at.sidebar.caption)
+    assert "784 → 64 → 64 → 10 · RMSprop, η = 0.001 · dropout 0.2 · augmented: moved up to 2 px each way" in text
+    plain = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=120)
+    plain.query_params.update({"pool": "3000", "val": "500"})
+    plain.run()
+    text = " ".join(c.value for c in plain.sidebar.caption)
+    assert "784 → 64 → 64 → 10 · SGD, η = 0.1 · 0 epochs" in text and "dropout" not in text

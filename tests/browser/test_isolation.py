@@ -73,7 +73,7 @@ def test_a_run_in_one_session_shows_only_there(server, browser):
         main_b = text(b)
         assert "Status: not started" in main_b and "Not trained yet: press Start training." in main_b
         assert b.locator(PROGRESS).count() == 0 and b.locator(f"{SIDEBAR} [data-testid='stProgress']").count() == 0
-        assert "a new network (seed 0) · 784 → 64 → 64 → 10 · 0 epochs, 0 steps" in text(b, SIDEBAR)
+        assert "a new network (seed 0) · 784 → 64 → 64 → 10 · SGD, η = 0.1 · 0 epochs, 0 steps" in text(b, SIDEBAR)
         expect(b.get_by_role("button", name="Start training").first).to_be_enabled()
 
         wait_until(lambda: epoch_shown(a) > first, what="A's run to go on, as A sees it")
