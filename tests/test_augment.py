@@ -286,3 +286,19 @@ def test_the_stepper_says_what_augmentation_did_at_X(mnist):
     said = stop_text(build_stops(on)[0], on)
     assert "Data augmentation" in said and f"image 1: {on.augment.describe(0)}" in said
     assert "augmentation" not in stop_text(build_stops(off)[0], off)
+
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_shift_without_a_turn_copies_pixels_bit_for_bit_as_the_resample_does(dtype):
+    """The fast path for shifts alone (no turn) gives exactly what bilinear resampling gives."""
+    from core.engine.augment import _resample, transform
+    rng = np.random.default_rng(1)
+    X = rng.random((200, 784)).astype(dtype)
+    X[::7] = 0.0                                           # zeros (and their signs) survive too
+    shifts = rng.integers(-4, 5, size=(200, 2))
+    angles = np.zeros(200)
+    fast, slow = transform(X, shifts, angles), _resample(X, shifts, angles, np.dtype(dtype))
+    assert fast.dtype == slow.dtype == dtype
+    assert fast.tobytes() == slow.tobytes()
+    assert not np.shares_memory(fast, X)

@@ -61,12 +61,38 @@ def draw(rng: np.random.Generator, m: int, shift: int, rotate: float) -> tuple[n
 def transform(X: np.ndarray, shifts: np.ndarray, angles: np.ndarray) -> np.ndarray:
     """The images ``X`` (m, 784), each shifted by ``shifts[i]`` = (down, right) whole pixels
     with zero fill and turned ``angles[i]`` degrees anticlockwise (as drawn, row 0 at the top)
-    about the centre, by bilinear interpolation; in ``X``'s dtype. Vectorised over the batch."""
+    about the centre, by bilinear interpolation; in ``X``'s dtype. Vectorised over the batch.
+    Without a turn the resample only copies pixels: :func:`_shift` copies them directly, bit for
+    bit the same and several times faster."""
     X = np.asarray(X)
     m = X.shape[0]
     dtype = X.dtype if X.dtype.kind == "f" else np.float32
     if m == 0:
         return X.astype(dtype, copy=True)
+    if not np.any(angles):
+        return _shift(X.astype(dtype, copy=False), np.asarray(shifts))
+    return _resample(X, shifts, angles, dtype)
+
+
+def _shift(X: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each image moved by whole pixels (down, right), zeros where nothing arrives: one slice copy
+    per distinct move in the batch (at most 81 for moves of up to 4 px)."""
+    m = X.shape[0]
+    images = X.reshape(m, SIDE, SIDE)
+    out = np.zeros_like(images)
+    moves, which = np.unique(shifts.reshape(m, 2), axis=0, return_inverse=True)
+    for k, (dy, dx) in enumerate(moves.tolist()):
+        rows = np.flatnonzero(which.ravel() == k)
+        if abs(dy) >= SIDE or abs(dx) >= SIDE:
+            continue
+        out[rows, max(dy, 0):SIDE + min(dy, 0), max(dx, 0):SIDE + min(dx, 0)] = \
+            images[rows, max(-dy, 0):SIDE + min(-dy, 0), max(-dx, 0):SIDE + min(-dx, 0)]
+    return out.reshape(m, SIDE * SIDE)
+
+
+def _resample(X: np.ndarray, shifts: np.ndarray, angles: np.ndarray, dtype) -> np.ndarray:
+    """:func:`transform` by bilinear interpolation (any turn)."""
+    m = X.shape[0]
     # pad: 1 zero row/column before, 2 after, so clipped coordinates in [-1, SIDE] read zeros
     P = SIDE + 3
     padded = np.zeros((m, P, P), dtype)
