@@ -6,6 +6,7 @@ epochs on 41,000 images with 1,000 held out. Progress goes to stderr; the last
 line on stdout is one JSON object with the results, for scripts to read.
 
     python -m core.train --epochs 5 --out model.npz --history history.csv
+    python -m core.train --preset seed-improved --out data/improved.npz
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from core.engine.blas import set_blas_threads
 from core.data.kaggle_csv import load_csv
 from core.data.mnist import digits_from_csv, load_mnist, make_split
 from core.engine.network import DTYPES, MLP, N_CLASSES, N_PIXELS
-from core.lab.settings import FIELDS, HIDDEN_RULE, Settings
+from core.lab.settings import FIELDS, HIDDEN_RULE, PRESETS, Settings
 from core.engine.trainer import Trainer, evaluate
 
 
@@ -29,7 +30,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     names, and the same validation as the app's sidebar and links."""
     ap = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    d = Settings()
+    ap.add_argument("--preset", choices=PRESETS, default=None,
+                    help="start from a named recipe (" + "; ".join(f"{p.name}: {p.label}" for p in PRESETS.values())
+                         + "); other flags change it")
+    first = argparse.ArgumentParser(add_help=False)      # the preset first: it gives the other flags' defaults
+    first.add_argument("--preset", choices=PRESETS, default=None)
+    known, _ = first.parse_known_args(argv)
+    d = PRESETS[known.preset].settings if known.preset else Settings()
 
     def setting(flag: str, name: str, **kw):
         f = FIELDS[name]

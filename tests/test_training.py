@@ -234,3 +234,25 @@ def test_command_line_reports_bad_arguments_clearly(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "core.train", "--data", str(bad)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("error:") and "784" in proc.stderr
+
+
+def test_presets_are_valid_and_the_improved_one_keeps_the_seeds_network():
+    """The issue's rule for "the seed, improved": the same 784-64-64-10 ReLU network (and here the same
+    optimizer, batches and initial weights); only the data it sees changes."""
+    from core.lab.settings import MNIST_IMAGES, PRESETS, Settings
+    assert PRESETS["seed"].settings == Settings()
+    for p in PRESETS.values():
+        assert p.settings.problems(MNIST_IMAGES) == [], p.name
+    improved, seed = PRESETS["seed-improved"].settings, Settings()
+    same = ("hidden", "activation", "init", "optimizer", "lr", "batch_size", "seed", "dropout", "weight_decay")
+    assert {n: getattr(improved, n) for n in same} == {n: getattr(seed, n) for n in same}
+    assert improved.pool - improved.val == 59_000 and (improved.shift, improved.rotate) == (2, 10.0)
+
+
+def test_a_preset_on_the_command_line_gives_its_settings_and_flags_change_them():
+    from core.lab.settings import PRESETS
+    from core.train import parse_args, settings_of
+    assert settings_of(parse_args(["--preset", "seed-improved"])) == PRESETS["seed-improved"].settings
+    changed = settings_of(parse_args(["--preset", "seed-improved", "--epochs", "3", "--rotate", "0"]))
+    assert (changed.epochs, changed.rotate, changed.shift, changed.pool) == (3, 0.0, 2, 60_000)
+    assert settings_of(parse_args([])) == PRESETS["seed"].settings

@@ -269,3 +269,26 @@ class Settings:
 # more images make more steps an epoch, so fewer epochs (Settings.problems, most_epochs): the history
 # keeps every step's loss, and a checkpoint with more than this is refused (core/lab/checkpoint.py).
 MAX_STEPS = MAX_EPOCHS * math.ceil(MNIST_IMAGES / Settings().batch_size)
+
+
+# --------------------------------------------------------------------------- presets
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: the settings of a run worth starting in one go."""
+
+    name: str            # python -m core.train --preset NAME
+    label: str
+    about: str
+    settings: Settings
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("seed", "the seed", "The seed notebook's protocol: 784-64-64-10 ReLU, SGD with η = 0.1, batches of 64, "
+           "0.01·N(0,1) weights, 1000 epochs on 41,000 images with 1,000 held out (data/pretrained.npz).",
+           Settings()),
+    Preset("seed-improved", "the seed, improved",
+           "The same 784-64-64-10 ReLU network and the same SGD (η = 0.1, batches of 64, the same initial weights), "
+           "trained on all 59,000 MNIST training images less 1,000 held out, each batch moved up to 2 px and "
+           "turned up to 10° (data augmentation), for 150 epochs (data/improved.npz).",
+           Settings(pool=MNIST_IMAGES, val=1000, shift=2, rotate=10.0, epochs=150)),
+)}
