@@ -15,6 +15,7 @@ import streamlit as st
 
 from core.teach.lesson import MULTI, NUMBER, RIGHT, SKIPPED, WRONG, num, questions
 from ui import derivations, figures
+from ui.links import put as put_in_address
 from ui.present import chart, prose, prose_caption
 from ui.session import workspace
 from ui.state import LESSON_AT, lesson_answer, session
@@ -217,5 +218,4 @@ else:
     prose_caption("You may skip any question: its answer is shown, and it counts as not answered right.")
 
 want = lesson.link_query()
-if any(st.query_params.get(k) != v for k, v in want.items()):
-    st.query_params.update(want)
+put_in_address(want)

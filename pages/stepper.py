@@ -22,7 +22,7 @@ from core.engine.gradcheck import AGREES, check_gradients, random_entries
 from core.lab.stepper import BATCH_CHOICES, DIVERGED, link_path, max_replay_steps
 from core.lab.workspace import STEP_BYTES, STEP_HISTORY, TRACE_BYTES
 from ui import derivations, present, recovery, stepper_views as views, trace_viewer
-from ui.links import keep_view
+from ui.links import keep_view, put as put_in_address
 from ui.present import prose, prose_caption
 from ui.session import workspace
 from ui.state import STEPPER_CHOSEN, STEPPER_DRAWN_LABEL, STEPPER_HOW, STEPPER_SHOWN, session, zoom_target
@@ -282,8 +282,7 @@ if shown != DIVERGED:
                             "recomputed with plain NumPy in the names on screen, each checked against the "
                             "number the app recorded. It runs top to bottom with only NumPy.")
 want = S.link_query(ws, on_screen)
-if any(st.query_params.get(k) != v for k, v in want.items()):
-    st.query_params.update(want)
+put_in_address(want)
 
 # ---- 3 · more ways to look
 st.subheader("3 · Look closer")

@@ -4,7 +4,8 @@
   use (``core.lab.links.network_query``) — it changes when the network changes, never before.
 * :func:`read_view` (a page, before its widgets): once per session, the page's view parameters from
   the address, checked by ``core.lab.links.read``, with a note for each value it cannot show.
-* :func:`keep_view` (a page, after its widgets): the view on screen into the address.
+* :func:`keep_view` (a page, after its widgets): the view on screen into the address; :func:`put`,
+  the one writer of the address's parameters (only what differs is touched).
 * :func:`link_box`: "Link to this view", the path a teacher copies.
 * :func:`scroll_to` (a page, on the run that read a link): the linked section brought into view.
 """
@@ -20,7 +21,7 @@ from ui.state import session
 from ui.text import plain
 
 
-def _set(params: dict[str, str | None]) -> None:
+def put(params: dict[str, str | None]) -> None:
     """Put ``params`` in the address (None: take it out), touching only what differs."""
     qp = st.query_params
     for name, value in params.items():
@@ -35,7 +36,7 @@ def keep_network(ws) -> None:
     """The address names ``ws``'s network: its settings, or ``network=pretrained``. (Moving to another
     page empties the address in the browser; this puts the network back.)"""
     want = links.network_query(ws)
-    _set({n: want.get(n) for n in links.network_params()})
+    put({n: want.get(n) for n in links.network_params()})
 
 
 def read_view(page: str, allowed: dict | None = None) -> dict:
@@ -78,7 +79,7 @@ def keep_view(page: str, **values) -> None:
     page's link waits to be read: the address keeps the link's view until then)."""
     params = links.query(page, **values)
     if not _waiting(page):
-        _set({n: params.get(n) for n in values})
+        put({n: params.get(n) for n in values})
 
 
 def _waiting(page: str) -> bool:
