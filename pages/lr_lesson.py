@@ -9,6 +9,7 @@ import math
 
 import streamlit as st
 
+from core.engine.augment import to_u8
 from core.teach import lr_lesson
 from core.teach.lr_lesson import OUTCOMES
 from ui import derivations, lr_lesson_plots as plots
@@ -86,11 +87,14 @@ elif stale(lesson, ws):       # cannot happen when idle (it is retaken above), k
 st.subheader("1 · The mini-batch")
 c1, c2 = st.columns([2, 1], vertical_alignment="center")
 with c1:
-    source = ws.split.source
-    st.image(batch_picture(source.X[lesson.idx[:64]], lesson.labels[:64]), width="stretch", output_format="PNG")
+    # the images every trial's step trains on: with data augmentation, as moved and turned for this step
+    images = to_u8(lesson.X[:64]) if lesson.moved else ws.split.source.X[lesson.idx[:64]]
+    st.image(batch_picture(images, lesson.labels[:64]), width="stretch", output_format="PNG")
     st.caption(f"The trainer's next mini-batch: epoch {lesson.epoch}, batch {lesson.step_in_epoch} "
                f"({count(len(lesson.idx), 'image')}" + (", the first 64 shown" if len(lesson.idx) > 64 else "") +
-               "). Labels above the images.")
+               "). Labels above the images." +
+               (f" **As the network sees them**: data augmentation has each image {lesson.moved}, the same for "
+                "every η." if lesson.moved else ""))
 with c2:
     st.metric("Its loss now", f"{lesson.loss_before:.4g}",
               help="The mean cross-entropy of this batch under your network as it is: the number each step tries "

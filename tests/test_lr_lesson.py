@@ -58,6 +58,18 @@ def test_the_step_at_the_networks_own_lr_is_bit_for_bit_the_step_ws_step_takes(m
     assert mine.ratios == tuple(trace.update_ratio(l) for l in (1, 2, 3))
 
 
+def test_with_augmentation_the_lesson_holds_the_images_the_step_trains_on(mnist):
+    ws = workspace(mnist, shift=2, rotate=10.0)
+    ws.step()
+    lesson = lr_lesson.run(ws.trainer)
+    raw = ws.split.images(lesson.idx, ws.net.dtype)[0]
+    trace = ws.step()                                   # the step the lesson tried at each η
+    assert np.array_equal(lesson.X, trace["X"]) and not np.array_equal(lesson.X, raw)
+    assert "2 px" in lesson.moved and "10°" in lesson.moved
+    plain = lr_lesson.run(workspace(mnist).trainer)
+    assert plain.moved == "" and np.array_equal(plain.X, workspace(mnist).split.images(plain.idx, np.float32)[0])
+
+
 def test_the_update_ratio_grows_in_proportion_to_lr_for_sgd(mnist):
     lesson = lr_lesson.run(workspace(mnist).trainer)
     r = np.array([t.ratios for t in lesson.trials])

@@ -149,3 +149,9 @@ def test_other_optimizers_depths_and_activations(query):
     assert [c for c in table.columns if c.startswith("‖")] == [f"‖ΔW{l}‖/‖W{l}‖" for l in range(1, L + 1)]
     assert len(lesson.idx) == int(query.get("batch_size", 64))
     assert "Your network does not change" in text(at) and at.get("plotly_chart")
+
+
+def test_with_augmentation_the_page_says_the_batch_is_drawn_as_the_network_sees_it():
+    at = open_page("pages/lr_lesson.py", shift="2", rotate="10")
+    assert "As the network sees them" in text(at) and "moved up to 2 px" in text(at)
+    assert "As the network sees them" not in text(open_page("pages/lr_lesson.py"))

@@ -28,6 +28,7 @@ from typing import Mapping
 
 import numpy as np
 
+from core.engine.augment import describe_settings
 from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
 from core.engine.network import DivergenceError, Trace, dropout_masks
 from core.engine.trainer import Trainer, step_rng
@@ -101,6 +102,8 @@ class Lesson:
     lr_note: str                # what η multiplies in this optimizer's update
     loss_before: float
     trials: tuple[Trial, ...]
+    X: np.ndarray | None = None  # the batch's images as every trial's step saw them (augmented, if on)
+    moved: str = ""             # the augmentation in words ("" without): what was done to X
 
     @property
     def optimizer_lr(self) -> float:
@@ -169,6 +172,7 @@ def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None, keep_params: bool = 
         name, lr_note = opt.name, opt.lr_note
         rng = step_rng(trainer.seed, trainer.global_step)
         augmented = trainer.augmented
+        moved = describe_settings(trainer.shift, trainer.rotate)
     X, y = split.images(idx, net.dtype)
     X = augmented(X, position[2])[0]         # augmentation: the images as every trial's step will see them
     # dropout: every trial is the same step, so it drops the same units; the losses are the batch's through them
@@ -178,7 +182,7 @@ def run(trainer: Trainer, lrs=LEARNING_RATES, *, lock=None, keep_params: bool = 
     for lr in lrs:
         copy = Trainer.from_state(config, params, {**hyper, "lr": float(lr)}, opt_state, state, split)
         trials.append(_trial(copy, idx, X, y, before, keep_params, masks))
-    return Lesson(idx, np.asarray(y), *position, params, name, hyper, lr_note, before, tuple(trials))
+    return Lesson(idx, np.asarray(y), *position, params, name, hyper, lr_note, before, tuple(trials), X, moved)
 
 
 def _trial(copy: Trainer, idx, X, y, before: float, keep_params: bool, masks: dict | None = None) -> Trial:
