@@ -125,10 +125,25 @@ def for_projector(fig: go.Figure) -> go.Figure:
     big = PROJECTOR_TEXT
     fig.update_xaxes(tickfont=big, title_font=big)
     fig.update_yaxes(tickfont=big, title_font=big)
-    # a log axis labels 2 and 5 between the powers of ten at 3/4 of the size: label the powers only
-    fig.for_each_xaxis(lambda a: a.update(dtick=1) if a.type == "log" and a.dtick is None else None)
-    fig.for_each_yaxis(lambda a: a.update(dtick=1) if a.type == "log" and a.dtick is None else None)
+    # a log axis labels 2 and 5 between the powers of ten at 3/4 of the size: label the powers only,
+    # where there are at least two of them to label (on a narrower axis, only 2 and 5 say where it is)
+    for a in [*fig.select_xaxes(), *fig.select_yaxes()]:
+        if a.type == "log" and a.dtick is None and _decades(fig, a, a.plotly_name[0] + a.plotly_name[5:]) >= 2:
+            a.update(dtick=1)
     fig.update_layout(font=big, legend_font=big, title_font=dict(size=18, color="#111"))
     fig.update_annotations(font_size=big["size"])      # their colours stay: some are white on dark cells
     fig.update_traces(colorbar=dict(tickfont=big), selector=lambda t: "colorbar" in t)
     return fig
+
+
+def _decades(fig: go.Figure, axis, ref: str) -> float:
+    """How many powers of ten the log axis ``axis`` (``ref``: "x", "y2", …) spans: its range's when
+    set, else its traces' positive values'."""
+    if axis.range is not None:
+        return abs(axis.range[1] - axis.range[0])
+    letter = ref[0]
+    values = [np.asarray(getattr(t, letter), float).ravel() for t in fig.data
+              if getattr(t, letter, None) is not None and (getattr(t, letter + "axis", None) or letter) == ref]
+    v = np.concatenate(values) if values else np.array([])
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(np.log10(v.max() / v.min())) if v.size else 0.0
