@@ -146,7 +146,9 @@ if start_note:
 c1, c2 = st.columns([1, 4])
 c1.button("Predict again", on_click=try_again, key="lr_again", help="Hide the results and start the predictions over.")
 
-chart(st, plots.lesson_figure(lesson), key="lr_figure", config={"displayModeBar": False})
+left, right = st.columns(2)     # side by side on a wide screen, one above the other on a phone
+chart(left, plots.loss_figure(lesson), key="lr_loss_figure", config={"displayModeBar": False})
+chart(right, plots.ratio_figure(lesson), key="lr_ratio_figure", config={"displayModeBar": False})
 ratio_cols = {c: st.column_config.NumberColumn(format="%.2e") for c in plots.lesson_table(lesson).columns
               if c.startswith("‖")}
 st.dataframe(plots.lesson_table(lesson, verdicts), hide_index=True, key="lr_table",

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import plotly.io as pio
+
 from core.teach.lr_lesson import LEARNING_RATES, OUTCOMES
+from tests.test_inspect_pages import arr
 from ui.state import session
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -61,7 +64,10 @@ def test_predict_then_see_what_happened_and_the_network_is_unchanged():
     assert list(table["right?"]) == ["✓", "✓", "—", "✗"]
     np.testing.assert_allclose(table["loss after"], [t.loss_after for t in lesson.trials])
     assert {"‖ΔW1‖/‖W1‖", "‖ΔW2‖/‖W2‖", "‖ΔW3‖/‖W3‖"} <= set(table.columns)
-    assert at.get("plotly_chart")
+    loss, ratio = [pio.from_json(c.proto.spec) for c in at.get("plotly_chart")]   # side by side; stacked on a phone
+    assert "loss" in loss.layout.title.text and "ratio" in ratio.layout.title.text
+    assert [tr.name for tr in ratio.data] == ["W1", "W2", "W3"]
+    np.testing.assert_allclose(arr(ratio.data[0].y), [t.ratios[0] for t in lesson.trials])
     assert "each ×10 of η made the ratio ×10" in text(at)
     # the session's network is the one it was, and the stepper's next step is still this batch
     assert ws.net.params is params and ws.trainer.global_step == 0 and not ws.steps

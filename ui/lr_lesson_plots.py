@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
 from core.teach.lr_lesson import OUTCOMES, Lesson, Verdict
@@ -27,53 +26,59 @@ def _log_range(values, *also, pad: float = 0.3) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def lesson_figure(lesson: Lesson) -> go.Figure:
-    """Left: the batch's loss after one step at each η, against the loss before (dashed).
-    Right: ‖ΔW_l‖/‖W_l‖ per layer at each η, over the usual healthy range. Steps the engine
-    refused are drawn as crosses: the loss and the ratio their update would have given."""
-    lrs = list(lesson.lrs)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("The batch's loss after one step", "Update-to-weight ratio ‖ΔW‖ / ‖W‖"))
+LAYOUT = dict(height=360, margin=dict(l=10, r=10, t=50, b=10),
+              legend=dict(orientation="h", yanchor="bottom", y=-0.45, xanchor="center", x=0.5))
+
+
+def _lr_axis(fig: go.Figure, lrs) -> go.Figure:
+    fig.update_xaxes(type="log", title="learning rate η", tickvals=lrs, ticktext=[f"{x:g}" for x in lrs])
+    return fig.update_layout(**LAYOUT)
+
+
+def loss_figure(lesson: Lesson) -> go.Figure:
+    """The batch's loss after one step at each η, against the loss before (dashed). Steps the
+    engine refused are crosses: the loss their update would have given."""
     took = [t for t in lesson.trials if not t.refused and math.isfinite(t.loss_after)]
     refused = [t for t in lesson.trials if t.refused and math.isfinite(t.loss_after)]
+    fig = go.Figure(layout=dict(title="The batch's loss after one step"))
     fig.add_trace(go.Scatter(x=[t.lr for t in took], y=[t.loss_after for t in took], mode="lines+markers",
                              name="loss after", line=dict(color=POSITIVE, width=2), marker=dict(size=10),
-                             hovertemplate="η = %{x:g}<br>loss after %{y:.4g}<extra></extra>"), row=1, col=1)
+                             hovertemplate="η = %{x:g}<br>loss after %{y:.4g}<extra></extra>"))
     if refused:
         fig.add_trace(go.Scatter(x=[t.lr for t in refused], y=[t.loss_after for t in refused], mode="markers+text",
                                  name="refused (would have been)", text=["refused"] * len(refused),
                                  textposition="middle left", textfont=dict(color=REFUSED),
                                  marker=dict(symbol="x", size=13, color=REFUSED),
-                                 hovertemplate="η = %{x:g}: refused<br>its weights would give %{y:.4g}<extra></extra>"),
-                      row=1, col=1)
-    fig.add_hline(y=lesson.loss_before, line=dict(color="#444", dash="dash", width=1.5), row=1, col=1)
+                                 hovertemplate="η = %{x:g}: refused<br>its weights would give %{y:.4g}<extra></extra>"))
+    fig.add_hline(y=lesson.loss_before, line=dict(color="#444", dash="dash", width=1.5))
     fig.add_annotation(x=0.0, xref="x domain", y=math.log10(lesson.loss_before) if lesson.loss_before > 0 else 0,
                        yref="y", text=f"before: {lesson.loss_before:.4g}", showarrow=False, xanchor="left",
-                       yanchor="bottom", font=dict(size=12, color="#444"), row=1, col=1)
+                       yanchor="bottom", font=dict(size=12, color="#444"))
     losses = [t.loss_after for t in lesson.trials]
     fig.update_yaxes(type="log", title="loss of this batch", exponentformat="power",
-                     range=_log_range(losses, lesson.loss_before, pad=0.02), row=1, col=1)
+                     range=_log_range(losses, lesson.loss_before, pad=0.02))
+    return _lr_axis(fig, list(lesson.lrs))
 
+
+def ratio_figure(lesson: Lesson) -> go.Figure:
+    """‖ΔW_l‖/‖W_l‖ per layer at each η, over the usual healthy range; refused steps as crosses."""
     lo, hi = HEALTHY_RATIO
+    lrs = list(lesson.lrs)
+    fig = go.Figure(layout=dict(title="Update-to-weight ratio ‖ΔW‖ / ‖W‖"))
     ratios = np.array([t.ratios for t in lesson.trials], float)
+    symbols = ["x" if t.refused else "circle" for t in lesson.trials]
     for l in range(ratios.shape[1]):
-        symbols = ["x" if t.refused else "circle" for t in lesson.trials]
         fig.add_trace(go.Scatter(x=lrs, y=ratios[:, l], mode="lines+markers", name=f"W{l + 1}",
                                  line=dict(color=LAYER_COLOURS[l % len(LAYER_COLOURS)], width=2),
                                  marker=dict(size=9, symbol=symbols),
-                                 hovertemplate=f"η = %{{x:g}}<br>‖ΔW{l + 1}‖/‖W{l + 1}‖ = %{{y:.2e}}<extra></extra>"),
-                      row=1, col=2)
-    # shapes after the traces: a subplot without data yet gets none (plotly's exclude_empty_subplots)
-    fig.add_hrect(y0=lo, y1=hi, fillcolor="rgba(0,114,178,0.12)", line_width=0, layer="below", row=1, col=2)
-    fig.add_hline(y=TYPICAL_RATIO, line=dict(color=NEGATIVE, dash="dot", width=1.5), row=1, col=2)
-    fig.add_annotation(x=0.0, xref="x2 domain", y=math.log10(hi), yref="y2", text="usual healthy range",
+                                 hovertemplate=f"η = %{{x:g}}<br>‖ΔW{l + 1}‖/‖W{l + 1}‖ = %{{y:.2e}}<extra></extra>"))
+    fig.add_hrect(y0=lo, y1=hi, fillcolor="rgba(0,114,178,0.12)", line_width=0, layer="below")
+    fig.add_hline(y=TYPICAL_RATIO, line=dict(color=NEGATIVE, dash="dot", width=1.5))
+    fig.add_annotation(x=0.0, xref="x domain", y=math.log10(hi), yref="y", text="usual healthy range",
                        showarrow=False, xanchor="left", yanchor="top", font=dict(size=11, color="#1f4e79"))
     fig.update_yaxes(type="log", title="‖ΔW‖ / ‖W‖", exponentformat="power",
-                     range=_log_range(ratios.ravel(), lo, hi), row=1, col=2)
-    fig.update_xaxes(type="log", title="learning rate η", tickvals=lrs, ticktext=[f"{x:g}" for x in lrs])
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=-0.38, xanchor="center", x=0.5))
-    return fig
+                     range=_log_range(ratios.ravel(), lo, hi))
+    return _lr_axis(fig, lrs)
 
 
 def lesson_table(lesson: Lesson, verdicts: list[Verdict] | None = None) -> pd.DataFrame:
