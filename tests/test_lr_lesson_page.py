@@ -3,10 +3,9 @@ import re
 from pathlib import Path
 
 import numpy as np
+import plotly.io as pio
 import pytest
 from streamlit.testing.v1 import AppTest
-
-import plotly.io as pio
 
 from core.teach.lr_lesson import LEARNING_RATES, OUTCOMES
 from tests.test_inspect_pages import arr
