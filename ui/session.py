@@ -89,8 +89,12 @@ PAGES = (  # the app's pages, in the order of the navigation; the first is the h
 )
 
 
-def _pages() -> list[st.Page]:
-    return [st.Page(ROOT / path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+def _pages(icons: bool = True) -> list[st.Page]:
+    """The pages for ``st.navigation``; without ``icons`` for a navigation that is never drawn (a
+    page's ``:material/…:`` icon becomes the tab's icon, fetched from fonts.gstatic.com, when that page
+    runs before the entry point's page config: the app works offline)."""
+    return [st.Page(ROOT / path, title=title, icon=icon if icons else None, default=i == 0)
+            for i, (path, title, icon) in enumerate(PAGES)]
 
 
 def navigation(top: bool = False) -> st.Page:
@@ -122,7 +126,7 @@ def _ensure_navigation() -> None:
     if state.navigated or state.rerouted:
         return
     state.rerouted = True
-    st.navigation(_pages(), position="hidden")
+    st.navigation(_pages(icons=False), position="hidden")
     st.rerun()
 
 
