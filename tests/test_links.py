@@ -50,7 +50,7 @@ def test_one_function_builds_a_views_query_and_a_path():
     assert link_path(Settings(hidden=(32, 16)), 3, "ΔW1") == "/stepper?hidden=32,16&step=3&stop=ΔW1"
     assert set(links.of_page("stepper")) == {"step", "stop"}
     for name, p in links.PARAMS.items():                     # every page a parameter names exists
-        assert all(f"pages/{page}.py" in dict((path, t) for path, t, _ in ui.session.PAGES) for page in p.pages), name
+        assert all(f"pages/{page}.py" in {entry.path for entry in ui.session.PAGES} for page in p.pages), name
 
 
 def test_the_network_part_names_the_pretrained_network_or_the_settings(mnist):

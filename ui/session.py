@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import streamlit as st
 
@@ -75,33 +76,43 @@ def new_workspace(settings: Settings) -> Workspace:
     return Workspace(settings, source, test, source_label=label)
 
 
+class PageEntry(NamedTuple):
+    """One page of the app: its file, its title (the sidebar's list, the tab), its icon, and the
+    short name the presentation mode's bar at the top shows (every page fits on one line of it)."""
+    path: str
+    title: str
+    icon: str
+    short: str
+
+
 PAGES = (  # the app's pages, in the order of the navigation; the first is the home page
-    ("pages/home.py", "Start here", ":material/home:"),
-    ("pages/data.py", "The data", ":material/image:"),
-    ("pages/stepper.py", "Step through backprop", ":material/footprint:"),
-    ("pages/lesson.py", "Lesson: your first step", ":material/school:"),
-    ("pages/lr_lesson.py", "Lesson: the learning rate", ":material/speed:"),
-    ("pages/training.py", "Train 1000 epochs", ":material/model_training:"),
-    ("pages/inspect.py", "What it learned", ":material/search_insights:"),
-    ("pages/evaluate.py", "Where it fails", ":material/rule:"),
-    ("pages/draw.py", "Draw a digit", ":material/draw:"),
-    ("pages/kaggle.py", "Kaggle submission", ":material/upload_file:"),
+    PageEntry("pages/home.py", "Start here", ":material/home:", "Start"),
+    PageEntry("pages/data.py", "The data", ":material/image:", "Data"),
+    PageEntry("pages/stepper.py", "Step through backprop", ":material/footprint:", "Backprop"),
+    PageEntry("pages/lesson.py", "Lesson: your first step", ":material/school:", "First step"),
+    PageEntry("pages/lr_lesson.py", "Lesson: the learning rate", ":material/speed:", "Learning rate"),
+    PageEntry("pages/training.py", "Train 1000 epochs", ":material/model_training:", "Train"),
+    PageEntry("pages/inspect.py", "What it learned", ":material/search_insights:", "Learned"),
+    PageEntry("pages/evaluate.py", "Where it fails", ":material/rule:", "Fails"),
+    PageEntry("pages/draw.py", "Draw a digit", ":material/draw:", "Draw"),
+    PageEntry("pages/kaggle.py", "Kaggle submission", ":material/upload_file:", "Kaggle"),
 )
 
 
-def _pages(icons: bool = True) -> list[st.Page]:
-    """The pages for ``st.navigation``; without ``icons`` for a navigation that is never drawn (a
-    page's ``:material/…:`` icon becomes the tab's icon, fetched from fonts.gstatic.com, when that page
-    runs before the entry point's page config: the app works offline)."""
-    return [st.Page(ROOT / path, title=title, icon=icon if icons else None, default=i == 0)
-            for i, (path, title, icon) in enumerate(PAGES)]
+def _pages(icons: bool = True, short: bool = False) -> list[st.Page]:
+    """The pages for ``st.navigation``: ``short`` names for the presentation mode's bar; without
+    ``icons`` for a navigation that is never drawn (a page's ``:material/…:`` icon becomes the tab's
+    icon, fetched from fonts.gstatic.com, when that page runs before the entry point's page config:
+    the app works offline)."""
+    return [st.Page(ROOT / p.path, title=p.short if short else p.title, icon=p.icon if icons else None,
+                    default=i == 0) for i, p in enumerate(PAGES)]
 
 
 def navigation(top: bool = False) -> st.Page:
     """``st.navigation`` over :data:`PAGES`, for the entry point (``top``: as a bar above the page
     rather than in the sidebar): it also notes, for :func:`_ensure_navigation`, that this
     session's pages run inside it."""
-    page = st.navigation(_pages(), position="top" if top else "sidebar")
+    page = st.navigation(_pages(short=top), position="top" if top else "sidebar")
     session().navigated = True
     return page
 

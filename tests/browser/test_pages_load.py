@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from tests.browser.helpers import (assert_no_errors, chart_traces, click_button, engine_mnist, engine_pretrained,
                                    go_to, main_text, metric, open_page, open_pretrained, settle, shows,
                                    wait_for_count, wait_until)
+from ui import session as ui_pages
 
 PAGES = {  # url path → text a user must see there, in a new session (a new, untrained network)
     "": "Backprop, step by step",
@@ -26,8 +27,7 @@ PAGES = {  # url path → text a user must see there, in a new session (a new, u
     "draw": "Draw a digit on the canvas",
     "kaggle": "Kaggle test.csv (a train.csv with labels works too)",
 }
-NAV = ["Start here", "The data", "Step through backprop", "Lesson: your first step", "Lesson: the learning rate", "Train 1000 epochs", "What it learned", "Where it fails",
-       "Draw a digit", "Kaggle submission"]
+NAV = [p.title for p in ui_pages.PAGES]    # every page, by its title, in the sidebar's list
 
 
 @pytest.mark.parametrize("path, text", PAGES.items())

@@ -7,6 +7,7 @@ import pytest
 
 from tests.browser.helpers import (MAIN, SIDEBAR, address, assert_no_errors, click_button, open_page, open_pretrained,
                                    settle, shows, wait_until)
+from ui.session import PAGES
 
 SHOTS = Path("/tmp/shots")
 
@@ -21,8 +22,10 @@ def projector(browser):
 
 
 def top_link(page, title: str) -> None:
-    """Follow the pages' list at the top (presentation mode puts it there), in the same session."""
-    page.get_by_role("link", name=title).first.click()
+    """Follow the pages' list at the top (presentation mode puts it there, by short names), in the
+    same session, to the page with this ``title``."""
+    short = next(p.short for p in PAGES if p.title == title)
+    page.locator("header").get_by_role("link", name=short, exact=True).click()
     page.wait_for_selector(f'{MAIN} h1:has-text("{title}")', timeout=90_000)
     settle(page)
 
@@ -65,6 +68,22 @@ def test_presentation_mode_on_the_training_page_and_the_stepper(projector, serve
     page.screenshot(path=str(SHOTS / "present_stepper_full.png"), full_page=True)
 
 
+def test_every_page_is_one_click_away_on_the_projector(projector, server):
+    """The bar at the top names every page by its short name, all on one line at 1280 px: none is
+    folded into a menu a teacher has to hunt through in front of the room."""
+    page = projector
+    open_page(page, server, "", "present=1")
+    header = page.locator("header")
+    wait_until(lambda: header.get_by_role("link", name=PAGES[-1].short, exact=True).count(),
+               what="the last page's link in the bar")
+    for p in PAGES:
+        link = header.get_by_role("link", name=p.short, exact=True)
+        assert link.count() == 1 and link.is_visible(), p.short
+        box = link.bounding_box()
+        assert box["x"] + box["width"] <= 1280 and box["y"] < 80, (p.short, box)
+    page.screenshot(path=str(SHOTS / "present_bar.png"))
+
+
 def test_the_toggle_puts_present_in_the_address_and_takes_it_out(projector, server):
     """The sidebar's switch, in a fresh session: on → ``present=1`` in the address (it reaches
     the browser, and stays once the run is over), the sidebar folds away; off → out of the address.
@@ -78,7 +97,7 @@ def test_the_toggle_puts_present_in_the_address_and_takes_it_out(projector, serv
     settle(page)
     assert address(page).endswith("/data?present=1"), address(page)
     assert sidebar.get_attribute("data-collapsed") == "true"
-    assert page.get_by_role("link", name="Where it fails").first.is_visible()     # the pages' list, now on top
+    assert page.locator("header").get_by_role("link", name="Fails", exact=True).is_visible()   # the pages, now on top
     assert_no_errors(page)
 
     page.reload()                                   # the address alone opens presenting: a link to share
