@@ -164,7 +164,7 @@ class Trainer:
         """
         net = MLP(net_config["sizes"], activation=net_config["activation"], init=net_config["init"],
                   seed=int(net_config["seed"]), dtype=net_config["dtype"], params=dict(params),
-                  dropout=float(net_config.get("dropout", 0.0)))
+                  dropout=float(net_config.get("dropout", 0.0)), batchnorm=bool(net_config.get("batchnorm", False)))
         optimizer = from_hyper(optimizer_hyper)
         optimizer.load_state(dict(optimizer_state))
         trainer = cls(net, optimizer, split, batch_size=int(state.get("batch_size", 64)),
