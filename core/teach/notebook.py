@@ -123,7 +123,7 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
     lines.append("}")
     lines.append(f"m = X.shape[0]\nprint('X', X.shape, X.dtype, '· y', y.shape, '· m =', m)")
     if bn:
-        lines.append(f"eps = {BN_EPS!r}   # batch norm's ε\nmomentum = {BN_MOMENTUM!r}   # of its running statistics")
+        lines.append(f"bn_eps = {BN_EPS!r}   # batch norm's ε\nbn_momentum = {BN_MOMENTUM!r}   # of its running statistics")
     cells.append(new_code_cell("\n".join(lines), metadata={"jupyter": {"source_hidden": True}}))   # folded
 
     md("## Forward pass\n\nEach layer: a weighted sum of the layer below, `Z = A_prev @ W + b`, then "
@@ -142,7 +142,7 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
             code(f"Z{l} = {prev} @ W{l} + b{l}\n"
                  f"μ{l} = Z{l}.mean(axis=0)\n"
                  f"var{l} = Z{l}.var(axis=0)          # σ²{l}: divided by m\n"
-                 f"Ẑ{l} = (Z{l} - μ{l}) / np.sqrt(var{l} + eps)\n"
+                 f"Ẑ{l} = (Z{l} - μ{l}) / np.sqrt(var{l} + bn_eps)\n"
                  f"N{l} = γ{l} * Ẑ{l} + β{l}\n"
                  + (f"F{l} = {f}\nA{l} = F{l} * M{l}\n" if M else f"A{l} = {f}\n")
                  + _check(f"Z{l}", f"μ{l}", f"σ²{l}", f"Ẑ{l}", f"N{l}", f"A{l}"))
@@ -195,7 +195,7 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
                      f"dβ{k} = dN{k}.sum(axis=0)\n"
                      f"dẐ{k} = dN{k} * γ{k}\n"
                      f"dZ{k} = (m * dẐ{k} - dẐ{k}.sum(axis=0) - Ẑ{k} * (dẐ{k} * Ẑ{k}).sum(axis=0)) "
-                     f"/ (m * np.sqrt(var{k} + eps))\n"
+                     f"/ (m * np.sqrt(var{k} + bn_eps))\n"
                      + _check(f"dA{k}", f"dN{k}", f"dγ{k}", f"dβ{k}", f"dẐ{k}", f"dZ{k}"))
             else:
                 md(_md(trace, f"dA{k}", f"dZ{k}"))
@@ -212,7 +212,7 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
         if running:
             md("Batch norm's running statistics are not trained: each step averages its batch's in. "
                + _md(trace, *(n + "_new" for n in running)))
-            code("\n".join(f"{py(n)}_new = momentum * {py(n)} + (1 - momentum) * {py(n.removesuffix(RUN))}"
+            code("\n".join(f"{py(n)}_new = bn_momentum * {py(n)} + (1 - bn_momentum) * {py(n.removesuffix(RUN))}"
                            for n in running) + "\n" + _check(*(n + "_new" for n in running)))
     md("Every cell above agreed with the app: this is the step it took."
        + ("" if updates else " (This step's update is not in the notebook.)"))
