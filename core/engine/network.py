@@ -670,8 +670,9 @@ def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[Record
             add(f"dẐ{l}", "backward", l, rf"d\hat Z_{{{l}}} = dN_{{{l}}} \odot \gamma_{{{l}}}", [f"dN{l}", f"γ{l}"],
                 f"∂L/∂Ẑ{l}: the blame on N, scaled by each unit's γ.")
             add(f"dZ{l}", "backward", l,
-                rf"dZ_{{{l}}} = \frac{{1}}{{m \sqrt{{\sigma^2_{{{l}}} + \epsilon}}}} \Bigl(m\, d\hat Z_{{{l}}} "
-                rf"- \sum_i d\hat Z_{{{l},i}} - \hat Z_{{{l}}} \odot \sum_i d\hat Z_{{{l},i}} \odot \hat Z_{{{l},i}}\Bigr)",
+                rf"\begin{{aligned}} dZ_{{{l}}} &= \frac{{1}}{{m \sqrt{{\sigma^2_{{{l}}} + \epsilon}}}} \Bigl(m\, d\hat Z_{{{l}}} "
+                rf"- \sum_i d\hat Z_{{{l},i}} \\ &\qquad - \hat Z_{{{l}}} \odot \sum_i d\hat Z_{{{l},i}} \odot "
+                rf"\hat Z_{{{l},i}}\Bigr) \end{{aligned}}",     # two lines: the stepper's equation column is narrow
                 [f"dẐ{l}", f"Ẑ{l}", f"σ²{l}"],
                 f"∂L/∂Z{l} through the normalisation: every Ẑ of a unit depends on every sample's Z through μ and "
                 "σ², so each entry's blame loses the column's mean blame and the part along Ẑ.")
