@@ -65,6 +65,12 @@ def choice(name: str, value: str) -> str:
                         help=f.help or None)
 
 
+def switch(name: str, value: bool) -> bool:
+    """A checkbox whose label and help come from the one table of settings."""
+    f = FIELDS[name]
+    return bool(st.checkbox(f.label, value=bool(value), help=f.help or None))
+
+
 def settings_form(ws) -> Settings | None:
     s = ws.settings
     # Widgets keep what was typed into them: a form keyed by the network's settings and by each *Keep the
@@ -82,6 +88,7 @@ def settings_form(ws) -> Settings | None:
         activation = choice("activation", s.activation)
         init = choice("init", s.init)
         dropout = number("dropout", s.dropout, format="%g", step=0.1)
+        batchnorm = switch("batchnorm", s.batchnorm)
         st.markdown("**Training**")
         optimizer = choice("optimizer", s.optimizer)
         lr = number("lr", s.lr, format="%g", step=0.01)
@@ -106,7 +113,8 @@ def settings_form(ws) -> Settings | None:
     if not applied:
         return None
     return Settings(hidden=hidden, activation=activation, init=init, optimizer=optimizer, lr=lr,
-                    momentum=momentum, weight_decay=weight_decay, dropout=dropout, shift=shift, rotate=rotate,
+                    momentum=momentum, weight_decay=weight_decay, dropout=dropout, batchnorm=batchnorm,
+                    shift=shift, rotate=rotate,
                     batch_size=batch_size, seed=seed,
                     pool=pool, val=val, epochs=epochs, dataset=dataset)
 
@@ -169,7 +177,7 @@ def run_status() -> None:
     p = ws.runner.progress()
     keep_lab()      # a run's epochs, its end or pause are kept even when nothing else reruns
     s = ws.settings
-    extras = ([f"dropout {s.dropout:g}"] if s.dropout else []) + \
+    extras = ([f"dropout {s.dropout:g}"] if s.dropout else []) + (["batch norm"] if s.batchnorm else []) + \
         ([f"augmented: {describe_settings(s.shift, s.rotate)}"] if s.shift or s.rotate else [])
     st.caption(f"Your network: **{ws.origin}** · {' → '.join(map(str, ws.net.sizes))} · "
                f"{ws.optimizer.name}, η = {ws.optimizer.lr:g}" + "".join(f" · {e}" for e in extras) + " · "

@@ -40,7 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     def setting(flag: str, name: str, **kw):
         f = FIELDS[name]
-        limits = f" ({f.lo:g} to {f.hi:g})" if f.lo is not None and name != "hidden" else ""
+        limits = f" ({f.lo:g} to {f.hi:g})" if f.lo is not None and name != "hidden" and \
+            not isinstance(f.lo, bool) else ""
         ap.add_argument(flag, default=getattr(d, name), help=f"{f.label}{limits}. {f.help}".strip(),
                         **({"choices": f.choices} if f.choices else {}), **kw)
 
@@ -55,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     setting("--momentum", "momentum", type=float)
     setting("--weight-decay", "weight_decay", type=float)
     setting("--dropout", "dropout", type=float)
+    setting("--batchnorm", "batchnorm", action=argparse.BooleanOptionalAction)   # --batchnorm / --no-batchnorm
     setting("--shift", "shift", type=int)
     setting("--rotate", "rotate", type=float)
     setting("--seed", "seed", type=int)
@@ -75,7 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def settings_of(a: argparse.Namespace) -> Settings:
     return Settings(hidden=tuple(int(h) for h in a.hidden.split(",") if h.strip()), activation=a.activation,
                     init=a.init, optimizer=a.optimizer, lr=a.lr, momentum=a.momentum,
-                    weight_decay=a.weight_decay, dropout=a.dropout, shift=a.shift, rotate=a.rotate,
+                    weight_decay=a.weight_decay, dropout=a.dropout, batchnorm=a.batchnorm, shift=a.shift, rotate=a.rotate,
                     batch_size=a.batch_size, seed=a.seed, pool=a.train_size + a.val_size, val=a.val_size, epochs=a.epochs)
 
 
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
             raise ValueError(" ".join(problems))
         split = make_split(source, pool=s.pool, val=s.val, seed=s.seed, test=test)
         net = MLP([N_PIXELS, *s.hidden, N_CLASSES], activation=s.activation, init=s.init, seed=s.seed, dtype=a.dtype,
-                  dropout=s.dropout)
+                  dropout=s.dropout, batchnorm=s.batchnorm)
         opt = s.make_optimizer()
         trainer = Trainer(net, opt, split, batch_size=s.batch_size, seed=s.seed, shift=s.shift, rotate=s.rotate)
     except (ValueError, OSError) as err:  # DataError is a ValueError
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
         "steps": trainer.global_step,
         "config": {"hidden": hidden, "activation": a.activation, "init": a.init, "optimizer": a.optimizer,
                    "lr": a.lr, "batch_size": a.batch_size, "seed": a.seed, "dtype": a.dtype,
-                   "dropout": s.dropout, "shift": s.shift, "rotate": s.rotate,
+                   "dropout": s.dropout, "batchnorm": s.batchnorm, "shift": s.shift, "rotate": s.rotate,
                    "train_size": split.n_train, "val_size": split.n_val, "data": a.data or "mnist"},
     }
     if result.reason == "diverged":

@@ -257,7 +257,8 @@ if trace.augment is not None:     # data augmentation: the batch as it came, and
         prose_caption("Image 1: " + trace.augment.describe(0) + ". Every quantity of the step is computed from `X`; "
                       "evaluation (validation, test, What it learned) uses the images as they are.")
 
-derivations.fold_outs(trace.sizes, trace.activation, names=("softmax_ce", "chain_rule", "activation"),
+derivations.fold_outs(trace.sizes, trace.activation, names=("softmax_ce", "chain_rule", "activation")
+                      + (("batchnorm",) if trace.batchnorm else ()),
                      m=trace["X"].shape[0])      # "why these formulas?", in this network's names
 with st.expander("Link to this step", icon=":material/link:"):
     st.code(link_path(ws.settings, number, start, {present.PARAM: "1"} if present.on() else None), language=None)

@@ -22,7 +22,9 @@ API, for any page:
     network's own activation when it is another one (from the registry's
     ``derivative_tex``/``derivative_why``, with the engine's own line of code);
   - ``"step"``: why ``ΔW = −η dW`` lowers the loss for a small η and can raise it for a
-    large one (the learning-rate lesson's).
+    large one (the learning-rate lesson's);
+  - ``"batchnorm"``: batch norm's backward pass, ``dγ, dβ, dẐ`` and ``dZ`` through the batch's
+    mean and variance, and why ``db`` is exactly 0 (for a network trained with it).
 
 The sentences between the formulas are drawn with ``st.markdown``, not ``ui.present.prose``:
 a fold-out is opened on purpose, and a derivation without its words is not one, so they stay in
@@ -34,7 +36,7 @@ import streamlit as st
 
 from core.engine.activations import RELU, Activation
 
-DERIVATIONS = ("softmax_ce", "chain_rule", "activation", "step")
+DERIVATIONS = ("softmax_ce", "chain_rule", "activation", "step", "batchnorm")
 
 
 def _t(name: str, l: int) -> str:
@@ -64,6 +66,7 @@ def titles(sizes) -> dict[str, str]:
                       f"dW{L - 1} = {_plain('A', L - 2)}ᵀ dZ{L - 1}: the chain rule, with shapes",
         "activation": "Why the slope of the activation is what it is (and ReLU's kink at 0)",
         "step": "Why a small step against the gradient lowers the loss, and a large one may not",
+        "batchnorm": f"Batch norm's backward pass: dγ, dβ, and why dZ{L - 1} is not just dẐ{L - 1}/σ (and db{L - 1} = 0)",
     }
 
 
@@ -211,5 +214,47 @@ def _step(sizes, act, m) -> None:
                 "a little; near 1 it rewrites them.")
 
 
-_SHOW = {"softmax_ce": _softmax_ce, "chain_rule": _chain_rule, "activation": _activation, "step": _step}
+# --------------------------------------------------------------------------- 5 · batch norm
+def _batchnorm(sizes, act, m) -> None:
+    L = len(sizes) - 1
+    l = L - 1
+    n = sizes[l]
+    Z, Zh, N, A = _t("Z", l), rf"\hat Z_{{{l}}}", _t("N", l), _t("A", l)
+    g, b, mu, var = rf"\gamma_{{{l}}}", rf"\beta_{{{l}}}", rf"\mu_{{{l}}}", rf"\sigma^2_{{{l}}}"
+    st.markdown(f"With batch norm, layer {l} normalises each unit's weighted inputs over the batch before its "
+                rf"activation. For unit $j$, over the $m$ samples $i$ of the batch ($\epsilon = 10^{{-5}}$):")
+    st.latex(rf"{mu} = \frac{{1}}{{m}} \sum_i Z_{{{l},ij}}, \quad {var} = \frac{{1}}{{m}} \sum_i (Z_{{{l},ij}} - {mu})^2, "
+             rf"\quad \hat Z_{{{l},ij}} = \frac{{Z_{{{l},ij}} - {mu}}}{{\sqrt{{{var} + \epsilon}}}}, \quad "
+             rf"N_{{{l},ij}} = \gamma_{{{l},j}} \hat Z_{{{l},ij}} + \beta_{{{l},j}}, \quad {A} = g({N})")
+    st.markdown(f"**The activation.** The chain rule of the fold-out above reaches ${N}$ now, not ${Z}$: "
+                rf"${_t('dN', l)} = {_t('dA', l)} \odot g'({N})$ ({m} × {n}).")
+    st.markdown("**γ and β** act on every sample alike, so their gradients are column sums, like a bias's:")
+    st.latex(rf"d\gamma_{{{l},j}} = \sum_i dN_{{{l},ij}}\, \hat Z_{{{l},ij}}, \qquad "
+             rf"d\beta_{{{l},j}} = \sum_i dN_{{{l},ij}}, \qquad d\hat Z_{{{l}}} = {_t('dN', l)} \odot {g} "
+             rf"\qquad ({n}{{,}}),\ ({n}{{,}}),\ ({m} \times {n})")
+    st.markdown(rf"**Through the normalisation.** Here is the new part: $\hat Z_{{{l},kj}}$ depends on *every* "
+                rf"$Z_{{{l},ij}}$ of its column, through ${mu}$ and ${var}$. Write $s = 1/\sqrt{{{var} + \epsilon}}$ "
+                "(one unit, its index $j$ left out). The three pieces:")
+    st.latex(rf"\frac{{\partial \hat Z_k}}{{\partial Z_i}} = s\,\Bigl(\mathbf{{1}}[k = i] - \frac{{1}}{{m}}\Bigr) "
+             rf"- \frac{{s}}{{m}}\, \hat Z_k \hat Z_i, \qquad \text{{from}}\ \frac{{\partial \mu}}{{\partial Z_i}} = "
+             rf"\frac{{1}}{{m}},\ \ \frac{{\partial \sigma^2}}{{\partial Z_i}} = \frac{{2}}{{m}}(Z_i - \mu)")
+    st.markdown("Summing over every $k$ that $Z_i$ moves:")
+    st.latex(rf"dZ_i = \sum_k d\hat Z_k \frac{{\partial \hat Z_k}}{{\partial Z_i}} "
+             rf"= \frac{{s}}{{m}} \Bigl(m\, d\hat Z_i - \sum_k d\hat Z_k - \hat Z_i \sum_k d\hat Z_k \hat Z_k\Bigr)")
+    st.markdown("The first term is the blame scaled, as if μ and σ² were constants. The second takes out the "
+                "column's mean blame: moving every Z of the unit up together changes nothing once the mean is "
+                r"subtracted. The third takes out the part along $\hat Z$: stretching the column changes nothing "
+                "once it is divided by its spread. The engine computes exactly this for the whole matrix "
+                "(`core/engine/network.py`, `_normalise_backward`); the gradient check on this page agrees.")
+    st.markdown(rf"**Why $db_{{{l}}} = 0$.** Sum $dZ_i$ over the batch: the first two terms cancel ($m \sum_i d\hat Z_i - "
+                rf"m \sum_k d\hat Z_k$) and the third is $\sum_i \hat Z_i = 0$ times a number. So "
+                rf"$db_{{{l}}} = \sum_i dZ_{{{l},i}} = 0$ exactly: $b_{{{l}}}$ shifts the column and μ shifts with it. "
+                r"The engine stores 0; $\beta$ does the bias's job.")
+    st.markdown("**At evaluation** there may be one image, so no batch to take a mean of: the network normalises "
+                r"with running averages of μ and σ² instead ($\mu^{\mathrm{run}} \leftarrow 0.9\, "
+                r"\mu^{\mathrm{run}} + 0.1\, \mu$ at every training step), which no gradient reaches.")
+
+
+_SHOW = {"softmax_ce": _softmax_ce, "chain_rule": _chain_rule, "activation": _activation, "step": _step,
+         "batchnorm": _batchnorm}
 TITLES = titles([784, 64, 64, 10])     # the seed network's; titles(sizes) for another depth

@@ -18,7 +18,7 @@ import streamlit as st
 from core.teach.explain import Explanation, sample_gradient_norms, sample_gradient_shares
 from core.engine.gradcheck import AGREES
 from core.engine.history import TYPICAL_RATIO
-from core.engine.network import Trace
+from core.engine.network import BN_MOMENTUM, RUN, Trace
 from ui.figures import DIGIT_COLOURS, DIGITS, bars, digit_grid, heatmap, stats
 from ui.present import chart
 
@@ -57,24 +57,31 @@ class Stop:
 def build_stops(trace: Trace) -> list[Stop]:
     """The sequence of stops of a trace, read from its records: one per quantity the
     step produces (X with y first, losses with loss, Y with dZ of the output),
-    and one per layer for the update (ΔW, W_new, Δb, b_new). A partial trace
-    (a diverged step) gives only the stops it has."""
+    and one per layer for the update (ΔW, W_new, Δb, b_new). With batch norm: μ with σ², Ẑ and N
+    of each hidden layer, each of its gradients, and two more update stops per hidden layer
+    (Δγ, γ_new, Δβ, β_new; the running μ and σ²). A partial trace (a diverged step) gives only
+    the stops it has."""
     stops, names = [], set(trace)
     for rec in trace.records():
         n, ph, l = rec.name, rec.phase, rec.layer
         if ph == "forward":
             if n == "X":
                 stops.append(Stop("X", ph, 0, (("X", "y"),)))
-            elif n[0] in "ZA":
+            elif n[0] in "ZAẐN":
                 stops.append(Stop(n, ph, l, ((n,),)))
+            elif n == f"μ{l}":
+                stops.append(Stop(n, ph, l, (tuple(x for x in (n, f"σ²{l}") if x in names),)))
         elif ph == "loss" and n == "losses":
             stops.append(Stop("losses", ph, l, (tuple(x for x in ("losses", "loss") if x in names),)))
         elif ph == "backward" and n != "Y":
             first = n.startswith("dZ") and not any(s.phase == "backward" for s in stops) and "Y" in names
             stops.append(Stop(n, ph, l, (("Y", n) if first else (n,),)))
-        elif ph == "update" and n.startswith("ΔW"):
-            rows = tuple(tuple(x for x in (f"Δ{p}{l}", f"{p}{l}_new") if x in names) for p in ("W", "b"))
+        elif ph == "update" and n.startswith(("ΔW", "Δγ")):
+            rows = tuple(tuple(x for x in (f"Δ{p}{l}", f"{p}{l}_new") if x in names)
+                         for p in (("W", "b") if n.startswith("ΔW") else ("γ", "β")))
             stops.append(Stop(n, ph, l, tuple(r for r in rows if r)))
+        elif ph == "update" and n == f"μ{l}{RUN}_new":
+            stops.append(Stop(n, ph, l, (tuple(x for x in (n, f"σ²{l}{RUN}_new") if x in names),)))
     return stops
 
 
@@ -111,11 +118,31 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 f"{n_in} weights" + (" (a 28 × 28 picture of what it looks for)" if l == 1 else "") +
                 f" and `b{l}` is added to every row. *Look at:* early in training `Z{l}` is centred on 0, so "
                 "roughly half of it is negative (with the seed's 0.01·N(0,1) weights it also starts tiny).")
+    if k.startswith("μ") and stop.phase == "forward":
+        return (f"**Batch norm, the batch's statistics.** `μ{l}` is each unit's mean weighted input over the {m} "
+                f"samples, `σ²{l}` its variance (divided by m): one number per unit, shape ({n_out},). They are "
+                "quantities of *this* batch: another batch gives other ones, and the backward pass goes through "
+                f"them. *Look at:* with the seed's tiny weights `σ²{l}` starts tiny too; batch norm is about to "
+                "blow it up to 1.")
+    if k.startswith("Ẑ"):
+        return (f"**Normalised.** `Ẑ{l} = (Z{l} − μ{l}) / √(σ²{l} + ε)`, column by column: every unit now has mean 0 "
+                f"and variance 1 over the batch, shape ({m} × {n_out}), however large or small `W{l}` made `Z{l}`. "
+                "ε = 10⁻⁵ keeps a unit that is constant over the batch at 0 instead of 0/0. *Look at:* every column "
+                "spans about −2 to 2; at evaluation the running μ and σ² are used instead, so an image's answer does "
+                "not depend on the rest of its batch.")
+    if k.startswith("N") and l < L:
+        return (f"**Scaled and shifted.** `N{l} = γ{l} ⊙ Ẑ{l} + β{l}`: each unit's own scale γ (starting at 1) and "
+                f"shift β (starting at 0), trained like the weights, so the layer can undo the normalisation where "
+                f"that helps. `b{l}` no longer matters (the mean was subtracted); `β{l}` does its job. *Look at:* "
+                "at the start `N` equals `Ẑ`.")
     if k.startswith("A") and l < L:
+        pre = trace.pre(l)
         # dropout first: the viewer's text box shows its start, and the mask is what differs from the seed
         return (f"**Activations of layer {l}.**" + dropout_text(trace, l) + f" The non-linearity is applied to "
-                f"every entry of `Z{l}` separately, so the shape stays ({m} × {n_out}). {trace.activation.a_about} "
-                "Without a non-linearity here, the layers would collapse into a single matrix product.")
+                f"every entry of `{pre}` separately, so the shape stays ({m} × {n_out}). {trace.activation.a_about} "
+                "Without a non-linearity here, the layers would collapse into a single matrix product."
+                + (" With batch norm about half of every column is positive, so ReLU units rarely die." if pre != f"Z{l}"
+                   else ""))
     if k == f"Z{L}":
         return (f"**Scores of the {n_out} digits.** The same weighted sum, now giving one score (logit) per digit "
                 f"for every sample: ({m} × {n_in}) · ({n_in} × {n_out}) = ({m} × {n_out}). Scores can be any "
@@ -146,9 +173,30 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                 ("*Look at:* rows of pixels that are blank in every image of the batch (the border) are exactly "
                  "0 — a weight whose input is 0 gets no gradient." if l == 1 else
                  f"*Look at:* rows for units of layer {l - 1} that were silent for the whole batch are 0."))
+    if k.startswith("db") and trace.batchnorm and l < L:
+        return (f"**Gradient of the biases of layer {l}: exactly 0.** `db{l}` would be `dZ{l}` summed over the "
+                f"samples, and with batch norm those sums are 0: `b{l}` shifts a whole column of `Z{l}` and the "
+                "batch's mean is subtracted right after, so the bias cannot change the loss. The engine stores 0 "
+                f"(the gradient check agrees: finite differences give 0 up to rounding). `β{l}` shifts the units instead.")
     if k.startswith("db"):
         return (f"**Gradient of the biases of layer {l}.** A bias's input is always 1, so `db{l}` is `dZ{l}` "
                 f"summed over the samples: one number per unit, shape ({n_out},).")
+    if k.startswith("dN"):
+        return (f"**Through the non-linearity, to N.** `dN{l} = dA{l} ⊙ f′(N{l})`"
+                + (f" ⊙ `M{l}` (dropout's mask)" if f"M{l}" in trace else "")
+                + f", entry by entry: {trace.activation.dz_about}. *Look at:* for ReLU the zeros sit where `A{l}` is "
+                  "0. Batch norm's backward pass starts here.")
+    if k.startswith("dγ") or k.startswith("dβ"):
+        return (f"**Gradients of batch norm's γ{l} and β{l}.** `N = γ ⊙ Ẑ + β`, so `dγ{l} = Σᵢ dN{l} ⊙ Ẑ{l}` and "
+                f"`dβ{l} = Σᵢ dN{l}`, column sums: one number per unit, shape ({n_out},), like a bias's gradient.")
+    if k.startswith("dẐ"):
+        return (f"**Back through the scale.** `dẐ{l} = dN{l} ⊙ γ{l}`: each column of the blame times its unit's γ.")
+    if k.startswith("dZ") and trace.batchnorm and l < L:
+        return (f"**Back through the normalisation.** `dZ{l} = (m·dẐ{l} − Σᵢ dẐ{l} − Ẑ{l} ⊙ Σᵢ dẐ{l} ⊙ Ẑ{l}) / "
+                f"(m √(σ²{l} + ε))`. Each sample's Ẑ depends on every sample's Z of the same unit, through μ and σ², "
+                "so the blame is not simply scaled: moving a whole column up changes nothing after the mean is "
+                "subtracted (the second term removes that part), and stretching it changes nothing after dividing "
+                f"by its spread (the third). *Look at:* every column of `dZ{l}` sums to 0, so `db{l}` will be 0.")
     if k.startswith("dA"):
         return (f"**The gradient goes down a layer.** `dA{l} = dZ{l + 1} W{l + 1}ᵀ`: ({m} × {sizes[l + 1]}) · "
                 f"({sizes[l + 1]} × {n_out}) = ({m} × {n_out}), the shape of `A{l}`. This is the *back* in "
@@ -162,6 +210,15 @@ def stop_text(stop: Stop, trace: Trace) -> str:
                     f"`dZ{l}` is 0 wherever `M{l}` is 0.")
         return (f"**Through the non-linearity.** `dZ{l} = dA{l} ⊙ f′(Z{l})`, entry by entry: "
                 f"{trace.activation.dz_about}. " + trace.activation.dz_look.format(l=l))
+    if stop.phase == "update" and k.startswith("Δγ"):
+        return (f"**The update of batch norm's γ{l} and β{l}.** The optimizer treats them like weights: "
+                f"`Δγ{l}` from `dγ{l}`, `Δβ{l}` from `dβ{l}` (for the seed's SGD, `−η dγ{l}`), and `γ{l}_new = γ{l} + "
+                f"Δγ{l}`. No weight decay on them.")
+    if stop.phase == "update" and k.endswith(RUN + "_new"):
+        return (f"**Batch norm's running statistics of layer {l}.** Not trained: each training step averages its "
+                f"batch's `μ{l}` and `σ²{l}` in, `μ{l}_run ← {BN_MOMENTUM:g}·μ{l}_run + {1 - BN_MOMENTUM:.1g}·μ{l}`. "
+                "Evaluation, the test set and a drawn digit normalise with these, not with a batch's, so one image "
+                "gets the same answer whatever else is in its batch.")
     if stop.phase == "update":
         return (f"**The update of layer {l}.** The optimizer turns the gradient into a change `ΔW{l}` (for the "
                 f"seed's SGD, `ΔW{l} = −η dW{l}`: a small step against the gradient), and `W{l}_new = W{l} + "
@@ -197,10 +254,12 @@ def dropout_text(trace: Trace, l: int) -> str:
 # --------------------------------------------------------------------------- figures and tables
 def axis_titles(name: str, L: int) -> tuple[str, str]:
     """(x, y) axis titles for a quantity: what its rows and columns are."""
-    base = name.lstrip("dΔ").removesuffix("_new")
+    base = name.lstrip("dΔ").removesuffix("_new").removesuffix(RUN)
     if name == "X":
         return "pixel k", "sample i"
-    if base[0] in "ZAY" and name not in ("y",):
+    if base[0] in "μσγβ":       # batch norm's vectors: one number per unit of a hidden layer
+        return "unit j", ""
+    if base[0] in "ZAYẐN" and name not in ("y",):
         layer = int(base[1:]) if base[1:].isdigit() else L
         return ("digit c" if layer == L else "unit j"), "sample i"
     if base[0] == "W":

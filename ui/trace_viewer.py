@@ -189,7 +189,7 @@ def view(trace: Trace) -> dict:
              "notes": [{"name": n, "about": trace.spec(n).about} for n in stop.names]}
         if "loss" in stop.names:
             d["facts"] = [{"label": "loss = mean of the losses", "value": fmt(trace.loss), "id": "loss"}]
-        if stop.phase == "update":
+        if stop.phase == "update" and stop.key.startswith("ΔW"):
             ratio = update_ratio(trace, stop.layer)
             d["facts"] = [
                 {"label": f"‖ΔW{stop.layer}‖ / ‖W{stop.layer}‖", "value": fmt(ratio, ".2e"), "id": "ratio",

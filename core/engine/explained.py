@@ -60,11 +60,15 @@ class Explanation:
 
 
 # --------------------------------------------------------------------------- LaTeX
-TRACE_NAME = re.compile(r"^(d|Δ)?([A-Za-z])(\d+)(_new)?$")
+# a quantity of layer l: an optional d or Δ, a symbol (a letter, or batch norm's Ẑ μ σ² γ β), the layer,
+# then _run for a running statistic and _new for the value after the update
+TRACE_NAME = re.compile(r"^(d|Δ)?([A-Za-z]|Ẑ|μ|σ²|γ|β)(\d+)(_run)?(_new)?$")
+_SYMBOLS = {"Ẑ": r"\hat Z", "μ": r"\mu", "σ²": r"\sigma", "γ": r"\gamma", "β": r"\beta"}
 
 
 def tex_name(name: str) -> str:
-    """Trace name → LaTeX: ``Z1`` → ``Z_{1}``, ``dW3`` → ``dW_{3}``, ``ΔW1`` → ``\\Delta W_{1}``."""
+    """Trace name → LaTeX: ``Z1`` → ``Z_{1}``, ``dW3`` → ``dW_{3}``, ``ΔW1`` → ``\\Delta W_{1}``,
+    ``Ẑ1`` → ``\\hat Z_{1}``, ``σ²1_run_new`` → ``\\sigma^{2,\\,\\mathrm{run},\\,\\mathrm{new}}_{1}``."""
     if name == "losses":
         return "L"
     if name == "loss":
@@ -72,9 +76,18 @@ def tex_name(name: str) -> str:
     m = TRACE_NAME.match(name)
     if not m:
         return name
-    pre, sym, l, new = m.groups()
+    pre, sym, l, run, new = m.groups()
     pre = {"d": "d", "Δ": r"\Delta ", None: ""}[pre]
-    return f"{pre}{sym}_{{{l}}}" + (r"^{\mathrm{new}}" if new else "")
+    sup = (["2"] if sym == "σ²" else []) + ([r"\mathrm{run}"] if run else []) + ([r"\mathrm{new}"] if new else [])
+    body = f"{pre}{_SYMBOLS.get(sym, sym)}"
+    if pre and sym in _SYMBOLS:
+        body = f"{pre}{{{_SYMBOLS[sym]}}}"     # d{\gamma}: the d stays apart from the symbol
+    if not sup:
+        return f"{body}_{{{l}}}"
+    if sup == [r"\mathrm{new}"]:
+        return f"{body}_{{{l}}}^{{\\mathrm{{new}}}}"     # as before: W_{1}^{\mathrm{new}}
+    sep = r",\,"
+    return f"{body}^{{{sep.join(sup)}}}_{{{l}}}"
 
 
 def tex_num(x: float, digits: int = 4) -> str:

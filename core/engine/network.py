@@ -32,6 +32,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 
 from core.engine.activations import ACTIVATIONS, Activation
+from core.engine.explained import tex_name
 
 PHASES = ("forward", "loss", "backward", "update")
 
@@ -48,6 +49,22 @@ DTYPES = ("float32", "float64")     # what the parameters may be stored in
 MAX_GROWTH = 10.0
 MIN_WEIGHT = 1e-3   # a layer's size counts as at least this per weight, so a layer of zeros may start to move
 MAX_DROPOUT = 0.9   # dropout drops each hidden unit with probability p, 0 ≤ p ≤ this (0: off, the seed's)
+BN_EPS = 1e-5       # batch norm: Ẑ = (Z − μ)/√(σ² + ε), so a unit that is constant over the batch gives 0, not 0/0
+BN_MOMENTUM = 0.9   # batch norm's running statistics: run ← 0.9·run + 0.1·(this batch's), used at evaluation
+RUN = "_run"        # the suffix of a running statistic (μ1_run, σ²1_run): kept with the parameters, never trained
+
+
+def is_trained(name: str) -> bool:
+    """Whether the optimizer trains parameter ``name``: W, b, γ, β are; batch norm's running
+    statistics (``μ1_run``, ``σ²1_run``) are not, each step averages them in instead."""
+    return not name.endswith(RUN)
+
+
+def trained_names(n_layers: int, batchnorm: bool = False) -> tuple[str, ...]:
+    """The parameters an optimizer trains, in the network's order: ``W1, b1, γ1, β1, W2, …`` (γ, β
+    only with batch norm, only on hidden layers)."""
+    return tuple(n for l in range(1, n_layers + 1)
+                 for n in (f"W{l}", f"b{l}") + ((f"γ{l}", f"β{l}") if batchnorm and l < n_layers else ()))
 
 
 def dropout_masks(net: "MLP", m: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -149,10 +166,10 @@ class Trace(Mapping):
     "lr": 0.1, …}``, see ``core.engine.optim``).
     """
 
-    __slots__ = ("values", "specs", "sizes", "activation", "hyper", "dropout", "augment")
+    __slots__ = ("values", "specs", "sizes", "activation", "hyper", "dropout", "augment", "batchnorm")
 
     def __init__(self, values: dict, specs: tuple[RecordSpec, ...], *, sizes, activation: Activation,
-                 hyper: dict | None = None, dropout: float = 0.0):
+                 hyper: dict | None = None, dropout: float = 0.0, batchnorm: bool = False):
         self.values = values
         self.specs = specs
         self.sizes = tuple(sizes)
@@ -160,6 +177,7 @@ class Trace(Mapping):
         self.hyper = hyper
         self.dropout = dropout     # p of the dropout masks M1, M2, … this step applied (0: none)
         self.augment = None        # a training step's core.engine.augment.Augmentation: X is its images moved
+        self.batchnorm = batchnorm  # the hidden layers normalise Z over the batch: Ẑ, N = γ ⊙ Ẑ + β, A = f(N)
 
     @property
     def n_layers(self) -> int:
@@ -173,6 +191,15 @@ class Trace(Mapping):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The names of the parameters the optimizer trains, in order: W1, b1 (γ1, β1 with batch norm), W2, …"""
+        return trained_names(self.n_layers, self.batchnorm)
+
+    def pre(self, l: int) -> str:
+        """What hidden layer ``l``'s activation is applied to: ``Z{l}``, or ``N{l}`` with batch norm."""
+        return f"N{l}" if self.batchnorm and l < self.n_layers else f"Z{l}"
 
     @property
     def masks(self) -> dict[str, np.ndarray]:
@@ -223,7 +250,7 @@ class MLP:
 
     def __init__(self, sizes=(N_PIXELS, 64, 64, N_CLASSES), *, activation: str = "relu",
                  init: str = "seed", seed: int = 0, dtype=np.float32, params: dict | None = None,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, batchnorm: bool = False):
         sizes = [int(s) for s in sizes]
         if not 1 <= len(sizes) - 2 <= MAX_HIDDEN_LAYERS:
             raise ValueError(f"A network has 1 to {MAX_HIDDEN_LAYERS} hidden layers: sizes like "
@@ -247,6 +274,7 @@ class MLP:
         if not 0.0 <= dropout <= MAX_DROPOUT:     # False for NaN
             raise ValueError(f"Dropout's p is 0 to {MAX_DROPOUT:g}, not {dropout}.")
         self.dropout = dropout
+        self.batchnorm = bool(batchnorm)
         self.act = ACTIVATIONS[activation]
         self.n_layers = len(sizes) - 1
         L = self.n_layers
@@ -269,17 +297,27 @@ class MLP:
             scale = scale_of(n_in)
             params[f"W{l}"] = (scale * rng.standard_normal((n_in, n_out))).astype(self.dtype)
             params[f"b{l}"] = np.zeros(n_out, self.dtype)
+            if self.batchnorm and l < self.n_layers:    # batch norm starts as the identity: γ = 1, β = 0
+                params[f"γ{l}"] = np.ones(n_out, self.dtype)
+                params[f"β{l}"] = np.zeros(n_out, self.dtype)
+                params[f"μ{l}{RUN}"] = np.zeros(n_out, self.dtype)
+                params[f"σ²{l}{RUN}"] = np.ones(n_out, self.dtype)
         return params
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The parameters the optimizer trains (W, b, and γ, β with batch norm), in order."""
+        return trained_names(self.n_layers, self.batchnorm)
 
     @property
     def config(self) -> dict:
         return {"sizes": list(self.sizes), "activation": self.activation, "init": self.init,
-                "seed": self.seed, "dtype": self.dtype.name, "dropout": self.dropout}
+                "seed": self.seed, "dtype": self.dtype.name, "dropout": self.dropout, "batchnorm": self.batchnorm}
 
     def with_params(self, params: dict) -> "MLP":
         """The same architecture holding other parameters (e.g. a snapshot)."""
         return MLP(self.sizes, activation=self.activation, init=self.init, seed=self.seed,
-                   dtype=self.dtype, params=params, dropout=self.dropout)
+                   dtype=self.dtype, params=params, dropout=self.dropout, batchnorm=self.batchnorm)
 
     def astype(self, dtype) -> "MLP":
         net = self.with_params({k: v.astype(dtype) for k, v in self.params.items()})
@@ -292,13 +330,18 @@ class MLP:
 
     # -- the step -----------------------------------------------------------
     def forward(self, X: np.ndarray, params: dict | None = None, values: dict | None = None,
-                masks: dict | None = None) -> dict:
+                masks: dict | None = None, train: bool = False) -> dict:
         """Z_l = A_{l-1} W_l + b_l, A_l = f(Z_l); the last A is the softmax.
 
         Writes ``Z1, A1, …`` (and ``logsumexp``, the softmax normaliser the loss
         reuses) into ``values`` and returns it. With dropout's ``masks`` (a training
         step's, :func:`dropout_masks`), a hidden layer's A_l = f(Z_l) ⊙ M_l and ``M1, …``
         go into ``values`` too; without them (evaluation) nothing is dropped.
+
+        With batch norm a hidden layer normalises Z_l first (:meth:`_normalise`):
+        ``A_l = f(N_l)``, ``N_l = γ_l ⊙ Ẑ_l + β_l``. ``train``: Ẑ from this batch's mean
+        and variance (``μ1, σ²1`` go into ``values``), as a training step does; otherwise
+        from the running statistics, as evaluation does. Without batch norm it changes nothing.
         """
         p = self.params if params is None else params
         v = {} if values is None else values
@@ -309,7 +352,7 @@ class MLP:
             Z += p[self._b[l]]
             v[self._Z[l]] = Z
             if l < L - 1:
-                A = self.act.f(Z)
+                A = self.act.f(self._normalise(Z, p, l + 1, v, train) if self.batchnorm else Z)
                 if masks:
                     M = v[f"M{l + 1}"] = masks[f"M{l + 1}"]
                     A = A * M
@@ -322,6 +365,34 @@ class MLP:
                 v["logsumexp"] = (zmax + np.log(s))[:, 0]
             v[self._A[l + 1]] = A
         return v
+
+    def _normalise(self, Z: np.ndarray, p: dict, l: int, v: dict, train: bool) -> np.ndarray:
+        """Batch norm of hidden layer ``l``: Ẑ = (Z − μ)/√(σ² + ε), N = γ ⊙ Ẑ + β, with μ and σ² the
+        batch's (``train``: the mean and the biased variance of each unit over the samples) or the
+        running ones (evaluation: one image's answer does not depend on the others in its batch)."""
+        if train:
+            mu = v[f"μ{l}"] = Z.mean(axis=0)
+            var = v[f"σ²{l}"] = Z.var(axis=0)
+        else:
+            mu, var = p[f"μ{l}{RUN}"], p[f"σ²{l}{RUN}"]
+        Zhat = v[f"Ẑ{l}"] = (Z - mu) / np.sqrt(var + self.dtype.type(BN_EPS))
+        N = v[f"N{l}"] = Zhat * p[f"γ{l}"] + p[f"β{l}"]
+        return N
+
+    def _normalise_backward(self, dN: np.ndarray, p: dict, v: dict, l: int) -> np.ndarray:
+        """dZ from dN through batch norm of layer ``l``; writes dN, dγ, dβ, dẐ into ``v``.
+
+        dγ = Σ_i dN ⊙ Ẑ, dβ = Σ_i dN, dẐ = dN ⊙ γ, and since every Ẑ of a unit depends on every Z
+        of that unit in the batch (through μ and σ²):
+        dZ = (m·dẐ − Σ_i dẐ − Ẑ ⊙ Σ_i dẐ ⊙ Ẑ) / (m √(σ² + ε))."""
+        Zhat = v[f"Ẑ{l}"]
+        m = Zhat.shape[0]
+        v[f"dN{l}"] = dN
+        v[f"dγ{l}"] = (dN * Zhat).sum(axis=0)
+        v[f"dβ{l}"] = dN.sum(axis=0)
+        dZhat = v[f"dẐ{l}"] = dN * p[f"γ{l}"]
+        scale = self.dtype.type(1.0 / m) / np.sqrt(v[f"σ²{l}"] + self.dtype.type(BN_EPS))
+        return scale * (m * dZhat - dZhat.sum(axis=0) - Zhat * (dZhat * Zhat).sum(axis=0))
 
     def sample_losses(self, values: dict, y: np.ndarray) -> np.ndarray:
         """L_i = -log softmax(Z)_{i, y_i}, computed as logsumexp(Z_i) - Z_{i, y_i} so
@@ -344,11 +415,10 @@ class MLP:
         m = X.shape[0]
         L = self.n_layers
         v: dict = {}
-        for l in range(L):  # the parameters this step reads, for the trace
-            v[self._W[l]] = p[self._W[l]]
-            v[self._b[l]] = p[self._b[l]]
+        for name in self.trained:  # the parameters this step reads, for the trace
+            v[name] = p[name]
         v["y"] = y
-        self.forward(X, p, v, masks)
+        self.forward(X, p, v, masks, train=True)
         Aout = v[self._A[-1]]
         v["losses"] = losses = self.sample_losses(v, y)
         del v["logsumexp"]
@@ -365,22 +435,26 @@ class MLP:
             v["d" + self._Z[l]] = dZ
             A_prev = v[self._A[l]]
             v["d" + self._W[l]] = A_prev.T @ dZ
-            v["d" + self._b[l]] = dZ.sum(axis=0)
+            # batch norm subtracts the batch mean right after adding b, so b cannot move the loss: db = 0 exactly
+            normed = self.batchnorm and l < L - 1
+            v["d" + self._b[l]] = np.zeros_like(p[self._b[l]]) if normed else dZ.sum(axis=0)
             if l > 0:  # dX is never needed, so its (m × 784) product is skipped
                 dA = dZ @ p[self._W[l]].T
                 v["d" + self._A[l]] = dA
+                pre = v[f"N{l}"] if self.batchnorm else v[self._Z[l - 1]]   # what f was applied to
                 if masks:   # dropout: only the kept units pass the blame on, scaled as they were
-                    Zl = v[self._Z[l - 1]]
-                    dZ = self.act.backward(dA * v[f"M{l}"], Zl, self.act.f(Zl))
+                    dZ = self.act.backward(dA * v[f"M{l}"], pre, self.act.f(pre))
                 else:
-                    dZ = self.act.backward(dA, v[self._Z[l - 1]], v[self._A[l]])
+                    dZ = self.act.backward(dA, pre, v[self._A[l]])
+                if self.batchnorm:      # that was dN; on through the normalisation to dZ
+                    dZ = self._normalise_backward(dZ, p, v, l)
         return self._trace(v, None)
 
     def _trace(self, values: dict, optimizer) -> Trace:
         dropped = "M1" in values
         return Trace(values, self._specs(optimizer, dropped), sizes=self.sizes, activation=self.act,
                      hyper=None if optimizer is None else dict(optimizer.hyper),
-                     dropout=self.dropout if dropped else 0.0)
+                     dropout=self.dropout if dropped else 0.0, batchnorm=self.batchnorm)
 
     def one_hot(self, y: np.ndarray) -> np.ndarray:
         """Y_ic = 1[y_i = c]: row y_i of the identity matrix, for every sample i."""
@@ -389,7 +463,7 @@ class MLP:
         return self._identity.take(y, axis=0)
 
     def gradients(self, trace: Mapping) -> dict[str, np.ndarray]:
-        return {name: trace["d" + name] for name in self.params}
+        return {name: trace["d" + name] for name in self.trained}
 
     def step(self, X: np.ndarray, y: np.ndarray, optimizer, rng: np.random.Generator | None = None) -> Trace:
         """forward → loss → backward → update on one mini-batch; returns the trace.
@@ -416,12 +490,17 @@ class MLP:
             raise
         v = trace.values
         state = optimizer.state()   # references: an update replaces its state arrays, never writes into them
-        deltas = optimizer.update(self.params, self.gradients(v))
+        deltas = optimizer.update({k: self.params[k] for k in self.trained}, self.gradients(v))
+        keep = self.dtype.type(BN_MOMENTUM)
         new = {}
         for name, p in self.params.items():
-            d = deltas[name]
-            v["Δ" + name] = d
-            new[name] = p + d
+            if is_trained(name):
+                d = deltas[name]
+                v["Δ" + name] = d
+                new[name] = p + d
+            else:   # a running statistic: μ1_run ← 0.9·μ1_run + 0.1·μ1 (the batch's)
+                v[name] = p
+                new[name] = keep * p + (1 - keep) * v[name.removesuffix(RUN)]
         trace.specs = self._specs(optimizer, bool(masks))
         trace.hyper = dict(optimizer.hyper)
         problem = self.judge(self.params, new)
@@ -454,10 +533,10 @@ class MLP:
             return DivergenceError(f"This step would have made the weights of layer {l} {times} times larger "
                                    f"(‖W{l}‖ from {a:.3g} to {b:.3g}): the weights are blowing up.",
                                    layer=l, before=a, after=b)
-        for name in self._b:
-            if not np.isfinite(after[name]).all():
-                l = int(name[1:])
-                return DivergenceError(f"This step's update of b{l} is not a finite number: the weights are "
+        for name in self.trained:
+            if name not in self._W and not np.isfinite(after[name]).all():
+                l = int(name[-1])
+                return DivergenceError(f"This step's update of {name} is not a finite number: the weights are "
                                        "blowing up.", layer=l)
         return None
 
@@ -474,14 +553,14 @@ def loss_after_update(trace: Trace) -> float | None:
     and loss on the trace's X and y, and dropout's masks if it had them): what the step did to the loss
     of the batch it trained on.
     None for a trace without an update (a step that diverged, a forward_backward)."""
-    L = trace.n_layers
-    names = [f"{p}{l}" for l in range(1, L + 1) for p in "Wb"]
+    names = trace.trained
     if any(n + "_new" not in trace for n in names):
         return None
     X = np.asarray(trace["X"])
     net = MLP(trace.sizes, activation=trace.activation.key, dtype=X.dtype,
-              params={n: np.asarray(trace[n + "_new"]) for n in names})
-    values = net.forward(X, masks=trace.masks)     # dropout: the masks the step trained with, held
+              params={n: np.asarray(trace[n + "_new"]) for n in names}, batchnorm=trace.batchnorm)
+    # dropout: the masks the step trained with, held; batch norm: the batch's own statistics, as in training
+    values = net.forward(X, masks=trace.masks, train=True)
     return float(net.sample_losses(values, np.asarray(trace["y"])).mean())
 
 
@@ -493,13 +572,19 @@ def _norm(a: np.ndarray) -> float:
 
 def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[RecordSpec, ...]:
     """Name, phase, layer, LaTeX and a line of explanation for every quantity of a step
-    (``dropped``: a training step with dropout, whose masks ``M1, …`` are quantities too)."""
-    L, sizes, act = net.n_layers, net.sizes, net.act
+    (``dropped``: a training step with dropout, whose masks ``M1, …`` are quantities too;
+    with batch norm, ``γ, β, μ, σ², Ẑ, N`` of each hidden layer and their gradients)."""
+    L, sizes, act, bn = net.n_layers, net.sizes, net.act, net.batchnorm
     out = []
 
     def add(name, phase, layer, latex, inputs, about):
         out.append(RecordSpec(name, phase, layer, latex, tuple(inputs), about))
 
+    def on_pre(tex: str, l: int) -> str:
+        """An activation's formula for layer l, applied to N_l instead of Z_l under batch norm."""
+        return tex.replace(f"Z_{{{l}}}", f"N_{{{l}}}") if bn else tex
+
+    eps = r"\epsilon = 10^{-5}"
     add("X", "forward", 0, r"X \in \mathbb{R}^{m \times %d}" % sizes[0], [],
         f"The mini-batch: one image per row, {sizes[0]} pixels scaled to [0, 1].")
     add("y", "forward", 0, r"y \in \{0, \dots, %d\}^m" % (sizes[-1] - 1), [],
@@ -507,12 +592,34 @@ def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[Record
     for l in range(1, L + 1):
         prev = "X" if l == 1 else f"A{l-1}"
         prev_tex = "X" if l == 1 else f"A_{{{l-1}}}"
+        normed = bn and l < L
+        pre = f"N{l}" if normed else f"Z{l}"
         add(f"W{l}", "forward", l, rf"W_{{{l}}} \in \mathbb{{R}}^{{{sizes[l-1]} \times {sizes[l]}}}", [],
             f"Layer {l}'s weights before this step: column j holds unit j's {sizes[l-1]} input weights.")
         add(f"b{l}", "forward", l, rf"b_{{{l}}} \in \mathbb{{R}}^{{{sizes[l]}}}", [],
-            f"Layer {l}'s biases before this step, one per unit.")
+            f"Layer {l}'s biases before this step, one per unit"
+            + (" (with batch norm they change nothing: the batch's mean is subtracted right after)." if normed else "."))
+        if normed:
+            add(f"γ{l}", "forward", l, rf"\gamma_{{{l}}} \in \mathbb{{R}}^{{{sizes[l]}}}", [],
+                f"Batch norm's scale for layer {l} before this step, one per unit (it starts at 1): trained like the weights.")
+            add(f"β{l}", "forward", l, rf"\beta_{{{l}}} \in \mathbb{{R}}^{{{sizes[l]}}}", [],
+                f"Batch norm's shift for layer {l} before this step, one per unit (it starts at 0): trained like the weights.")
         add(f"Z{l}", "forward", l, rf"Z_{{{l}}} = {prev_tex}\, W_{{{l}}} + b_{{{l}}}", [prev, f"W{l}", f"b{l}"],
             f"Each unit's weighted input: row i is sample i, column j is unit j (m × {sizes[l]}).")
+        if normed:
+            add(f"μ{l}", "forward", l, rf"\mu_{{{l}}} = \frac{{1}}{{m}} \sum_i Z_{{{l},i}}", [f"Z{l}"],
+                f"Batch norm: each unit's mean weighted input over the {'batch'} (one number per unit).")
+            add(f"σ²{l}", "forward", l, rf"\sigma^2_{{{l}}} = \frac{{1}}{{m}} \sum_i (Z_{{{l},i}} - \mu_{{{l}}})^2",
+                [f"Z{l}", f"μ{l}"], "Batch norm: each unit's variance over the batch (divided by m, not m − 1).")
+            add(f"Ẑ{l}", "forward", l,
+                rf"\hat Z_{{{l}}} = \frac{{Z_{{{l}}} - \mu_{{{l}}}}}{{\sqrt{{\sigma^2_{{{l}}} + \epsilon}}}},\quad {eps}",
+                [f"Z{l}", f"μ{l}", f"σ²{l}"],
+                "Z normalised: every column (unit) now has mean 0 and variance 1 over the batch, whatever the "
+                "weights below did. At evaluation the running μ and σ² are used instead of the batch's.")
+            add(f"N{l}", "forward", l, rf"N_{{{l}}} = \gamma_{{{l}}} \odot \hat Z_{{{l}}} + \beta_{{{l}}}",
+                [f"Ẑ{l}", f"γ{l}", f"β{l}"],
+                "Scaled by γ and shifted by β, one of each per unit, so the layer can learn the mean and spread "
+                "that suit its activation (γ = 1, β = 0 keeps Ẑ).")
         if l < L and dropped:
             p = net.dropout
             add(f"M{l}", "forward", l,
@@ -522,13 +629,13 @@ def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[Record
                 f"or kept and scaled by 1/(1 − p) = {1 / (1 - p):.4g}, so the layer's mean output stays the same. "
                 "Drawn anew every training step; at evaluation nothing is dropped.")
             add(f"A{l}", "forward", l, rf"A_{{{l}}} = M_{{{l}}} \odot \tilde A_{{{l}}},\quad "
-                + act.latex.format(l=l).replace(f"A_{{{l}}}", rf"\tilde A_{{{l}}}", 1),
-                [f"Z{l}", f"M{l}"],
-                f"Layer {l}'s activations: {act.label} applied to every entry of Z{l}, times the mask M{l} "
+                + on_pre(act.latex.format(l=l), l).replace(f"A_{{{l}}}", rf"\tilde A_{{{l}}}", 1),
+                [pre, f"M{l}"],
+                f"Layer {l}'s activations: {act.label} applied to every entry of {pre}, times the mask M{l} "
                 "(a dropped unit gives 0).")
         elif l < L:
-            add(f"A{l}", "forward", l, act.latex.format(l=l), [f"Z{l}"],
-                f"Layer {l}'s activations: {act.label} applied to every entry of Z{l}.")
+            add(f"A{l}", "forward", l, on_pre(act.latex.format(l=l), l), [pre],
+                f"Layer {l}'s activations: {act.label} applied to every entry of {pre}.")
         else:
             add(f"A{l}", "forward", l,
                 rf"A_{{{l}}} = \mathrm{{softmax}}(Z_{{{l}}}),\quad A_{{{l},ic}} = \frac{{e^{{Z_{{{l},ic}}}}}}{{\sum_k e^{{Z_{{{l},ik}}}}}}",
@@ -542,30 +649,65 @@ def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[Record
     for l in range(L, 0, -1):
         prev = "X" if l == 1 else f"A{l-1}"
         prev_tex = "X" if l == 1 else f"A_{{{l-1}}}"
+        normed = bn and l < L
+        pre, dpre = (f"N{l}", f"dN{l}") if normed else (f"Z{l}", f"dZ{l}")
         if l == L:
             add(f"dZ{l}", "backward", l, rf"dZ_{{{l}}} = \frac{{1}}{{m}} (A_{{{l}}} - Y)", [f"A{l}", "Y"],
                 "∂L/∂Z at the output: softmax and cross-entropy together give simply (probabilities − truth)/m.")
         elif dropped:
-            add(f"dZ{l}", "backward", l, rf"dZ_{{{l}}} = (dA_{{{l}}} \odot M_{{{l}}}) \odot f'(Z_{{{l}}})",
-                [f"dA{l}", f"M{l}", f"Z{l}"],
-                f"∂L/∂Z{l}: the blame through the mask (a dropped unit gets none, a kept one 1/(1 − p) of it), "
-                f"times the slope of {act.label} at Z{l}.")
+            add(dpre, "backward", l, on_pre(rf"dZ_{{{l}}} = (dA_{{{l}}} \odot M_{{{l}}}) \odot f'(Z_{{{l}}})", l),
+                [f"dA{l}", f"M{l}", pre],
+                f"∂L/∂{pre}: the blame through the mask (a dropped unit gets none, a kept one 1/(1 − p) of it), "
+                f"times the slope of {act.label} at {pre}.")
         else:
-            add(f"dZ{l}", "backward", l, act.grad_latex.format(l=l), [f"dA{l}", f"Z{l}"],
-                f"∂L/∂Z{l}: {act.dz_about}.")
+            add(dpre, "backward", l, on_pre(act.grad_latex.format(l=l), l), [f"dA{l}", pre],
+                f"∂L/∂{pre}: {act.dz_about}.")
+        if normed:
+            add(f"dγ{l}", "backward", l, rf"d\gamma_{{{l}}} = \sum_i dN_{{{l},i}} \odot \hat Z_{{{l},i}}",
+                [f"dN{l}", f"Ẑ{l}"], f"∂L/∂γ{l}: how much scaling each unit's Ẑ up would raise the loss, summed over the batch.")
+            add(f"dβ{l}", "backward", l, rf"d\beta_{{{l}}} = \sum_i dN_{{{l},i}}", [f"dN{l}"],
+                f"∂L/∂β{l}: β is added to every sample, so its gradient is dN{l} summed over the batch.")
+            add(f"dẐ{l}", "backward", l, rf"d\hat Z_{{{l}}} = dN_{{{l}}} \odot \gamma_{{{l}}}", [f"dN{l}", f"γ{l}"],
+                f"∂L/∂Ẑ{l}: the blame on N, scaled by each unit's γ.")
+            add(f"dZ{l}", "backward", l,
+                rf"\begin{{aligned}} dZ_{{{l}}} &= \frac{{1}}{{m \sqrt{{\sigma^2_{{{l}}} + \epsilon}}}} \Bigl(m\, d\hat Z_{{{l}}} "
+                rf"- \sum_i d\hat Z_{{{l},i}} \\ &\qquad - \hat Z_{{{l}}} \odot \sum_i d\hat Z_{{{l},i}} \odot "
+                rf"\hat Z_{{{l},i}}\Bigr) \end{{aligned}}",     # two lines: the stepper's equation column is narrow
+                [f"dẐ{l}", f"Ẑ{l}", f"σ²{l}"],
+                f"∂L/∂Z{l} through the normalisation: every Ẑ of a unit depends on every sample's Z through μ and "
+                "σ², so each entry's blame loses the column's mean blame and the part along Ẑ.")
         add(f"dW{l}", "backward", l, rf"dW_{{{l}}} = {prev_tex}^\top dZ_{{{l}}}", [prev, f"dZ{l}"],
             f"∂L/∂W{l}: same shape as W{l}; entry (k, j) sums input k × error of unit j over the batch.")
-        add(f"db{l}", "backward", l, rf"db_{{{l}}} = \sum_i dZ_{{{l},i}}", [f"dZ{l}"],
-            f"∂L/∂b{l}: the error of each unit summed over the batch.")
+        if normed:
+            add(f"db{l}", "backward", l, rf"db_{{{l}}} = \sum_i dZ_{{{l},i}} = 0", [f"dZ{l}"],
+                f"∂L/∂b{l} is exactly 0 with batch norm: b{l} shifts a whole column of Z{l}, and the batch's mean "
+                "is subtracted right after, so b cannot change the loss (β does its job). The engine stores 0; "
+                f"the column sums of dZ{l} are 0 up to rounding.")
+        else:
+            add(f"db{l}", "backward", l, rf"db_{{{l}}} = \sum_i dZ_{{{l},i}}", [f"dZ{l}"],
+                f"∂L/∂b{l}: the error of each unit summed over the batch.")
         if l > 1:
             add(f"dA{l-1}", "backward", l - 1, rf"dA_{{{l-1}}} = dZ_{{{l}}}\, W_{{{l}}}^\top", [f"dZ{l}", f"W{l}"],
                 f"∂L/∂A{l-1}: each unit's share of the blame, sent back through W{l}.")
     if optimizer is not None:
         for l in range(1, L + 1):
-            for p in (f"W{l}", f"b{l}"):
+            for p in trained_names(L, bn):
+                if int(p[-1]) != l:
+                    continue
                 add("Δ" + p, "update", l, optimizer.latex(p), [p, "d" + p],
                     f"The change the optimizer ({optimizer.name}) makes to {p}.")
                 add(p + "_new", "update", l,
-                    rf"{p[0]}_{{{l}}} \leftarrow {p[0]}_{{{l}}} + \Delta {p[0]}_{{{l}}}", [p, "Δ" + p],
+                    rf"{tex_name(p)} \leftarrow {tex_name(p)} + {tex_name('Δ' + p)}", [p, "Δ" + p],
                     f"{p} after the step: what the next mini-batch will see.")
+            if bn and l < L:
+                for stat, what in ((f"μ{l}", "mean"), (f"σ²{l}", "variance")):
+                    run = stat + RUN
+                    add(run, "update", l, rf"{tex_name(run)} \in \mathbb{{R}}^{{{sizes[l]}}}", [],
+                        f"Batch norm's running {what} of layer {l} before this step: what evaluation normalises with "
+                        f"(it starts at {0 if what == 'mean' else 1}). Not trained: each step averages its batch's in.")
+                    add(run + "_new", "update", l,
+                        rf"{tex_name(run)} \leftarrow {BN_MOMENTUM:g}\, {tex_name(run)} + {1 - BN_MOMENTUM:.1g}\, "
+                        rf"{tex_name(stat)}", [run, stat],
+                        f"The running {what} after the step: 90 % of what it was and 10 % of this batch's {stat}, so it "
+                        "follows the last few dozen batches. Evaluation and prediction use it.")
     return tuple(out)

@@ -54,8 +54,8 @@ def evaluate(net: MLP, X_u8: np.ndarray, y: np.ndarray | None, params: dict | No
     """Accuracy, mean loss, predictions and dead-unit masks over a whole set.
 
     Runs the network's own ``forward`` in chunks. A hidden unit is *dead* on
-    this set when its pre-activation ``Z`` is never positive (a dead ReLU never
-    fires, so it never learns again).
+    this set when its pre-activation ``Z`` (``N`` with batch norm) is never positive (a dead
+    ReLU never fires, so it never learns again).
     """
     p = net.params if params is None else params
     n, L = len(X_u8), net.n_layers
@@ -72,7 +72,7 @@ def evaluate(net: MLP, X_u8: np.ndarray, y: np.ndarray | None, params: dict | No
             yy = y[s:s + chunk]
             loss_sum += float(net.sample_losses(v, yy).sum())
         for l in range(1, L):
-            alive[l - 1] |= (v[f"Z{l}"] > 0).any(axis=0)
+            alive[l - 1] |= (v[f"N{l}" if net.batchnorm else f"Z{l}"] > 0).any(axis=0)   # what f is applied to
     out = {"pred": pred, "proba": proba, "dead": [~a for a in alive]}
     if y is not None and n:
         out["acc"] = float((pred == y).mean())
@@ -164,7 +164,7 @@ class Trainer:
         """
         net = MLP(net_config["sizes"], activation=net_config["activation"], init=net_config["init"],
                   seed=int(net_config["seed"]), dtype=net_config["dtype"], params=dict(params),
-                  dropout=float(net_config.get("dropout", 0.0)))
+                  dropout=float(net_config.get("dropout", 0.0)), batchnorm=bool(net_config.get("batchnorm", False)))
         optimizer = from_hyper(optimizer_hyper)
         optimizer.load_state(dict(optimizer_state))
         trainer = cls(net, optimizer, split, batch_size=int(state.get("batch_size", 64)),

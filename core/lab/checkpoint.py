@@ -39,7 +39,8 @@ import numpy as np
 from core.engine.history import ARRAY_NAMES as HISTORY_ARRAYS, COLUMNS, STEP_LOSS_DTYPE, History, HistoryError, \
     check_layout
 from core.engine.activations import ACTIVATIONS
-from core.engine.network import DTYPES, INITS, MAX_HIDDEN_LAYERS, MAX_UNITS, MLP, N_CLASSES, N_PIXELS
+from core.engine.network import DTYPES, INITS, MAX_HIDDEN_LAYERS, MAX_UNITS, MLP, N_CLASSES, N_PIXELS, RUN, \
+    trained_names
 from core.engine.optim import OPTIMIZERS, from_hyper
 from core.engine.trainer import SNAPSHOT_EPOCHS, Trainer
 from core.lab.settings import FIELDS, MAX_EPOCHS, MAX_IMAGES, MAX_STEPS, MNIST_IMAGES, Settings
@@ -57,19 +58,22 @@ def _largest() -> tuple[int, int]:
     """(members, bytes) of the largest checkpoint the app can write: the most hidden layers of
     the most units in float64 (``python -m core.train --dtype float64``), the optimizer that keeps the most
     state, a snapshot at every snapshot epoch, a history of MAX_EPOCHS rows and MAX_STEPS
-    per-step losses."""
+    per-step losses, with batch norm (γ, β and the running μ, σ² of every hidden layer)."""
     sizes, L = _LARGEST_SIZES, len(_LARGEST_SIZES) - 1
-    names = [f"{p}{l}" for l in range(1, L + 1) for p in "Wb"]
-    net_bytes = sum(a * b + b for a, b in zip(sizes, sizes[1:])) * np.dtype(np.float64).itemsize
+    names = trained_names(L, batchnorm=True)
+    every = len(names) + 2 * (L - 1)          # and the running μ, σ² of each hidden layer
+    per_unit = np.dtype(np.float64).itemsize
+    trained_bytes = (sum(a * b + b for a, b in zip(sizes, sizes[1:])) + 2 * sum(sizes[1:-1])) * per_unit   # W, b, γ, β
+    net_bytes = trained_bytes + 2 * sum(sizes[1:-1]) * per_unit                                         # μ_run, σ²_run
     opt = max(OPTIMIZERS.values(), key=lambda o: len(o.state_keys))
     row = sum(c.dtype.itemsize * math.prod(c.cell_shape(L)) for c in COLUMNS)
-    members = 1 + len(names) * (1 + len(SNAPSHOTS)) + len(opt.state_names(names)) + len(HISTORY_ARRAYS)
-    data = (net_bytes * (1 + len(opt.state_keys) + len(SNAPSHOTS)) + 8 * len(opt.counters)
+    members = 1 + every * (1 + len(SNAPSHOTS)) + len(opt.state_names(names)) + len(HISTORY_ARRAYS)
+    data = (net_bytes * (1 + len(SNAPSHOTS)) + trained_bytes * len(opt.state_keys) + 8 * len(opt.counters)
             + MAX_EPOCHS * row + MAX_STEPS * STEP_LOSS_DTYPE.itemsize + MAX_CONFIG_BYTES)
     return members, data + members * _NPY_HEADER
 
 
-MAX_MEMBERS, MAX_CHECKPOINT_BYTES = _largest()   # 155 members; about 181 MB, unpacked
+MAX_MEMBERS, MAX_CHECKPOINT_BYTES = _largest()   # 347 members; about 182 MB, unpacked
 
 
 def max_file_bytes(max_bytes: int = MAX_CHECKPOINT_BYTES) -> int:
@@ -298,8 +302,10 @@ def _network(nc) -> MLP:
     dropout = nc.get("dropout", 0.0)     # a file from before dropout has none: p = 0
     _expect(type(dropout) in (int, float) and FIELDS["dropout"].problem(float(dropout)) is None,
             f"The network's dropout {_short(dropout)} is not a probability from 0 to {FIELDS['dropout'].hi:g}.")
+    batchnorm = nc.get("batchnorm", False)    # a file from before batch norm has none: off
+    _expect(type(batchnorm) is bool, f"The network's batch norm {_short(batchnorm)} is not true or false.")
     return MLP(sizes, activation=nc["activation"], init=nc["init"], seed=seed, dtype=np.dtype(nc["dtype"]),
-               params={}, dropout=float(dropout))
+               params={}, dropout=float(dropout), batchnorm=batchnorm)
 
 
 def _optimizer(hyper):
@@ -391,6 +397,13 @@ def _check_finite(name: str, a: np.ndarray) -> None:
     _expect(bool(np.isfinite(a).all()), f"{name} holds values that are not finite (NaN or infinity).")
 
 
+def _check_param(what: str, a: np.ndarray, name: str | None = None) -> None:
+    """Finite, and a running variance (``σ²1_run``) not negative: evaluation takes its square root."""
+    _check_finite(what, a)
+    _expect(not (name or what).startswith("σ²") or bool((a >= 0).all()),
+            f"{what} holds negative variances.")
+
+
 def load(source, *, max_bytes: int = MAX_CHECKPOINT_BYTES) -> Checkpoint:
     """Read and validate a checkpoint from a path, bytes or a binary file object.
     Raises :class:`CheckpointError`, and nothing else, when it is not one the app can use."""
@@ -426,12 +439,15 @@ def _load(z: zipfile.ZipFile, members: dict, declared: dict, max_bytes: int) -> 
     # the configuration: what the app can make
     net = _network(config["net"])
     dtype, L = net.dtype, net.n_layers
-    shapes = {}
+    shapes = {}     # every parameter: the trained ones, and batch norm's running statistics
     for l in range(1, L + 1):
         shapes[f"W{l}"] = (net.sizes[l - 1], net.sizes[l])
         shapes[f"b{l}"] = (net.sizes[l],)
+        if net.batchnorm and l < L:
+            for k in (f"γ{l}", f"β{l}", f"μ{l}{RUN}", f"σ²{l}{RUN}"):
+                shapes[k] = (net.sizes[l],)
     optimizer = _optimizer(config["optimizer"])
-    opt_keys = optimizer.state_names(shapes)
+    opt_keys = optimizer.state_names({k: shapes[k] for k in net.trained})
     split, n_train = _split(config.get("split"))
     ts = _trainer_state(config["trainer"], n_train, net)
     snap_epochs = _snapshot_epochs(config["snapshot_epochs"], ts["epoch"])
@@ -478,13 +494,13 @@ def _load(z: zipfile.ZipFile, members: dict, declared: dict, max_bytes: int) -> 
     arrays = {k: _unpack(k, _read, z, members[k]) for k in sorted(declared) if k != "config"}
     params = {}
     for k in shapes:
-        _check_finite(k, arrays[f"param/{k}"])
+        _check_param(k, arrays[f"param/{k}"])
         params[k] = arrays[f"param/{k}"]
     net.params = params
     snapshots = {}
     for e in snap_epochs:
         for k in shapes:
-            _check_finite(f"the epoch-{e} snapshot of {k}", arrays[f"snapshot/{e}/{k}"])
+            _check_param(f"the epoch-{e} snapshot of {k}", arrays[f"snapshot/{e}/{k}"], k)
         snapshots[e] = {k: arrays[f"snapshot/{e}/{k}"] for k in shapes}
     state = {}
     for k in opt_found:

@@ -45,6 +45,8 @@ class Field:
         if self.choices:
             return None if value in self.choices else \
                 f"{self.label} must be one of {', '.join(self.choices)}, not {value!r}."
+        if isinstance(self.lo, bool):       # a switch: on or off, nothing else
+            return None if isinstance(value, bool) else f"{self.label} is on or off (1 or 0), not {value!r}."
         if self.name == "hidden":
             return None if 1 <= len(value) <= MAX_HIDDEN_LAYERS and all(self.lo <= h <= self.hi for h in value) else \
                 f"{self.label}: use {HIDDEN_RULE}, not {value}."
@@ -67,8 +69,11 @@ class Field:
         """The value of ``raw`` (text from a link) in the type of ``like``; raises ValueError."""
         if self.name == "hidden":
             return tuple(int(x) for x in raw.split(",") if x.strip())
-        if isinstance(like, bool):
-            raise ValueError(raw)
+        if isinstance(like, bool):          # a switch: ?batchnorm=1
+            word = raw.strip().lower()
+            if word not in SWITCH_WORDS:
+                raise ValueError(raw)
+            return SWITCH_WORDS[word]
         if isinstance(like, float):
             return float(raw)
         if isinstance(like, int):
@@ -76,6 +81,8 @@ class Field:
         return raw
 
     def show(self, value) -> str:
+        if isinstance(value, bool):
+            return "1" if value else "0"
         return ",".join(map(str, value)) if self.name == "hidden" else str(value)
 
 
@@ -84,6 +91,7 @@ def _num(x) -> str:
     return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
+SWITCH_WORDS = {"1": True, "0": False, "true": True, "false": False, "on": True, "off": False}
 HIDDEN_RULE = f"1 to {MAX_HIDDEN_LAYERS} hidden layers of 1 to {MAX_UNITS} units"
 
 FIELDS: dict[str, Field] = {f.name: f for f in (
@@ -100,6 +108,10 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("dropout", "Dropout p", 0.0, MAX_DROPOUT, model=True,
           help="The probability of dropping each hidden unit in a training step (0: off, the seed's); "
                "kept units are scaled by 1/(1 − p), and nothing is dropped at evaluation."),
+    Field("batchnorm", "Batch norm", False, True, model=True,
+          help="Normalise each hidden layer's weighted inputs over the batch (Ẑ = (Z − μ)/√(σ² + ε)), then scale "
+               "and shift them by a learnt γ and β: N = γ ⊙ Ẑ + β, A = f(N). Evaluation normalises with running "
+               "averages of μ and σ² (off: the seed's)."),
     Field("shift", "Augment: shift (pixels)", 0, MAX_SHIFT, model=True,
           help="Data augmentation: each training image is moved by up to this many whole pixels across and "
                "down, at random in every step (0: off, the seed's). Evaluation uses the images as they are."),
@@ -143,6 +155,7 @@ class Settings:
     momentum: float = 0.9
     weight_decay: float = 0.0
     dropout: float = 0.0
+    batchnorm: bool = False         # batch norm after each hidden layer's Z (False: none, the seed's)
     shift: int = 0                  # data augmentation: pixels each way (0: none)
     rotate: float = 0.0             # … and degrees each way (0: none)
     batch_size: int = 64
@@ -165,6 +178,9 @@ class Settings:
         elif self.val >= self.pool:
             out.append(f"{FIELDS['val'].label} must be 1 to {self.pool - 1:,} (fewer than the pool), "
                        f"not {self.val:,}.")
+        elif self.batchnorm and self.batch_size < 2:
+            out.append(f"{FIELDS['batchnorm'].label} needs batches of at least 2 images: a batch of one has no spread "
+                       "to normalise by (every Ẑ would be 0).")
         elif self.batch_size > self.pool - self.val:
             out.append(f"{FIELDS['batch_size'].label} must be 1 to {self.pool - self.val:,} (the training "
                        f"set), not {self.batch_size:,}.")
@@ -257,6 +273,7 @@ class Settings:
                     momentum=float(hyper.get("momentum", base.momentum)),
                     weight_decay=float(hyper.get("weight_decay", 0.0)),
                     dropout=float(net_config.get("dropout", 0.0)),     # a file from before dropout: none
+                    batchnorm=bool(net_config.get("batchnorm", False)),   # … or from before batch norm
                     shift=int(trainer_state.get("shift", 0)),        # a file from before augmentation: none
                     rotate=float(trainer_state.get("rotate", 0.0)),
                     batch_size=int(trainer_state.get("batch_size", base.batch_size)),

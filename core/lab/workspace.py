@@ -80,7 +80,8 @@ class Workspace:
 
     def _new_trainer(self) -> tuple[Trainer, str, str]:
         s = self.settings
-        net = MLP([784, *s.hidden, 10], activation=s.activation, init=s.init, seed=s.seed, dropout=s.dropout)
+        net = MLP([784, *s.hidden, 10], activation=s.activation, init=s.init, seed=s.seed, dropout=s.dropout,
+                  batchnorm=s.batchnorm)
         return (Trainer(net, s.make_optimizer(), self.split, batch_size=s.batch_size, seed=s.seed,
                         shift=s.shift, rotate=s.rotate),
                 f"a new network (seed {s.seed})", SEED)

@@ -26,7 +26,7 @@ import numpy as np
 # the record and the LaTeX helpers live with the engine, whose optimizers explain their own updates
 from core.engine.explained import TRACE_NAME as _NAME, Explanation, Term, by_size as _sorted, \
     cell_label as _lab, tex_cell as _cell, tex_factor as _p, tex_name, tex_num
-from core.engine.network import IMAGE_SIDE, Trace
+from core.engine.network import BN_EPS, BN_MOMENTUM, IMAGE_SIDE, RUN, Trace
 from core.engine.optim import OPTIMIZERS, UpdateCell, from_hyper
 
 
@@ -60,11 +60,13 @@ def explain(trace: Trace, name: str, index=(), optimizer=None) -> Explanation:
     value = float(a[index])
     L = trace.n_layers
     m = _NAME.match(name)
-    pre, sym, l, new = m.groups() if m else (None, None, None, None)
+    pre, sym, l, run, new = m.groups() if m else (None, None, None, None, None)
     l = int(l) if l else None
 
-    if name in ("X", "y") or (pre is None and sym in ("W", "b") and not new):
+    if name in ("X", "y") or (pre is None and sym in ("W", "b", "γ", "β") and not new) or (run and not new):
         return _input(trace, name, index, value)
+    if run:
+        return _running(trace, name.removesuffix(RUN + "_new"), index, value)
     if name == "losses":
         return _sample_loss(trace, index[0], value, L)
     if name == "loss":
@@ -81,6 +83,12 @@ def explain(trace: Trace, name: str, index=(), optimizer=None) -> Explanation:
         return _pre_activation(trace, l, index, value)
     if pre is None and sym == "M":
         return _mask(trace, l, index, value)
+    if pre is None and sym in _BATCHNORM:
+        return _BATCHNORM[sym](trace, l, index, value)
+    if pre == "d" and sym in _BATCHNORM_GRAD:
+        return _BATCHNORM_GRAD[sym](trace, l, index, value)
+    if pre == "d" and sym == "Z" and l < L and trace.batchnorm:
+        return _normalise_grad(trace, l, index, value)
     if pre is None and sym == "A":
         return _softmax(trace, l, index, value) if l == L else _activation(trace, l, index, value)
     if pre == "d" and sym == "Z":
@@ -111,9 +119,14 @@ def _input(trace, name, index, value) -> Explanation:
     if name == "y":
         return Explanation(name, index, rf"y_{{{index[0]}}}", rf"= {int(value)}", (Term("label", value),),
                            value, value, f"The true digit of sample {index[0]}: data, not computed.", "input")
-    note = (f"A parameter: the value {name} had before this step (the {name}_new of the step before, "
-            "or its initial value). The forward pass reads it; this step computes no new value for it "
-            f"until {name}_new.")
+    if name.endswith(RUN):
+        note = (f"Batch norm's running statistic before this step (the {name}_new of the step before, or its "
+                f"initial value). The training step does not use it: it normalises with the batch's own "
+                f"{name.removesuffix(RUN)}; evaluation and prediction do. It is averaged with this batch's in {name}_new.")
+    else:
+        note = (f"A parameter: the value {name} had before this step (the {name}_new of the step before, "
+                "or its initial value). The forward pass reads it; this step computes no new value for it "
+                f"until {name}_new.")
     return Explanation(name, index, cell, rf"= {tex_num(value)}", (Term(_lab(name, *index), value),),
                        value, value, note, "input")
 
@@ -156,12 +169,13 @@ def _mask(trace, l, index, value) -> Explanation:
 
 def _activation(trace, l, index, value) -> Explanation:
     act = trace.activation
-    z = float(trace[f"Z{l}"][index])
+    pre = trace.pre(l)      # Z_l, or N_l with batch norm
+    z = float(trace[pre][index])
     total = float(act.f(np.asarray(z, np.float64)))   # the engine's own f, on this one cell in float64
-    cell, zc = _cell(f"A{l}", index), _cell(f"Z{l}", index)
+    cell, zc = _cell(f"A{l}", index), _cell(pre, index)
     rule = rf"{cell} = " + act.cell_latex.format(z=zc)
     sub = "= " + act.cell_latex.format(z=_p(z)) + f" = {tex_num(total)}"
-    term = Term(f"{act.key}({_lab(f'Z{l}', *index)})", total, (z,))
+    term = Term(f"{act.key}({_lab(pre, *index)})", total, (z,))
     if f"M{l}" not in trace:
         return Explanation(f"A{l}", index, rule, sub, (term,), total, value, act.a_note(z), act.key)
     mask = float(trace[f"M{l}"][index])     # dropout: the activation times this step's mask
@@ -170,7 +184,7 @@ def _activation(trace, l, index, value) -> Explanation:
     note = act.a_note(z) + (f" Dropout kept this unit, scaled by M{l} = {mask:.4g}." if mask else
                             f" But dropout dropped this unit in this step (M{l} = 0): it passes nothing on.")
     return Explanation(f"A{l}", index, rule, sub, (Term(f"M{l}·{term.label}", mask * total, (mask, total)),),
-                       mask * total, value, note, act.key, ((f"{act.key}(Z{l}) before the mask", total),))
+                       mask * total, value, note, act.key, ((f"{act.key}({pre}) before the mask", total),))
 
 
 def _softmax(trace, l, index, value) -> Explanation:
@@ -240,37 +254,40 @@ def _output_error(trace, l, index, value) -> Explanation:
 
 
 def _hidden_error(trace, l, index, value) -> Explanation:
+    """dZ_l = dA_l ⊙ f'(Z_l) (dN_l = dA_l ⊙ f'(N_l) with batch norm: the activation's input)."""
     act = trace.activation
+    pre = trace.pre(l)
     dA = float(trace[f"dA{l}"][index])
-    z = float(trace[f"Z{l}"][index])
+    z = float(trace[pre][index])
     if f"M{l}" in trace:
         return _hidden_error_dropped(trace, l, index, value, dA, z)
     a = float(trace[f"A{l}"][index])
-    cell, dac, zc, ac = _cell(f"dZ{l}", index), _cell(f"dA{l}", index), _cell(f"Z{l}", index), _cell(f"A{l}", index)
+    cell, dac, zc, ac = _cell("d" + pre, index), _cell(f"dA{l}", index), _cell(pre, index), _cell(f"A{l}", index)
     # the slope f'(z) is the engine's backward with dA = 1, on this one cell in float64
     gate = float(act.backward(np.float64(1.0), np.asarray(z, np.float64), np.asarray(a, np.float64)))
     total = dA * gate
     rule = rf"{cell} = {dac} \cdot " + act.slope_latex.format(z=zc, a=ac)
     sub = rf"= {_p(dA)} \cdot " + act.slope_latex.format(z=_p(z), a=_p(a)) + f" = {tex_num(total)}"
-    return Explanation(f"dZ{l}", index, rule, sub, (Term(f"dA{l}·f'(Z{l})", total, (dA, gate)),), total, value,
+    return Explanation("d" + pre, index, rule, sub, (Term(f"dA{l}·f'({pre})", total, (dA, gate)),), total, value,
                        act.dz_note(z, a), "product")
 
 
 def _hidden_error_dropped(trace, l, index, value, dA, z) -> Explanation:
     """dZ = (dA ⊙ M) ⊙ f'(Z): the slope at the activation *before* the mask (f(z), not A)."""
     act = trace.activation
+    pre = trace.pre(l)
     mask = float(trace[f"M{l}"][index])
     a = float(act.f(np.asarray(z, np.float64)))
     gate = float(act.backward(np.float64(1.0), np.asarray(z, np.float64), np.asarray(a, np.float64)))
     total = dA * mask * gate
-    cell, dac, mc, zc = _cell(f"dZ{l}", index), _cell(f"dA{l}", index), _cell(f"M{l}", index), _cell(f"Z{l}", index)
+    cell, dac, mc, zc = _cell("d" + pre, index), _cell(f"dA{l}", index), _cell(f"M{l}", index), _cell(pre, index)
     rule = rf"{cell} = {dac} \cdot {mc} \cdot " + act.slope_latex.format(z=zc, a=rf"{act.key}({zc})")
     sub = rf"= {_p(dA)} \cdot {tex_num(mask)} \cdot " + act.slope_latex.format(z=_p(z), a=_p(a)) + f" = {tex_num(total)}"
     note = ((f"Dropout dropped this unit in this step (M{l} = 0), so none of the blame reaches it: its gradient is 0."
              if not mask else f"Dropout kept this unit (M{l} = {mask:.4g}): its blame is scaled as its output was. ")
             + (act.dz_note(z, a) if mask else ""))
-    return Explanation(f"dZ{l}", index, rule, sub, (Term(f"dA{l}·M{l}·f'(Z{l})", total, (dA, mask, gate)),), total,
-                       value, note, "product", ((f"f'(Z{l})", gate),))
+    return Explanation("d" + pre, index, rule, sub, (Term(f"dA{l}·M{l}·f'({pre})", total, (dA, mask, gate)),), total,
+                       value, note, "product", ((f"f'({pre})", gate),))
 
 
 def _weight_grad(trace, l, index, value) -> Explanation:
@@ -300,6 +317,11 @@ def _bias_grad(trace, l, index, value) -> Explanation:
     rule = rf"db_{{{l}}}[{j}] = \sum_{{i=0}}^{{{len(dZ) - 1}}} dZ_{{{l}}}[i, {j}]"
     sub = "= " + _sum_text(terms) + f" = {tex_num(total)}"
     note = f"A bias's input is always 1, so its gradient is just the errors of unit {j} summed over the batch."
+    if trace.batchnorm and l < trace.n_layers:
+        rule += " = 0"
+        note = (f"With batch norm this is exactly 0, and the engine stores 0: b{l}[{j}] moves the whole column {j} of "
+                f"Z{l}, and batch norm subtracts the column's mean right after, so b{l} cannot change the loss. The "
+                f"terms, dZ{l} of each sample, add up to 0 (here to {total:.2g}, rounding); β{l} shifts the units instead.")
     return Explanation(f"db{l}", index, rule, sub, terms, total, value, note, "sum")
 
 
@@ -343,6 +365,150 @@ def _new_param(trace, p, index, value) -> Explanation:
             + (f", {ratio:.2%} of its size." if w else " from zero."))
     return Explanation(p + "_new", index, rule, sub,
                        _sorted([Term(_lab(p, *index), w), Term(_lab("Δ" + p, *index), d)]), total, value, note, "sum")
+
+
+# --------------------------------------------------------------------------- batch norm
+def _column(trace, name, j) -> np.ndarray:
+    return np.asarray(trace[name][:, j], np.float64)
+
+
+def _inv_std(trace, l, j) -> float:
+    return 1.0 / math.sqrt(float(trace[f"σ²{l}"][j]) + BN_EPS)
+
+
+def _batch_mean(trace, l, index, value) -> Explanation:
+    (j,) = index
+    Z = _column(trace, f"Z{l}", j)
+    m = len(Z)
+    terms = _sorted([Term(f"{_lab(f'Z{l}', i, j)} / {m}", float(Z[i] / m), (float(Z[i]),)) for i in range(m)])
+    total = math.fsum(Z) / m
+    rule = rf"\mu_{{{l}}}[{j}] = \frac{{1}}{{{m}}} \sum_{{i=0}}^{{{m - 1}}} Z_{{{l}}}[i, {j}]"
+    sub = "= " + _sum_text(terms) + f" = {tex_num(total)}"
+    note = (f"Unit {j}'s weighted input averaged over the {m} samples of the batch. Batch norm subtracts it, so "
+            f"column {j} of Ẑ{l} has mean 0 whatever W{l} and b{l} did.")
+    return Explanation(f"μ{l}", index, rule, sub, terms, total, value, note, "sum")
+
+
+def _batch_var(trace, l, index, value) -> Explanation:
+    (j,) = index
+    Z = _column(trace, f"Z{l}", j)
+    mu = float(trace[f"μ{l}"][j])
+    m = len(Z)
+    sq = (Z - mu) ** 2 / m
+    terms = _sorted([Term(f"({_lab(f'Z{l}', i, j)} − μ{l}[{j}])² / {m}", float(sq[i]), (float(Z[i] - mu),))
+                     for i in range(m)])
+    total = math.fsum(sq)
+    rule = rf"\sigma^2_{{{l}}}[{j}] = \frac{{1}}{{{m}}} \sum_{{i=0}}^{{{m - 1}}} (Z_{{{l}}}[i, {j}] - \mu_{{{l}}}[{j}])^2"
+    sub = "= " + _sum_text(terms) + f" = {tex_num(total)}"
+    note = (f"How far unit {j}'s weighted inputs spread around their mean μ{l}[{j}] = {mu:.4g} in this batch "
+            "(divided by m, not m − 1). Batch norm divides by its square root, so column "
+            f"{j} of Ẑ{l} has variance 1.")
+    return Explanation(f"σ²{l}", index, rule, sub, terms, total, value, note, "sum")
+
+
+def _normalised(trace, l, index, value) -> Explanation:
+    i, j = index
+    z, mu, var = float(trace[f"Z{l}"][index]), float(trace[f"μ{l}"][j]), float(trace[f"σ²{l}"][j])
+    sd = math.sqrt(var + BN_EPS)
+    total = (z - mu) / sd
+    rule = (rf"{_cell(f'Ẑ{l}', index)} = \frac{{Z_{{{l}}}[{i}, {j}] - \mu_{{{l}}}[{j}]}}"
+            rf"{{\sqrt{{\sigma^2_{{{l}}}[{j}] + \epsilon}}}}")
+    sub = rf"= \frac{{{_p(z)} - {_p(mu)}}}{{\sqrt{{{tex_num(var)} + 10^{{-5}}}}}} = {tex_num(total)}"
+    note = (f"Sample {i}'s weighted input to unit {j}, minus the unit's batch mean, divided by its batch standard "
+            f"deviation: {abs(total):.3g} standard deviations {'above' if total >= 0 else 'below'} the batch's mean.")
+    return Explanation(f"Ẑ{l}", index, rule, sub, (Term(f"(Z{l}[{i},{j}] − μ{l}[{j}]) / √(σ²{l}[{j}] + ε)", total,
+                                                       (z - mu, 1 / sd)),), total, value, note, "normalise",
+                       ((f"Z{l}[{i},{j}] − μ{l}[{j}]", z - mu), ("√(σ² + ε)", sd)))
+
+
+def _scaled(trace, l, index, value) -> Explanation:
+    i, j = index
+    zh, g, b = float(trace[f"Ẑ{l}"][index]), float(trace[f"γ{l}"][j]), float(trace[f"β{l}"][j])
+    total = g * zh + b
+    rule = rf"{_cell(f'N{l}', index)} = \gamma_{{{l}}}[{j}]\, \hat Z_{{{l}}}[{i}, {j}] + \beta_{{{l}}}[{j}]"
+    sub = rf"= {_p(g)} \cdot {_p(zh)} + {_p(b)} = {tex_num(total)}"
+    note = (f"Batch norm's own scale and shift for unit {j}, learnt like the weights: N = γ·Ẑ + β gives the unit the "
+            "spread γ and mean β that suit the activation after it.")
+    return Explanation(f"N{l}", index, rule, sub,
+                       _sorted([Term(f"γ{l}[{j}]·Ẑ{l}[{i},{j}]", g * zh, (g, zh)), Term(f"β{l}[{j}]", b)]),
+                       total, value, note, "sum")
+
+
+def _column_grad(trace, l, index, value, name, weigh) -> Explanation:
+    """dγ (``weigh``: Ẑ) or dβ (``weigh``: None): a column sum of dN, weighted by Ẑ for γ."""
+    (j,) = index
+    dN = _column(trace, f"dN{l}", j)
+    w = _column(trace, f"Ẑ{l}", j) if weigh else np.ones_like(dN)
+    products = dN * w
+    terms = _sorted([Term(f"{_lab(f'dN{l}', i, j)}·{_lab(f'Ẑ{l}', i, j)}" if weigh else _lab(f"dN{l}", i, j),
+                          float(products[i]), (float(dN[i]), float(w[i])) if weigh else ()) for i in range(len(dN))])
+    total = math.fsum(products)
+    sym = r"\gamma" if weigh else r"\beta"
+    rule = (rf"d{sym}_{{{l}}}[{j}] = \sum_{{i=0}}^{{{len(dN) - 1}}} dN_{{{l}}}[i, {j}]"
+            + (rf"\, \hat Z_{{{l}}}[i, {j}]" if weigh else ""))
+    sub = "= " + _sum_text(terms) + f" = {tex_num(total)}"
+    note = (f"γ{l}[{j}] multiplies Ẑ{l}[i, {j}] in every sample, so its gradient adds up dN times Ẑ over the batch."
+            if weigh else f"β{l}[{j}] is added to every sample's N{l}[i, {j}], so its gradient is dN{l} summed over "
+                          "the batch (as a bias's is without batch norm).")
+    return Explanation(name, index, rule, sub, terms, total, value, note, "sum")
+
+
+def _normalised_grad(trace, l, index, value) -> Explanation:
+    i, j = index
+    dN, g = float(trace[f"dN{l}"][index]), float(trace[f"γ{l}"][j])
+    total = dN * g
+    rule = rf"{_cell(f'dẐ{l}', index)} = dN_{{{l}}}[{i}, {j}]\, \gamma_{{{l}}}[{j}]"
+    sub = rf"= {_p(dN)} \cdot {_p(g)} = {tex_num(total)}"
+    return Explanation(f"dẐ{l}", index, rule, sub, (Term(f"dN{l}[{i},{j}]·γ{l}[{j}]", total, (dN, g)),), total,
+                       value, f"N = γ·Ẑ + β, so the blame on Ẑ is the blame on N times γ{l}[{j}].", "product")
+
+
+def _normalise_grad(trace, l, index, value) -> Explanation:
+    """dZ through batch norm: (m·dẐ − Σ dẐ − Ẑ·Σ dẐ·Ẑ) / (m √(σ² + ε)), three terms."""
+    i, j = index
+    dZh, Zh = _column(trace, f"dẐ{l}", j), _column(trace, f"Ẑ{l}", j)
+    m, inv = len(dZh), _inv_std(trace, l, j)
+    s1, s2 = math.fsum(dZh), math.fsum(dZh * Zh)
+    own, mean, along = dZh[i] * inv, -s1 * inv / m, -Zh[i] * s2 * inv / m
+    terms = _sorted([Term(f"dẐ{l}[{i},{j}] / √(σ²+ε)", float(own), (float(dZh[i]), inv)),
+                     Term(f"−Σ dẐ{l}[:,{j}] / (m √(σ²+ε))", float(mean), (s1, inv / m)),
+                     Term(f"−Ẑ{l}[{i},{j}] · Σ dẐ·Ẑ / (m √(σ²+ε))", float(along), (float(Zh[i]), s2, inv / m))])
+    total = math.fsum((own, mean, along))
+    rule = (rf"{_cell(f'dZ{l}', index)} = \frac{{m\, d\hat Z_{{{l}}}[{i},{j}] - \sum_k d\hat Z_{{{l}}}[k,{j}] "
+            rf"- \hat Z_{{{l}}}[{i},{j}] \sum_k d\hat Z_{{{l}}}[k,{j}]\, \hat Z_{{{l}}}[k,{j}]}}"
+            rf"{{m \sqrt{{\sigma^2_{{{l}}}[{j}] + \epsilon}}}}")
+    sub = (rf"= \frac{{{m} \cdot {_p(dZh[i])} - {_p(s1)} - {_p(Zh[i])} \cdot {_p(s2)}}}"
+           rf"{{{m} \cdot {tex_num(1 / inv)}}} = {tex_num(total)}")
+    note = (f"Every sample's Ẑ{l}[·, {j}] depends on sample {i}'s Z through the batch's μ and σ², so its blame is "
+            f"not only its own dẐ scaled by 1/√(σ² + ε): it loses the column's mean blame (moving every Z of unit {j} "
+            "up together changes nothing after the mean is subtracted) and the part along Ẑ (stretching the "
+            "column changes nothing after dividing by its spread).")
+    return Explanation(f"dZ{l}", index, rule, sub, terms, total, value, note, "sum",
+                       (("Σ_k dẐ[k, j]", s1), ("Σ_k dẐ[k, j]·Ẑ[k, j]", s2), ("1/√(σ² + ε)", inv)))
+
+
+def _running(trace, stat, index, value) -> Explanation:
+    """μ_run_new = 0.9·μ_run + 0.1·μ (the same for σ²)."""
+    (j,) = index
+    run = stat + RUN
+    old, now = float(trace[run][j]), float(trace[stat][j])
+    keep = float(np.float32(BN_MOMENTUM)) if np.asarray(trace[run]).dtype == np.float32 else BN_MOMENTUM
+    total = keep * old + (1 - keep) * now
+    rule = rf"{_cell(run + '_new', index)} = {BN_MOMENTUM:g}\, {_cell(run, index)} + {1 - BN_MOMENTUM:.1g}\, {_cell(stat, index)}"
+    sub = rf"= {BN_MOMENTUM:g} \cdot {_p(old)} + {1 - BN_MOMENTUM:.1g} \cdot {_p(now)} = {tex_num(total)}"
+    note = (f"The running statistic keeps 90 % of what it was and takes 10 % of this batch's {stat}[{j}]: an average "
+            "over the last few dozen batches, which evaluation and prediction normalise with (one image's answer "
+            "then does not depend on the other images of its batch).")
+    return Explanation(run + "_new", index, rule, sub,
+                       _sorted([Term(f"{BN_MOMENTUM:g}·{_lab(run, j)}", keep * old, (keep, old)),
+                                Term(f"{1 - BN_MOMENTUM:.1g}·{_lab(stat, j)}", (1 - keep) * now, (1 - keep, now))]),
+                       total, value, note, "sum")
+
+
+_BATCHNORM = {"μ": _batch_mean, "σ²": _batch_var, "Ẑ": _normalised, "N": _scaled}
+_BATCHNORM_GRAD = {"γ": lambda t, l, i, v: _column_grad(t, l, i, v, f"dγ{l}", True),
+                   "β": lambda t, l, i, v: _column_grad(t, l, i, v, f"dβ{l}", False),
+                   "Ẑ": _normalised_grad, "N": _hidden_error}
 
 
 # --------------------------------------------------------------------------- one sample's share

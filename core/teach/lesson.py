@@ -8,6 +8,7 @@ stepper shows), and the feedback says why, with the step's numbers. One question
 2. ``predict`` — which digit row r of ``A_L`` predicts, given ``Z_L``    (forward, output layer)
 3. ``sign``    — the signs of ``dZ_L`` in row r: the true digit's column and the others
 4. ``zeros``   — which entries of ``dZ_h`` are 0 (h = L − 1, the last hidden layer), and why
+                 (``dN_h`` with batch norm: what the activation's slope multiplies)
 5. ``loss``    — what the update does to the batch's loss                (update)
 
 ``L`` is the number of layers (3 for the seed's 784 → 64 → 64 → 10), so the names follow the
@@ -330,10 +331,10 @@ def sign_question(trace: Trace, r: int) -> Question:
 
 
 def entries_asked(trace: Trace, r: int) -> list[int]:
-    """Units of the last hidden layer asked about in row ``r`` of ``dZ_h``: some zeros and some
-    non-zeros where the row has both, picked from the step's numbers."""
+    """Units of the last hidden layer asked about in row ``r`` of ``dZ_h`` (``dN_h`` with batch norm):
+    some zeros and some non-zeros where the row has both, picked from the step's numbers."""
     h = trace.n_layers - 1
-    dZ = np.asarray(trace[f"dZ{h}"])[r]
+    dZ = np.asarray(trace["d" + trace.pre(h)])[r]
     k = min(ENTRIES, dZ.size)
     rng = _rng(trace)
     zeros, rest = np.flatnonzero(dZ == 0), np.flatnonzero(dZ != 0)
@@ -343,24 +344,31 @@ def entries_asked(trace: Trace, r: int) -> list[int]:
 
 
 def zeros_question(trace: Trace, r: int) -> Question:
+    """Which entries of dZ_h are 0. With batch norm the activation is applied to N_h, so the question is
+    about dN_h = dA_h ⊙ f'(N_h), whose zeros are the activation's (dZ_h, through the normalisation, mixes
+    every sample of a unit and is almost never 0)."""
     L = trace.n_layers
     h = L - 1
     act = trace.activation
-    Z, A, dA, dZ = (np.asarray(trace[n]) for n in (f"Z{h}", f"A{h}", f"dA{h}", f"dZ{h}"))
+    zn = trace.pre(h)[0]        # "Z", or "N" with batch norm: what the activation was applied to
+    Z, A, dA, dZ = (np.asarray(trace[n]) for n in (f"{zn}{h}", f"A{h}", f"dA{h}", f"d{zn}{h}"))
     M = np.asarray(trace[f"M{h}"]) if f"M{h}" in trace else None    # dropout's mask, when the step had one
     F = A if M is None else act.f(Z)                                 # the activation before the mask
     cols = entries_asked(trace, r)
     slope = act.backward(np.ones_like(Z[r]), Z[r], F[r])      # f'(Z) at each entry, by the engine's own rule
-    label = {j: f"dZ{h}[{r}, {j}]" for j in cols}
+    label = {j: f"d{zn}{h}[{r}, {j}]" for j in cols}
     zero = frozenset(label[j] for j in cols if dZ[r, j] == 0)
     share = float((dZ == 0).mean())
     flat = float((act.backward(np.ones_like(Z), Z, F) == 0).mean())
-    slope_tex = act.slope_latex.format(z=f"Z_{{{h}}}", a=f"A_{{{h}}}" if M is None else rf"f(Z_{{{h}}})")
+    slope_tex = act.slope_latex.format(z=f"{zn}_{{{h}}}", a=f"A_{{{h}}}" if M is None else rf"f({zn}_{{{h}}})")
+    bn = (f" With batch norm the activation is applied to $N_{{{h}}} = \\gamma_{{{h}}} \\odot \\hat Z_{{{h}}} + "
+          f"\\beta_{{{h}}}$, not to $Z_{{{h}}}$, so the blame reaches $N_{{{h}}}$ first: $dN_{{{h}}}$. "
+          if zn == "N" else "")
 
     def line(j) -> str:
         mask = "" if M is None else f" × {num(M[r, j])}"
         dropped = "" if M is None or M[r, j] else " Dropout dropped this unit in this step (its mask is 0)."
-        return (f"$Z_{{{h}}}[{r}, {j}]$ = {num(Z[r, j])}, slope {num(slope[j])}: $dZ_{{{h}}}[{r}, {j}]$ = "
+        return (f"${zn}_{{{h}}}[{r}, {j}]$ = {num(Z[r, j])}, slope {num(slope[j])}: $d{zn}_{{{h}}}[{r}, {j}]$ = "
                 f"{num(dA[r, j])}{mask} × {num(slope[j])} = {num(dZ[r, j])}. "
                 f"{act.dz_note(float(Z[r, j]), float(F[r, j]))}{dropped}")
 
@@ -370,40 +378,44 @@ def zeros_question(trace: Trace, r: int) -> Question:
         return "\n".join(["These entries are not as you said:"] + [f"- {line(j)}" for j in wrong])
 
     same = bool(((dZ == 0) == (act.backward(np.ones_like(Z), Z, F) == 0)).all())
+    dz = f"$d{zn}_{{{h}}}$"
     if M is not None:
-        whole = (f"In the whole of $dZ_{{{h}}}$, {share:.1%} of the entries are 0: where dropout dropped the unit "
+        whole = (f"In the whole of {dz}, {share:.1%} of the entries are 0: where dropout dropped the unit "
                  f"(its mask $M_{{{h}}}$ is 0 for {float((M == 0).mean()):.1%} of the entries)"
                  + (f", where {act.label}'s slope is 0 ({flat:.1%})" if flat else "")
                  + f", and where $dA_{{{h}}}$ itself was 0. A dropped or silent unit learns nothing from that "
                  "image in this step.")
     elif flat and same:
-        whole = (f"In the whole of $dZ_{{{h}}}$, {share:.1%} of the entries are 0: exactly those where {act.label}'s "
+        whole = (f"In the whole of {dz}, {share:.1%} of the entries are 0: exactly those where {act.label}'s "
                  "slope is 0. Those units were silent for that image, and learn nothing from it in this step.")
     elif flat:
-        whole = (f"In the whole of $dZ_{{{h}}}$, {share:.1%} of the entries are 0: the {flat:.1%} where "
+        whole = (f"In the whole of {dz}, {share:.1%} of the entries are 0: the {flat:.1%} where "
                  f"{act.label}'s slope is 0 (those units were silent for that image, and learn nothing from it in "
                  f"this step), and a few where $dA_{{{h}}}$ itself was 0.")
     else:
-        whole = (f"The slope of {act.label} is never 0, so $dZ_{{{h}}}$ has zeros only where $dA_{{{h}}}$ has: "
+        whole = (f"The slope of {act.label} is never 0, so {dz} has zeros only where $dA_{{{h}}}$ has: "
                  f"{share:.1%} of its entries.")
+    if zn == "N":
+        whole += (f" Batch norm's backward pass then mixes the samples: $dZ_{{{h}}}$ takes each unit's whole column "
+                  f"of $d\\hat Z_{{{h}}}$, so it has {float((np.asarray(trace[f'dZ{h}']) == 0).mean()):.1%} zeros.")
     return Question(
-        "zeros", f"dZ{h}", f"Which entries of dZ{h} are zero",
-        f"Back through the activation of layer {h}: each entry of $dZ_{{{h}}}$ is the gradient $dA_{{{h}}}$ that "
+        "zeros", f"d{zn}{h}", f"Which entries of d{zn}{h} are zero",
+        f"Back through the activation of layer {h}:{bn} each entry of {dz} is the gradient $dA_{{{h}}}$ that "
         f"arrived from layer {L}, "
         + ("" if M is None else f"times dropout's mask $M_{{{h}}}$ (0 for a dropped unit), ")
         + f"times {act.label}'s slope at that entry, ${slope_tex}$. The table shows "
-        f"{len(cols)} entries of row {r}: their $Z_{{{h}}}$ from the forward pass"
+        f"{len(cols)} entries of row {r}: their ${zn}_{{{h}}}$ from the forward pass"
         + ("" if M is None else f", their mask $M_{{{h}}}$")
-        + f" and their $dA_{{{h}}}$. Which of these entries of $dZ_{{{h}}}$ are exactly 0?",
-        trace.spec(f"dZ{h}").latex,
-        (Part(f"the entries of $dZ_{{{h}}}$ that are 0 (pick none if you think none is)", MULTI, zero,
+        + f" and their $dA_{{{h}}}$. Which of these entries of {dz} are exactly 0?",
+        trace.spec(f"d{zn}{h}").latex,
+        (Part(f"the entries of {dz} that are 0 (pick none if you think none is)", MULTI, zero,
               tuple(label[j] for j in cols)),),
         "\n".join(f"- {line(j)}" for j in cols) + "\n\n" + whole,
-        Reveal("heatmap", *reversed(first_rows(dZ, f"dZ{h}: {share:.0%} of its entries are 0")),
+        Reveal("heatmap", *reversed(first_rows(dZ, f"d{zn}{h}: {share:.0%} of its entries are 0")),
                axes=(f"unit j of layer {h}", "sample i")),
-        Given((f"Z{h}[{r}, j]", f"dA{h}[{r}, j]"), tuple(f"j = {j}" for j in cols),
+        Given((f"{zn}{h}[{r}, j]", f"dA{h}[{r}, j]"), tuple(f"j = {j}" for j in cols),
               np.stack([Z[r, cols], dA[r, cols]])) if M is None else
-        Given((f"Z{h}[{r}, j]", f"M{h}[{r}, j]", f"dA{h}[{r}, j]"), tuple(f"j = {j}" for j in cols),
+        Given((f"{zn}{h}[{r}, j]", f"M{h}[{r}, j]", f"dA{h}[{r}, j]"), tuple(f"j = {j}" for j in cols),
               np.stack([Z[r, cols], M[r, cols], dA[r, cols]])),
         sample=r, hint=hint)
 
@@ -421,7 +433,7 @@ def loss_question(trace: Trace) -> Question:
     m = len(np.asarray(trace["y"]))
     before, after = trace.loss, loss_after_update(trace)
     change = loss_change(before, after)
-    names = [f"{p}{l}" for l in range(1, L + 1) for p in "Wb"]
+    names = trace.trained
     # to first order a change ΔP changes the loss by Σ dP ⊙ ΔP: what the gradient promises
     promised = float(sum(np.vdot(np.asarray(trace["d" + n], np.float64), np.asarray(trace["Δ" + n], np.float64))
                          for n in names))

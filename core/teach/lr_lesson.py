@@ -30,7 +30,7 @@ import numpy as np
 
 from core.engine.augment import describe_settings
 from core.engine.history import HEALTHY_RATIO, TYPICAL_RATIO
-from core.engine.network import DivergenceError, Trace, dropout_masks
+from core.engine.network import DivergenceError, Trace, dropout_masks, is_trained
 from core.engine.trainer import Trainer, step_rng
 
 LEARNING_RATES = (0.01, 0.1, 1.0, 10.0)
@@ -196,7 +196,8 @@ def _trial(copy: Trainer, idx, X, y, before: float, keep_params: bool, masks: di
     if "ΔW1" not in trace:                 # the loss itself was not finite: no update was computed
         nan = (math.nan,) * L
         return Trial(lr, before, math.nan, nan, math.nan, refused)
-    tried = after_params or {k: p + trace["Δ" + k] for k, p in start.items()}
+    # a refused step's parameters (batch norm's running statistics do not enter a training step's loss)
+    tried = after_params or {k: p + trace["Δ" + k] if is_trained(k) else p for k, p in start.items()}
     return Trial(lr, before, _batch_loss(copy.net.with_params(tried), X, y, masks),
                  tuple(trace.update_ratio(l) for l in range(1, L + 1)), _first_order(trace, start), refused,
                  after_params if keep_params else None)
@@ -204,9 +205,9 @@ def _trial(copy: Trainer, idx, X, y, before: float, keep_params: bool, masks: di
 
 def _batch_loss(net, X, y, masks: dict | None = None) -> float:
     """The mean loss of the batch, as the step computes it (float32 for a float32 network; through
-    dropout's ``masks`` when the step had them)."""
+    dropout's ``masks`` when the step had them; with batch norm, normalised by the batch's own statistics)."""
     with np.errstate(all="ignore"):      # the weights a refused step would have made may overflow
-        v = net.forward(X, masks=masks)
+        v = net.forward(X, masks=masks, train=True)
         return float(net.sample_losses(v, y).sum() / len(y))
 
 
@@ -215,7 +216,7 @@ def _first_order(trace: Trace, params: dict) -> float:
     line (its tangent plane) around the parameters before the step."""
     with np.errstate(all="ignore"):
         return float(sum(np.dot(np.ravel(trace["d" + k]).astype(np.float64), np.ravel(trace["Δ" + k]).astype(np.float64))
-                         for k in params))
+                         for k in params if is_trained(k)))
 
 
 # --------------------------------------------------------------------------- the student's guesses

@@ -19,7 +19,7 @@ import nbformat
 import numpy as np
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from core.engine.network import Trace
+from core.engine.network import BN_EPS, BN_MOMENTUM, RUN, Trace
 
 MAX_BYTES = 32 * 2**20   # arrays a notebook embeds at most (about 4/3 as many bytes of notebook)
 
@@ -46,8 +46,13 @@ def _md(trace: Trace, *names: str) -> str:
     return "\n\n".join(f"$${trace.spec(n).latex}$$\n{trace.spec(n).about}" for n in names)
 
 
+def py(name: str) -> str:
+    """The Python name of a quantity: its own, but ``var1`` for ``σ²1`` (a name cannot hold ²)."""
+    return name.replace("σ²", "var")
+
+
 def _check(*names: str) -> str:
-    return "\n".join(f'np.testing.assert_allclose({n}, app["{n}"], **tol(app["{n}"]))' for n in names)
+    return "\n".join(f'np.testing.assert_allclose({py(n)}, app["{n}"], **tol(app["{n}"]))' for n in names)
 
 
 def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, network: str = "") -> bytes:
@@ -63,8 +68,10 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
     act = trace.activation
     if not (act.f_numpy and act.dz_numpy):
         raise ValueError(f"The activation {act.label} has no NumPy form to write in a notebook.")
-    names = [p for l in range(1, L + 1) for p in (f"W{l}", f"b{l}")]
+    names = list(trace.trained)      # W1, b1 (γ1, β1 with batch norm), W2, …
+    bn = trace.batchnorm
     updates = optimizer is not None and all("Δ" + p in trace for p in names)
+    running = [f"{s}{l}{RUN}" for l in range(1, L) for s in ("μ", "σ²")] if bn and updates else []
     dtype = np.asarray(trace["X"]).dtype.name
     rtol, atol = TOLERANCES.get(dtype, TOLERANCES["float32"])
     masks = list(trace.masks)       # dropout's, drawn at random by the step: data here, like the batch
@@ -100,11 +107,12 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
        "`W1, b1, …` as they were before the step"
        + (" and the optimizer's settings and state" if updates else "")
        + (f"; dropout's masks `{', '.join(masks)}` (p = {trace.dropout:g}), drawn at random by the step, so taken "
-          "as it drew them" if masks else "") +
+          "as it drew them" if masks else "")
+       + ("; batch norm's running statistics before the step (`μ1_run`, `var1_run` for σ²1_run, …)" if running else "") +
        ". The second half, `app`, is what the app recorded for every quantity of the step: what each cell "
        "below is checked against. (The cell is folded: long lines of base64, nothing to read.)")
-    inputs = ["X", "y", *names, *masks]
-    lines = [f'{n} = unpack("{_b64(trace[n])}")' for n in inputs]
+    inputs = ["X", "y", *names, *masks, *running]
+    lines = [f'{py(n)} = unpack("{_b64(trace[n])}")' for n in inputs]
     if updates:
         lines += [f"{k} = {v!r}" for k, v in optimizer.hyper.items() if k != "optimizer"]
         for k, v in optimizer.state().items():
@@ -114,13 +122,31 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
     lines += [f'    "{n}": unpack("{_b64(trace[n])}"),' for n in checked]
     lines.append("}")
     lines.append(f"m = X.shape[0]\nprint('X', X.shape, X.dtype, '· y', y.shape, '· m =', m)")
+    if bn:
+        lines.append(f"bn_eps = {BN_EPS!r}   # batch norm's ε\nbn_momentum = {BN_MOMENTUM!r}   # of its running statistics")
     cells.append(new_code_cell("\n".join(lines), metadata={"jupyter": {"source_hidden": True}}))   # folded
 
     md("## Forward pass\n\nEach layer: a weighted sum of the layer below, `Z = A_prev @ W + b`, then "
        f"the activation ({act.label}); the last layer's is the softmax.")
+    if bn:
+        md("**Batch norm** on every hidden layer: `Z` is normalised over the batch, with the batch's mean `μ` "
+           "and variance `σ²` (`var` in Python, whose names cannot hold ²), then scaled and shifted by `γ`, `β`; "
+           "the activation is applied to `N`.")
     for l in range(1, L + 1):
         prev = "X" if l == 1 else f"A{l-1}"
-        if l < L and f"M{l}" in masks:
+        if l < L and bn:
+            M = f"M{l}" in masks
+            md(_md(trace, f"Z{l}", f"μ{l}", f"σ²{l}", f"Ẑ{l}", f"N{l}", *([f"M{l}"] if M else []), f"A{l}")
+               + (f"\n\n`F{l}` is the activation before dropout, kept for the backward pass." if M else ""))
+            f = act.f_numpy.format(Z=f"N{l}")
+            code(f"Z{l} = {prev} @ W{l} + b{l}\n"
+                 f"μ{l} = Z{l}.mean(axis=0)\n"
+                 f"var{l} = Z{l}.var(axis=0)          # σ²{l}: divided by m\n"
+                 f"Ẑ{l} = (Z{l} - μ{l}) / np.sqrt(var{l} + bn_eps)\n"
+                 f"N{l} = γ{l} * Ẑ{l} + β{l}\n"
+                 + (f"F{l} = {f}\nA{l} = F{l} * M{l}\n" if M else f"A{l} = {f}\n")
+                 + _check(f"Z{l}", f"μ{l}", f"σ²{l}", f"Ẑ{l}", f"N{l}", f"A{l}"))
+        elif l < L and f"M{l}" in masks:
             md(_md(trace, f"Z{l}", f"M{l}", f"A{l}") + f"\n\n`F{l}` is the activation before dropout, kept for the "
                "backward pass.")
             code(f"Z{l} = {prev} @ W{l} + b{l}\nF{l} = {act.f_numpy.format(Z=f'Z{l}')}\nA{l} = F{l} * M{l}\n"
@@ -150,13 +176,30 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
     for l in range(L, 0, -1):
         prev = "X" if l == 1 else f"A{l-1}"
         md(_md(trace, f"dW{l}", f"db{l}"))
-        code(f"dW{l} = {prev}.T @ dZ{l}\ndb{l} = dZ{l}.sum(axis=0)\n" + _check(f"dW{l}", f"db{l}"))
+        if bn and l < L:    # the engine stores 0: the column sums of dZ are 0 up to rounding
+            code(f"dW{l} = {prev}.T @ dZ{l}\n"
+                 f"db{l} = np.zeros_like(b{l})     # Σ_i dZ{l}[i] = 0: batch norm subtracts the mean, b{l} changes nothing\n"
+                 f"np.testing.assert_allclose(dZ{l}.sum(axis=0), 0, atol=1e-4 * np.abs(dZ{l}).sum(axis=0).max())\n"
+                 + _check(f"dW{l}", f"db{l}"))
+        else:
+            code(f"dW{l} = {prev}.T @ dZ{l}\ndb{l} = dZ{l}.sum(axis=0)\n" + _check(f"dW{l}", f"db{l}"))
         if l > 1:
             k = l - 1
-            md(_md(trace, f"dA{k}", f"dZ{k}"))
-            dz = (act.dz_numpy.format(dA=f"(dA{k} * M{k})", Z=f"Z{k}", A=f"F{k}") if f"M{k}" in masks else
-                  act.dz_numpy.format(dA=f"dA{k}", Z=f"Z{k}", A=f"A{k}"))
-            code(f"dA{k} = dZ{l} @ W{l}.T\ndZ{k} = {dz}\n" + _check(f"dA{k}", f"dZ{k}"))
+            z = f"N{k}" if bn else f"Z{k}"      # what the activation was applied to
+            dz = (act.dz_numpy.format(dA=f"(dA{k} * M{k})", Z=z, A=f"F{k}") if f"M{k}" in masks else
+                  act.dz_numpy.format(dA=f"dA{k}", Z=z, A=f"A{k}"))
+            if bn:
+                md(_md(trace, f"dA{k}", f"dN{k}", f"dγ{k}", f"dβ{k}", f"dẐ{k}", f"dZ{k}"))
+                code(f"dA{k} = dZ{l} @ W{l}.T\ndN{k} = {dz}\n"
+                     f"dγ{k} = (dN{k} * Ẑ{k}).sum(axis=0)\n"
+                     f"dβ{k} = dN{k}.sum(axis=0)\n"
+                     f"dẐ{k} = dN{k} * γ{k}\n"
+                     f"dZ{k} = (m * dẐ{k} - dẐ{k}.sum(axis=0) - Ẑ{k} * (dẐ{k} * Ẑ{k}).sum(axis=0)) "
+                     f"/ (m * np.sqrt(var{k} + bn_eps))\n"
+                     + _check(f"dA{k}", f"dN{k}", f"dγ{k}", f"dβ{k}", f"dẐ{k}", f"dZ{k}"))
+            else:
+                md(_md(trace, f"dA{k}", f"dZ{k}"))
+                code(f"dA{k} = dZ{l} @ W{l}.T\ndZ{k} = {dz}\n" + _check(f"dA{k}", f"dZ{k}"))
 
     if updates:
         md(f"## Update ({optimizer.name})\n\n$${trace.spec('ΔW1').latex}$$\n{trace.spec('ΔW1').about} The same "
@@ -166,6 +209,11 @@ def step_notebook(trace: Trace, optimizer=None, *, number: int | None = None, ne
            "what the next mini-batch will see.")
         code(optimizer.numpy_update(names) + "\n" + _check(*("Δ" + p for p in names)))
         code("\n".join(f"{p}_new = {p} + Δ{p}" for p in names) + "\n" + _check(*(p + "_new" for p in names)))
+        if running:
+            md("Batch norm's running statistics are not trained: each step averages its batch's in. "
+               + _md(trace, *(n + "_new" for n in running)))
+            code("\n".join(f"{py(n)}_new = bn_momentum * {py(n)} + (1 - bn_momentum) * {py(n.removesuffix(RUN))}"
+                           for n in running) + "\n" + _check(*(n + "_new" for n in running)))
     md("Every cell above agreed with the app: this is the step it took."
        + ("" if updates else " (This step's update is not in the notebook.)"))
 
