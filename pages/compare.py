@@ -11,14 +11,14 @@ from __future__ import annotations
 import streamlit as st
 
 from core.lab.runs import RunsFull
-from core.lab.settings import PRESETS
+from core.lab.settings import FIELDS, PRESETS
 from ui import compare_plots as cp
 from ui.present import chart, prose, prose_caption
 from ui.replace import confirm_replace, preset_choice, replace_network, run_choice
 from ui.session import add_shipped_runs, workspace
 from ui.state import session
 
-PERCENT = ("best val acc", "final val acc", "test acc")
+PERCENT = ("Best val acc", "Final val acc", "Test acc")
 BEST = "background-color: #cfe3f3; font-weight: 700"    # pale Okabe–Ito blue: the best of a column
 
 
@@ -105,10 +105,10 @@ def table(ws) -> None:
 
     styled = frame.style.apply(mark, subset=[c for c in PERCENT if c in best]) \
         .format({c: lambda v: "—" if pd.isna(v) else f"{v:.2%}" for c in PERCENT}) \
-        .format({"time (s)": duration})
+        .format({"Time (s)": duration})
     st.dataframe(styled, hide_index=True, width="stretch", key="compare_table")
     diff = ws.runs.differences()
-    prose_caption(("Settings that differ between the runs: " + ", ".join(diff) + ". " if diff else
+    prose_caption(("Settings that differ between the runs: " + ", ".join(FIELDS[n].heading for n in diff) + ". " if diff else
                    "The runs have the same settings. ")
                   + "The best accuracy of each column is highlighted. Test accuracy is on the 10,000 MNIST test "
                     "images, which no run trains or chooses anything on.")

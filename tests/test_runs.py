@@ -72,7 +72,7 @@ def test_differences_read_fields_in_order_and_a_new_field_shows_up(monkeypatch):
     runs.add(fake_run(3, settings=SMALL))
     assert runs.differences() == ["hidden", "lr"]
     row = runs.table()[1]
-    assert row["hidden"] == "32" and row["η"] == "0.05" and FIELDS["lr"].heading == "η"
+    assert row["Hidden"] == "32" and row["η"] == "0.05" and FIELDS["lr"].heading == "η"
     # a setting added to FIELDS (as batchnorm will be) is compared without a change here
     monkeypatch.setitem(FIELDS, "extra", Field("extra", "An extra setting", 0, 1))
     monkeypatch.setattr(Settings, "extra", 0, raising=False)
@@ -93,7 +93,7 @@ def test_keep_then_reopen_gives_the_network_back_as_it_was(mnist):
     ws = trained(mnist, steps=23, lr=0.05)
     params, history = ws.net.params, ws.history.to_arrays()
     run = ws.keep_run()
-    assert run.name == "η 0.05, batch 50, pool 600 …, 2 epochs" and run.steps == 23 and run.epochs == 2
+    assert run.name == "η 0.05, Batch 50, Pool 600 …, 2 epochs" and run.steps == 23 and run.epochs == 2
     assert run.test_acc is not None and 0.1 < run.test_acc < 1 and run.made == SEED
     assert run.best_val_acc == max(ws.history.columns()["val_acc"])
     assert not ws.would_lose_work                      # it is kept: replacing it loses nothing
@@ -150,9 +150,9 @@ def test_csv_of_the_table_and_of_the_curves_read_back(mnist):
     other = trained(mnist, steps=12, hidden=(16, 16, 16))
     ws.runs.add(replace(other.keep_run("deeper"), id=ws.runs.new_id()))
     table = pd.read_csv(io.StringIO(ws.runs.table_csv()))
-    assert list(table["run"]) == ["seed-ish", "deeper"] and list(table["hidden"]) == ["64,64", "16,16,16"]
-    assert list(table["epochs trained"]) == [2, 1]
-    assert table["test acc"].between(0, 1).all()
+    assert list(table["Run"]) == ["seed-ish", "deeper"] and list(table["Hidden"]) == ["64,64", "16,16,16"]
+    assert list(table["Epochs trained"]) == [2, 1]
+    assert table["Test acc"].between(0, 1).all()
     curves = pd.read_csv(io.StringIO(ws.runs.curves_csv()))
     assert list(curves.columns[-4:]) == [f"update_ratio_{l}" for l in range(1, 5)]
     seed = curves[curves["run"] == "seed-ish"]

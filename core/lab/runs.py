@@ -269,18 +269,18 @@ class Runs:
         diff = self.differences()
         rows = []
         for r in self._runs:
-            row = {"run": r.name}
+            row = {"Run": r.name}
             row.update({FIELDS[n].heading: FIELDS[n].show(getattr(r.settings, n)) for n in diff})
-            row.update({"epochs trained": r.epochs, "best val acc": r.best_val_acc,
-                        "final val acc": r.final_val_acc, "test acc": r.test_acc, "time (s)": round(r.seconds, 1)})
+            row.update({"Epochs trained": r.epochs, "Best val acc": r.best_val_acc,
+                        "Final val acc": r.final_val_acc, "Test acc": r.test_acc, "Time (s)": round(r.seconds, 1)})
             rows.append(row)
         return rows
 
     def best(self) -> dict[str, int]:
         """For each result column, the id of the best run (highest accuracy); none when no run has one."""
         out = {}
-        for col, get in (("best val acc", Run.best_val_acc.fget), ("final val acc", Run.final_val_acc.fget),
-                         ("test acc", lambda r: r.test_acc)):
+        for col, get in (("Best val acc", Run.best_val_acc.fget), ("Final val acc", Run.final_val_acc.fget),
+                         ("Test acc", lambda r: r.test_acc)):
             have = [(get(r), r.id) for r in self._runs if get(r) is not None]
             if have:
                 out[col] = max(have, key=lambda t: t[0])[1]
