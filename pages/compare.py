@@ -31,7 +31,7 @@ def keep_current(ws) -> None:
     try:
         run = ws.keep_run()
         session().runs_message = ("ok", f"Kept your network as the run “{run.name}”.")
-    except (RunsFull, RuntimeError) as err:
+    except (ValueError, RuntimeError) as err:       # full (RunsFull), kept already, or training
         session().runs_message = ("error", str(err))
 
 

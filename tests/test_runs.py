@@ -209,6 +209,7 @@ def test_a_bad_run_row_is_left_out_with_a_note_and_the_lab_opens(mnist, tmp_path
     ws = trained(mnist, steps=12)
     for name in ("good", "damaged", "bad record", "bad settings"):
         ws.keep_run(name)
+        ws.step()
     key = key_of(new_token())
     store = LabStore(tmp_path)
     store.save(key, LabCopy.of(ws))
@@ -223,7 +224,7 @@ def test_a_bad_run_row_is_left_out_with_a_note_and_the_lab_opens(mnist, tmp_path
     assert [r.name for r in back.runs] == ["good"]
     assert len(back.notes) == 3 and "“damaged” could not be reopened: its network is damaged" in back.notes[0]
     assert "not one the app writes" in back.notes[1] and "Learning rate" in back.notes[2]
-    assert back.workspace(mnist["train"], mnist["test"]).trainer.global_step == 12   # the lab itself opens
+    assert back.workspace(mnist["train"], mnist["test"]).trainer.global_step == 16   # the lab itself opens
 
 
 def test_a_lab_kept_before_runs_existed_opens_with_none(mnist, tmp_path):
@@ -246,3 +247,12 @@ def test_a_run_blob_is_a_checkpoint_never_unpickled(mnist):
     assert ck.trainer_state["global_step"] == 3 and ck.meta["test_acc"] == run.test_acc
     with pytest.raises(checkpoint.CheckpointError):
         replace(run, blob=b"\x80\x04pickle").checkpoint()
+
+
+def test_the_same_network_is_not_kept_twice(mnist):
+    ws = trained(mnist, steps=2)
+    run = ws.keep_run()
+    with pytest.raises(ValueError, match=f"kept already, as the run “{run.name}”"):
+        ws.keep_run()
+    ws.step()
+    assert ws.keep_run().steps == 3 and len(ws.runs) == 2

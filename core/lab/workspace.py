@@ -190,9 +190,12 @@ class Workspace:
     # -- runs kept side by side (core/lab/runs.py) --------------------------------------------------
     def keep_run(self, name: str | None = None, *, shipped: str = "") -> Run:
         """Keep the network as it is now among the runs (named ``name``, or after its settings and
-        epochs). Raises RunsFull when it does not fit, RuntimeError while a run trains."""
+        epochs). Raises RunsFull when it does not fit, ValueError when it is kept already, RuntimeError
+        while a run trains."""
         if self.busy:
             raise RuntimeError("A training run is going on: pause it before keeping the network as a run.")
+        if self.is_kept:
+            raise ValueError(f"Your network is kept already, as the run “{self.runs.get(self.kept[0]).name}”.")
         tr = self.trainer
         test = self.split.test
         test_acc = float(evaluate(self.net, test.X, test.y)["acc"]) if test is not None and len(test) else None
