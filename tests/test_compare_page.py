@@ -130,3 +130,26 @@ def test_a_preset_starts_a_training_run_in_one_click():
         ws.runner.stop()
         ws.runner.join(30)
     assert not ws.busy
+
+
+@needs_shipped
+def test_the_runs_survive_a_reload_and_a_link_that_replaces_the_network():
+    """The runs are the session's: a reload reopens them with the lab, and a link whose settings make
+    another network (the reopened one untrained, so it is replaced without asking) keeps them too."""
+    from core.lab.store import Keeper
+    from ui.session import lab_writer, live_labs
+    from ui.state import STATE_KEY, Session
+
+    first = open_compare()
+    first.button(key="compare_shipped").click().run()
+    token = session(first.session_state).lab.token
+    assert lab_writer().flush(timeout=60)
+    live_labs.clear()                                          # the server forgets its sessions: the store only
+    again = AppTest.from_file(APP, default_timeout=180)
+    again.session_state[STATE_KEY] = Session(lab=Keeper(token=token))
+    for k, v in {**SMALL, "hidden": "32"}.items():             # a link to another network
+        again.query_params[k] = v
+    again.run()
+    ws = ws_of(again)
+    assert ws.net.sizes == [784, 32, 10] and not again.exception
+    assert [r.name for r in ws.runs] == ["the seed, shipped", "the seed, improved, shipped"]

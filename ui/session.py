@@ -22,7 +22,7 @@ from core.lab import checkpoint, links
 from core.engine.blas import set_blas_threads
 from core.data.mnist import Digits, load_mnist
 from core.lab.settings import FIELDS, Settings
-from core.lab.runs import Run, RunsFull, run_of_checkpoint
+from core.lab.runs import Run, Runs, RunsFull, run_of_checkpoint
 from core.lab.store import LabStore, LiveLabs, Writer, folder_setting, key_of, max_bytes_setting
 from core.lab.workspace import FILE, SHIPPED, Workspace
 from ui.state import session, snapshot_key
@@ -81,12 +81,13 @@ def source_for(settings: Settings) -> tuple[Settings, Digits, Digits | None, str
     return replace(settings, dataset="mnist"), m["train"], m["test"], "MNIST"
 
 
-def new_workspace(settings: Settings) -> Workspace:
-    """A new network with ``settings`` for this session. The session's kept runs go with it: they
-    are the session's, whatever network is current."""
+def new_workspace(settings: Settings, runs: Runs | None = None) -> Workspace:
+    """A new network with ``settings`` for this session. The session's kept runs go with it (``runs``,
+    or the current workspace's): they are the session's, whatever network is current."""
     settings, source, test, label = source_for(settings)
-    old = session().ws
-    return Workspace(settings, source, test, source_label=label, runs=old.runs if old is not None else None)
+    if runs is None and session().ws is not None:
+        runs = session().ws.runs
+    return Workspace(settings, source, test, source_label=label, runs=runs)
 
 
 class PageEntry(NamedTuple):
@@ -252,7 +253,7 @@ def _against_link(ws: Workspace) -> Workspace:
         return ws
     if not ws.would_lose_work and not ws.busy:
         state.link_notes = notes
-        return new_workspace(link)
+        return new_workspace(link, runs=ws.runs)     # the reopened lab's runs stay
     state.pending_settings = link
     return ws
 

@@ -364,5 +364,5 @@ class Workspace:
         return {"history": self.history.nbytes, "params_and_snapshots": params, "step_history": steps,
                 "current_trace": self.current.nbytes if self.current is not None else 0,
                 "recomputed_trace": recomputed.nbytes if recomputed is not None else 0,
-                "total": self.history.nbytes + total}
+                "runs": self.runs.nbytes, "total": self.history.nbytes + total + self.runs.nbytes}
 
