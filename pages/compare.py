@@ -51,11 +51,12 @@ def messages(ws) -> None:
 
 
 def actions(ws) -> None:
-    a, b, c = st.columns([1.2, 1.2, 2], vertical_alignment="center")
-    if a.button("Keep the current network as a run", icon=":material/bookmark_add:", disabled=ws.busy or ws.is_kept,
-                width="stretch", key="compare_keep",
-                help="Pause the training run first." if ws.busy else
-                "It is kept already." if ws.is_kept else "Adds your network, as it is now, to the comparison."):
+    a, b, c = st.columns([1.3, 1.3, 2], vertical_alignment="center")
+    untrained = ws.trainer.global_step == 0
+    if a.button("Keep your network as a run", icon=":material/bookmark_add:",
+                disabled=ws.busy or ws.is_kept or untrained, width="stretch", key="compare_keep",
+                help="Pause the training run first." if ws.busy else "It is kept already." if ws.is_kept else
+                "It has not trained yet." if untrained else "Adds your network, as it is now, to the comparison."):
         keep_current(ws)
         st.rerun()
     have = {r.shipped for r in ws.runs}
@@ -72,7 +73,7 @@ def actions(ws) -> None:
 def empty_state() -> None:
     st.info("**No runs to compare yet.** Press *Add the shipped networks* to see the seed's network beside its "
             "improved version at once, without training anything. Or train a preset below (one click), or press "
-            "*Keep the current network as a run* after training on *Train 1000 epochs*: a training run that "
+            "*Keep your network as a run* after training on *Train 1000 epochs*: a training run that "
             "finishes is kept here by itself.", icon=":material/compare_arrows:")
 
 
@@ -103,9 +104,9 @@ def table(ws) -> None:
         i = row_of.get(best.get(col.name), -1)
         return [BEST if j == i else "" for j in range(len(col))]
 
-    styled = frame.style.apply(mark, subset=[c for c in PERCENT if c in best]) \
-        .format({c: lambda v: "—" if pd.isna(v) else f"{v:.2%}" for c in PERCENT}) \
-        .format({"Time (s)": duration})
+    # one format call: in pandas 3 a second one puts the columns it does not name back to the default
+    shown = {c: (lambda v: "—" if pd.isna(v) else f"{v:.2%}") for c in PERCENT} | {"Time (s)": duration}
+    styled = frame.style.apply(mark, subset=[c for c in PERCENT if c in best]).format(shown)
     st.dataframe(styled, hide_index=True, width="stretch", key="compare_table")
     diff = ws.runs.differences()
     prose_caption(("Settings that differ between the runs: " + ", ".join(FIELDS[n].heading for n in diff) + ". " if diff else

@@ -153,3 +153,11 @@ def test_the_runs_survive_a_reload_and_a_link_that_replaces_the_network():
     ws = ws_of(again)
     assert ws.net.sizes == [784, 32, 10] and not again.exception
     assert [r.name for r in ws.runs] == ["the seed, shipped", "the seed, improved, shipped"]
+
+
+def test_an_untrained_network_is_not_offered_for_keeping():
+    at = open_compare()
+    assert at.button(key="compare_keep").disabled
+    ws_of(at).step()
+    at.run()
+    assert not at.button(key="compare_keep").disabled

@@ -15,7 +15,10 @@ SEED, IMPROVED = "the seed, shipped", "the seed, improved, shipped"
 
 
 def table_text(page) -> str:
-    return page.locator(f'{MAIN} [data-testid="stDataFrame"]').first.inner_text()
+    """The table's cells, as the data grid's accessible copy holds them (the grid itself is a canvas,
+    and the copy is filled after it is drawn: wait on it with wait_until)."""
+    table = page.locator(f'{MAIN} [data-testid="stDataFrame"]')
+    return table.first.text_content() if table.count() else ""
 
 
 def test_the_shipped_networks_compared_renamed_downloaded_removed_and_reopened(server, page, tmp_path):
@@ -46,8 +49,7 @@ def test_the_shipped_networks_compared_renamed_downloaded_removed_and_reopened(s
 
     page.get_by_role("button", name="Remove").nth(1).click()
     shows(page, f"Removed “{IMPROVED}”")
-    settle(page)
-    assert IMPROVED not in table_text(page)
+    wait_until(lambda: IMPROVED not in table_text(page), what="the table without the run removed")
     click_button(page, "Undo", until=lambda: IMPROVED in table_text(page))
 
     page.get_by_role("button", name="Open").nth(1).click()            # nothing trained here: no question
@@ -62,10 +64,9 @@ def test_a_finished_training_run_is_kept_and_survives_a_reload(server, page):
     open_page(page, server, "training", f"{SMALL}&epochs=2", expect_text="Start training")
     click_button(page, "Start training", until="Status: finished")
     go_to(page, "Compare runs")
-    shows(page, "Settings and results")
-    assert "2 epochs" in table_text(page)
+    wait_until(lambda: "2 epochs" in table_text(page), what="the finished run in the table")
     assert_no_errors(page)
     page.reload()                                   # the same browser: its lab, runs included
     settle(page)
-    shows(page, "Settings and results")
-    assert "2 epochs" in table_text(page) and "No runs to compare yet" not in main_text(page)
+    wait_until(lambda: "2 epochs" in table_text(page), what="the finished run in the table after a reload")
+    assert "No runs to compare yet" not in main_text(page)
