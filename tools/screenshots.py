@@ -145,7 +145,7 @@ def compare(page, url, out):
     open_page(page, url, "compare", expect_text="No runs to compare yet")
     click_button(page, "Add the shipped networks", until="Settings and results")
     page.locator(".st-key-compare_ratio .js-plotly-plot").wait_for()
-    shoot(page, "compare", out, height=1900)
+    shoot(page, "compare", out, height=2400)
 
 
 SETS = {"home": home_and_data, "data": home_and_data, "stepper-forward": stepper, "stepper-backward": stepper,
