@@ -3,7 +3,9 @@
 A *lab* is everything one browser's :class:`~core.lab.workspace.Workspace` holds: the
 network, the optimizer and its state, where the trainer stands in its epoch, the history,
 the time-travel snapshots, the stepper's last steps, the settings, where the network came
-from, and the images it trains on when they are an upload. A reload, or coming back
+from, the runs kept side by side (core/lab/runs.py: each run's network a row of the ``runs``
+table, written once; a run that cannot be read back is left out with a note, never the lab), and
+the images it trains on when they are an upload. A reload, or coming back
 within :data:`MAX_AGE` in the same browser, reopens it.
 
 Why it is built this way:
