@@ -183,6 +183,14 @@ def controls(ws, run: dict) -> None:
 
 def messages(ws) -> None:
     r = ws.runner
+    if r.status == DONE:
+        ws.keep_finished_run()              # once: a run that finished is kept for comparison
+    if r.status == DONE and ws.is_kept:
+        st.success("The run finished. Its network is kept as the run "
+                   f"“{plain(ws.runs.get(ws.kept[0]).name)}” to compare with others.", icon=":material/bookmark:")
+        st.page_link("pages/compare.py", label="Compare runs", icon=":material/compare_arrows:")
+    if ws.runs_note:
+        st.warning(ws.runs_note)
     if r.status == DIVERGED:
         st.error(f"**The run diverged.** {r.message}  \nEverything up to the step before it is kept: lower the "
                  f"learning rate in the sidebar, then press *Continue training*; or go back some steps, or start "
@@ -334,6 +342,14 @@ def save_load_section(ws, run: dict) -> None:
                            disabled=busy, on_click="ignore", key="training_download_csv")
         if busy:
             st.caption("Pause the run to download: a file written mid-step would not be consistent.")
+        if st.button("Keep as a run (Compare runs)", icon=":material/bookmark_add:", disabled=busy or ws.is_kept,
+                     key="training_keep_run",
+                     help="It is kept already." if ws.is_kept else
+                     "Keeps the network as it is now, with its history, to compare with others and reopen later."):
+            try:
+                st.success(f"Kept as the run “{plain(ws.keep_run().name)}”.")
+            except (ValueError, RuntimeError) as err:     # full (RunsFull), or kept already
+                st.error(str(err))
     with b:
         up = st.file_uploader("Load a checkpoint", type=["npz"], disabled=busy, key="training_upload",
                               help="A .npz saved by this app. It is checked entry by entry and never unpickled.")

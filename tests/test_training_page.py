@@ -437,6 +437,9 @@ def test_opening_the_pretrained_network_over_a_trained_one_asks_first_and_says_n
     poll(at, lambda: ws.runner.status == DONE)
     at.run()
     trainer = ws.trainer
+    assert ws.is_kept and [r.steps for r in ws.runs] == [40]     # a finished run is kept for comparison …
+    assert any("kept as the run" in m.value for m in at.success)
+    ws.runs.remove(ws.kept[0])                                   # … and without it, its work would be lost
 
     click(at, "training_open_pretrained")        # asks, changes nothing yet
     assert ws.trainer is trainer and ws.trainer.epoch == 1
@@ -462,6 +465,7 @@ def test_new_network_builds_a_fresh_one_with_the_settings_asking_first_when_it_h
     click(at, "training_start")
     poll(at, lambda: ws.runner.status == DONE)
     at.run()
+    ws.runs.remove(ws.kept[0])                  # the run was kept for comparison: without it, work would be lost
     click(at, "training_new_network")
     assert state.ws is ws and any("replaces the current one, which has trained 40 steps" in w.value
                                   for w in at.warning)
@@ -525,3 +529,15 @@ def test_a_frozen_training_process_does_not_wedge_the_page():
     poll(at, lambda: ws.trainer.global_step > steps)
     click(at, "training_stop")
     assert ws.runner.status == STOPPED
+
+
+def test_a_finished_run_kept_as_a_run_is_replaced_without_asking_and_its_runs_stay():
+    at = open_page(epochs=1, **SMALL)
+    state = session(at.session_state)
+    ws = state.ws
+    click(at, "training_start")
+    poll(at, lambda: ws.runner.status == DONE)
+    at.run()
+    assert ws.is_kept and not ws.would_lose_work
+    click(at, "training_new_network")           # nothing lost: the run is kept, so no question
+    assert state.ws is not ws and not at.warning and [r.steps for r in state.ws.runs] == [40]

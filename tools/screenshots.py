@@ -140,9 +140,17 @@ def trained_pages(page, url, out, tmp: Path):
     shoot(page, "kaggle", out, height=1600)
 
 
+def compare(page, url, out):
+    """The shipped networks side by side: what a student sees without training anything."""
+    open_page(page, url, "compare", expect_text="No runs to compare yet")
+    click_button(page, "Add the shipped networks", until="Settings and results")
+    page.locator(".st-key-compare_ratio .js-plotly-plot").wait_for()
+    shoot(page, "compare", out, height=2400)
+
+
 SETS = {"home": home_and_data, "data": home_and_data, "stepper-forward": stepper, "stepper-backward": stepper,
         "stepper-update": stepper, "lesson": lessons, "lr-lesson": lessons, "training": trained_pages, "inspect": trained_pages, "evaluate": trained_pages,
-        "draw": trained_pages, "kaggle": trained_pages}
+        "draw": trained_pages, "kaggle": trained_pages, "compare": compare}
 
 
 def main(argv=None) -> int:

@@ -87,3 +87,8 @@ def text_on(background: str) -> str:
     """Black or white, whichever reads better on ``background``. With pure black and
     white one of the two always has a contrast of at least 4.58:1."""
     return DARK_TEXT if contrast(DARK_TEXT, background) >= contrast(LIGHT_TEXT, background) else LIGHT_TEXT
+
+# runs side by side (Compare runs): Okabe–Ito without its yellow (too pale on white), then two of Tol's;
+# past ten runs the colours come round again with a dashed line (ui/compare_plots.py)
+RUN_COLOURS = ["#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#000000", "#332288", "#882255",
+               "#999933"]

@@ -9,6 +9,7 @@ after a reload (core/lab/store.py, ui/token.py).
 """
 from __future__ import annotations
 
+import io
 import logging
 import sqlite3
 from dataclasses import replace
@@ -21,6 +22,7 @@ from core.lab import checkpoint, links
 from core.engine.blas import set_blas_threads
 from core.data.mnist import Digits, load_mnist
 from core.lab.settings import FIELDS, Settings
+from core.lab.runs import Run, Runs, RunsFull, run_of_checkpoint
 from core.lab.store import LabStore, LiveLabs, Writer, folder_setting, key_of, max_bytes_setting
 from core.lab.workspace import FILE, SHIPPED, Workspace
 from ui.state import session, snapshot_key
@@ -28,6 +30,14 @@ from ui.token import token
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "data" / "pretrained.npz"
+IMPROVED = ROOT / "data" / "improved.npz"
+PRETRAINED_ORIGIN = "the pretrained network (seed protocol, 1000 epochs)"
+# the networks the app ships, as runs to compare: name → (file, the run's name, where it came from, made)
+SHIPPED_RUNS = {
+    "pretrained": (PRETRAINED, "the seed, shipped", PRETRAINED_ORIGIN, SHIPPED),
+    "improved": (IMPROVED, "the seed, improved, shipped",
+                 "the improved network (preset seed-improved, 150 epochs)", FILE),
+}
 SEED_VAL_ACC = 0.977      # the seed notebook's final validation accuracy
 SEED_FIRST_EPOCH = 0.799  # … and after its first epoch
 
@@ -71,9 +81,13 @@ def source_for(settings: Settings) -> tuple[Settings, Digits, Digits | None, str
     return replace(settings, dataset="mnist"), m["train"], m["test"], "MNIST"
 
 
-def new_workspace(settings: Settings) -> Workspace:
+def new_workspace(settings: Settings, runs: Runs | None = None) -> Workspace:
+    """A new network with ``settings`` for this session. The session's kept runs go with it (``runs``,
+    or the current workspace's): they are the session's, whatever network is current."""
     settings, source, test, label = source_for(settings)
-    return Workspace(settings, source, test, source_label=label)
+    if runs is None and session().ws is not None:
+        runs = session().ws.runs
+    return Workspace(settings, source, test, source_label=label, runs=runs)
 
 
 class PageEntry(NamedTuple):
@@ -92,6 +106,7 @@ PAGES = (  # the app's pages, in the order of the navigation; the first is the h
     PageEntry("pages/lesson.py", "Lesson: your first step", ":material/school:", "First step"),
     PageEntry("pages/lr_lesson.py", "Lesson: the learning rate", ":material/speed:", "Learning rate"),
     PageEntry("pages/training.py", "Train 1000 epochs", ":material/model_training:", "Train"),
+    PageEntry("pages/compare.py", "Compare runs", ":material/compare_arrows:", "Compare"),
     PageEntry("pages/inspect.py", "What it learned", ":material/search_insights:", "Learned"),
     PageEntry("pages/evaluate.py", "Where it fails", ":material/rule:", "Fails"),
     PageEntry("pages/draw.py", "Draw a digit", ":material/draw:", "Draw"),
@@ -211,6 +226,7 @@ def reopen_lab() -> tuple[Workspace | None, str]:
                 m = mnist()
                 source, test = (saved.images, None) if saved.images is not None else (m["train"], m["test"])
                 ws = saved.workspace(source, test)
+                note = " ".join(saved.notes)
         except Exception as err:    # StoreError, or anything else: the app goes on with a new network
             logging.getLogger(__name__).warning("A kept lab could not be reopened: %r", err)
             note = f"Your network from last time could not be reopened ({err}), so this is a new one."
@@ -237,7 +253,7 @@ def _against_link(ws: Workspace) -> Workspace:
         return ws
     if not ws.would_lose_work and not ws.busy:
         state.link_notes = notes
-        return new_workspace(link)
+        return new_workspace(link, runs=ws.runs)     # the reopened lab's runs stay
     state.pending_settings = link
     return ws
 
@@ -247,7 +263,10 @@ def keep_lab() -> None:
     and, when it changed, hand a copy to the writer (which writes it off the page's path)."""
     state = session()
     ws = state.ws
-    if ws is None or not state.lab.token:
+    if ws is None:
+        return
+    ws.keep_finished_run()      # a training run that finished is kept for comparison (once)
+    if not state.lab.token:
         return
     try:
         key = state.lab.key
@@ -266,7 +285,7 @@ def open_pretrained(ws: Workspace) -> bool:
     ck = pretrained()
     if ck is None:
         return False
-    return adopt_checkpoint(ws, ck, "the pretrained network (seed protocol, 1000 epochs)", made=SHIPPED)
+    return adopt_checkpoint(ws, ck, PRETRAINED_ORIGIN, made=SHIPPED)
 
 
 def adopt_checkpoint(ws: Workspace, ck: checkpoint.Checkpoint, origin: str, *, made: str = FILE) -> bool:
@@ -308,3 +327,54 @@ def offer_pretrained(ws: Workspace, why: str, key: str) -> None:
         open_pretrained(ws)
         st.rerun()
 
+
+
+# --------------------------------------------------------------------------- runs kept side by side
+@st.cache_resource(show_spinner=False)
+def shipped_network(name: str) -> tuple[checkpoint.Checkpoint, bytes] | None:
+    """A shipped network (SHIPPED_RUNS) read and checked once per server, and its file's bytes,
+    which every session's run of it shares (bytes never change). None when the file is not there."""
+    path = SHIPPED_RUNS[name][0]
+    if not path.exists():
+        return None
+    blob = path.read_bytes()
+    ck = checkpoint.load(io.BytesIO(blob))
+    for p in [ck.net.params, ck.optimizer.state(), *ck.snapshots.values()]:
+        for a in p.values():
+            a.flags.writeable = False
+    return ck, blob
+
+
+def add_shipped_runs(ws: Workspace) -> list[str]:
+    """Add the networks the app ships to ``ws``'s runs (those not there already, as shipped);
+    returns what could not be added, in words."""
+    problems, have = [], {r.shipped for r in ws.runs}
+    n_source = len(mnist()["train"])
+    for name, (path, title, origin, made) in SHIPPED_RUNS.items():
+        if name in have:
+            continue
+        got = shipped_network(name)
+        if got is None:
+            problems.append(f"{path.name} is not on this server.")
+            continue
+        ck, blob = got
+        settings = Settings.of_network(ck.net.config, ck.optimizer.hyper, ck.trainer_state, ck.split or {},
+                                       replace(Settings(), epochs=max(1, ck.trainer_state["epoch"])), n_source)
+        step = ck.trainer_state["global_step"]
+        run = run_of_checkpoint(ck, blob, settings, id=ws.runs.new_id(), name=title, origin=origin, made=made,
+                                made_at=step, shipped=name)
+        try:
+            ws.runs.add(run)
+        except RunsFull as err:
+            problems.append(str(err))
+            break
+    return problems
+
+
+def reopen_run(ws: Workspace, run: Run) -> None:
+    """Make ``run`` this session's network, on the images its settings name (MNIST when an upload
+    it trained on is gone). Raises ValueError and changes nothing when it does not fit them."""
+    settings, source, test, label = source_for(run.settings)
+    if settings.dataset != run.settings.dataset:
+        raise ValueError("This run trained on an uploaded train.csv: upload it again (sidebar, Settings) to reopen it.")
+    ws.reopen(run.id, source, test, source_label=label)

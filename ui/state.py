@@ -112,9 +112,13 @@ class Session:
     """Settings that need a new network, waiting for the user to confirm throwing the trained
     one away. Written by the sidebar's apply, read by streamlit_app.confirm_pending."""
     pending_network: str | None = None
-    """"new" (a fresh network with the current settings) or "pretrained" (the shipped one): what
-    *New network* or *Open the pretrained network* (training and home pages) would put in place of a
+    """"new" (a fresh network with the current settings), "pretrained" (the shipped one), "run:<id>" (a
+    kept run) or "preset:<name>" (a preset's new network, trained at once): what *New network*, *Open the
+    pretrained network* (training and home pages), *Open* or a preset (Compare runs) would put in place of a
     network whose work would be lost, waiting for the user to confirm. Written and read by ui/replace.py."""
+    runs_message: tuple[str, str] | None = None
+    """("ok" or "error", Markdown) of the last thing done to the kept runs (reopened, not opened, kept,
+    refused as full). Written by ui/replace.py and pages/compare.py, shown on pages/compare.py."""
     link_network: str | None = None
     """"pretrained": what the address's ``?network=`` asked for when putting it in place of this
     session's network would lose work, waiting for the user to confirm (ui/replace.confirm_link,

@@ -137,7 +137,7 @@ def even_pick(n: int, k: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- layout
-def _layout(fig: go.Figure, title: str, height: int = 320, log_x: bool = False,
+def layout(fig: go.Figure, title: str, height: int = 320, log_x: bool = False,
             mark_epoch: int | None = None) -> go.Figure:
     """Title, size, legend and the epoch axis; ``mark_epoch`` (a snapshot picked) as a dotted line."""
     fig.update_layout(title=dict(text=title, x=0, font=dict(size=14)), height=height,
@@ -149,7 +149,7 @@ def _layout(fig: go.Figure, title: str, height: int = 320, log_x: bool = False,
     return fig
 
 
-def _empty(title: str, note: str, height: int = 320) -> go.Figure:
+def empty(title: str, note: str, height: int = 320) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
                        font=dict(size=13, color="#777"))
@@ -172,7 +172,7 @@ def loss_figure(epochs, train_loss, val_loss, step_loss, steps_per_epoch: int, *
     most ``max_points`` epochs (:func:`thin`).
     """
     if len(step_loss) == 0 and len(epochs) == 0:
-        return _empty(title, "No step trained yet.")
+        return empty(title, "No step trained yet.")
     fig = go.Figure()
     epochs, train_loss, val_loss = thinned(max_points, log_x, epochs, train_loss, val_loss)
     if len(step_loss):
@@ -190,7 +190,7 @@ def loss_figure(epochs, train_loss, val_loss, step_loss, steps_per_epoch: int, *
                                  mode="lines+markers" if len(epochs) < 60 else "lines",
                                  line=dict(color=VAL, width=2), hovertemplate="%{y:.4f}"))
     fig.update_yaxes(title="cross-entropy", type="log" if log_y else "linear")
-    return _layout(fig, title, log_x=log_x, mark_epoch=mark_epoch)
+    return layout(fig, title, log_x=log_x, mark_epoch=mark_epoch)
 
 
 def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = None,
@@ -199,7 +199,7 @@ def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = Non
     """Training and validation accuracy per epoch (at most ``max_points`` of them),
     with an optional dashed reference line."""
     if len(epochs) == 0:
-        fig = _empty(title, "The first point appears when the first epoch ends.")
+        fig = empty(title, "The first point appears when the first epoch ends.")
         return fig
     epochs, train_acc, val_acc = thinned(max_points, log_x, epochs, train_acc, val_acc)
     mode = "lines+markers" if len(epochs) < 60 else "lines"
@@ -219,7 +219,7 @@ def accuracy_figure(epochs, train_acc, val_acc, *, reference: float | None = Non
     later = np.concatenate([np.asarray(train_acc)[skip:], np.asarray(val_acc)[skip:]]) * 100
     lo = float(np.nanmin(later)) if np.isfinite(later).any() else 0.0
     fig.update_yaxes(title="accuracy (%)", range=[max(0.0, min(lo, 90.0) - 2), 100.5])
-    return _layout(fig, title, log_x=log_x, mark_epoch=mark_epoch)
+    return layout(fig, title, log_x=log_x, mark_epoch=mark_epoch)
 
 
 # --------------------------------------------------------------------------- per layer
@@ -229,7 +229,7 @@ def norms_figure(epochs, weight_norm, grad_norm, update_norm, *, log_x: bool = F
     over the steps sampled in the epoch)."""
     titles = ("‖W‖  weights", "‖dW‖  gradient", "‖ΔW‖  update per step")
     if len(epochs) == 0:
-        return _empty("Norms per layer", "Appears when the first epoch ends.", height=300)
+        return empty("Norms per layer", "Appears when the first epoch ends.", height=300)
     epochs, weight_norm, grad_norm, update_norm = thinned(max_points, log_x, epochs, weight_norm, grad_norm,
                                                           update_norm)
     fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.07)
@@ -252,7 +252,7 @@ def update_ratio_figure(epochs, ratio, *, log_x: bool = False,
     """‖ΔW‖/‖W‖ per layer on a log axis, over the shaded healthy band."""
     title = "Update-to-weight ratio ‖ΔW‖ / ‖W‖ per step"
     if len(epochs) == 0:
-        return _empty(title, "Appears when the first epoch ends.")
+        return empty(title, "Appears when the first epoch ends.")
     epochs, ratio = thinned(max_points, log_x, epochs, ratio)
     fig = go.Figure()
     fig.add_hrect(y0=band[0], y1=band[1], fillcolor="rgba(44,160,44,0.12)", line_width=0, layer="below")
@@ -269,7 +269,7 @@ def update_ratio_figure(epochs, ratio, *, log_x: bool = False,
     hi = max(band[1], float(finite.max())) if finite.size else band[1]
     fig.update_yaxes(type="log", title="‖ΔW‖ / ‖W‖", range=[np.log10(lo) - 0.3, np.log10(hi) + 0.3],
                      exponentformat="power")
-    return _layout(fig, title, log_x=log_x)
+    return layout(fig, title, log_x=log_x)
 
 
 def dead_figure(epochs, dead_frac, *, log_x: bool = False, max_points: int = MAX_POINTS) -> go.Figure:
@@ -277,7 +277,7 @@ def dead_figure(epochs, dead_frac, *, log_x: bool = False, max_points: int = MAX
     validation images in that epoch (dead ReLUs)."""
     title = "Dead units per hidden layer (never active on the validation set)"
     if len(epochs) == 0:
-        return _empty(title, "Appears when the first epoch ends.")
+        return empty(title, "Appears when the first epoch ends.")
     epochs, dead_frac = thinned(max_points, log_x, epochs, dead_frac)
     fig = go.Figure()
     hidden = dead_frac.shape[1] - 1   # the last column (output layer) is NaN by definition
@@ -285,7 +285,7 @@ def dead_figure(epochs, dead_frac, *, log_x: bool = False, max_points: int = MAX
         fig.add_trace(go.Scatter(x=epochs, y=dead_frac[:, l] * 100, name=f"A{l + 1}",
                                  line=dict(color=LAYER_COLOURS[l % 4], width=2), hovertemplate="%{y:.1f}%"))
     fig.update_yaxes(title="dead units (%)", range=[-2, 102])
-    return _layout(fig, title, log_x=log_x)
+    return layout(fig, title, log_x=log_x)
 
 
 def distribution_figure(epochs, hist, ranges, *, name: str, grid: int = 80, log_x: bool = False,
@@ -300,7 +300,7 @@ def distribution_figure(epochs, hist, ranges, *, name: str, grid: int = 80, log_
     """
     title = f"Distribution of {name} over epochs"
     if len(epochs) == 0:
-        return _empty(title, "Appears when the first epoch ends.")
+        return empty(title, "Appears when the first epoch ends.")
     pick = even_pick(len(epochs), max_epochs)
     ep, h, r = np.asarray(epochs)[pick], np.asarray(hist)[pick], np.asarray(ranges)[pick]
     q = quantiles(h, r, qs=(0.001, 0.05, 0.5, 0.95, 0.999))
@@ -324,7 +324,7 @@ def distribution_figure(epochs, hist, ranges, *, name: str, grid: int = 80, log_
                                  line=dict(color="white", width=1.2, dash=dash),
                                  hovertemplate=f"{label}: %{{y:.3g}}<extra></extra>"))
     fig.update_yaxes(title=name, range=[lo, hi], showgrid=False, zeroline=False)
-    fig = _layout(fig, title, height=340, log_x=log_x)
+    fig = layout(fig, title, height=340, log_x=log_x)
     if not log_x:
         fig.update_xaxes(range=[float(ep[0]) - 0.5, float(ep[-1]) + 0.5])
     fig.update_xaxes(showgrid=False)

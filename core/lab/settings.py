@@ -39,6 +39,7 @@ class Field:
     names: dict | None = None   # for a choice: each choice → its registry record (``.label``) or its name
     help: str = ""
     model: bool = False     # changing it means another network (or other data): the old one is thrown away
+    short: str = ""         # its heading in a table with a column per setting (Compare runs); "" for the label
 
     def problem(self, value) -> str | None:
         """Why ``value`` cannot be used for this setting, or None."""
@@ -55,6 +56,10 @@ class Field:
         if not self.lo <= value <= self.hi:
             return f"{self.label} must be {_num(self.lo)} to {_num(self.hi)}, not {_num(value)}."
         return None
+
+    @property
+    def heading(self) -> str:
+        return self.short or self.label
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -95,38 +100,38 @@ SWITCH_WORDS = {"1": True, "0": False, "true": True, "false": False, "on": True,
 HIDDEN_RULE = f"1 to {MAX_HIDDEN_LAYERS} hidden layers of 1 to {MAX_UNITS} units"
 
 FIELDS: dict[str, Field] = {f.name: f for f in (
-    Field("hidden", "Hidden layers", 1, MAX_UNITS, model=True,
+    Field("hidden", "Hidden layers", 1, MAX_UNITS, model=True, short="Hidden",
           help=f"Units per hidden layer, 1 to {MAX_HIDDEN_LAYERS} layers: the seed's is 64, 64."),
     Field("activation", "Activation", names=ACTIVATIONS, model=True),
     Field("init", "Initialisation", names=INITS, model=True,
           help="; ".join(f"{i.label}" for i in INITS.values()) + "."),
     Field("optimizer", "Optimizer", names=OPTIMIZERS),
-    Field("lr", "Learning rate η", 1e-6, 100.0, help="The seed's is 0.1 (Adam's and RMSprop's usual one is 0.001)."),
-    Field("momentum", "Momentum μ", 0.0, 0.999, help="For SGD + momentum: how much of the last step's "
+    Field("lr", "Learning rate η", 1e-6, 100.0, short="η", help="The seed's is 0.1 (Adam's and RMSprop's usual one is 0.001)."),
+    Field("momentum", "Momentum μ", 0.0, 0.999, short="μ", help="For SGD + momentum: how much of the last step's "
                                                      "direction each step keeps."),
-    Field("weight_decay", "L2 weight decay λ", 0.0, 1.0),
-    Field("dropout", "Dropout p", 0.0, MAX_DROPOUT, model=True,
+    Field("weight_decay", "L2 weight decay λ", 0.0, 1.0, short="λ"),
+    Field("dropout", "Dropout p", 0.0, MAX_DROPOUT, model=True, short="Dropout",
           help="The probability of dropping each hidden unit in a training step (0: off, the seed's); "
                "kept units are scaled by 1/(1 − p), and nothing is dropped at evaluation."),
     Field("batchnorm", "Batch norm", False, True, model=True,
           help="Normalise each hidden layer's weighted inputs over the batch (Ẑ = (Z − μ)/√(σ² + ε)), then scale "
                "and shift them by a learnt γ and β: N = γ ⊙ Ẑ + β, A = f(N). Evaluation normalises with running "
                "averages of μ and σ² (off: the seed's)."),
-    Field("shift", "Augment: shift (pixels)", 0, MAX_SHIFT, model=True,
+    Field("shift", "Augment: shift (pixels)", 0, MAX_SHIFT, model=True, short="Shift (px)",
           help="Data augmentation: each training image is moved by up to this many whole pixels across and "
                "down, at random in every step (0: off, the seed's). Evaluation uses the images as they are."),
-    Field("rotate", "Augment: rotation (degrees)", 0.0, MAX_ROTATE, model=True,
+    Field("rotate", "Augment: rotation (degrees)", 0.0, MAX_ROTATE, model=True, short="Rotate (°)",
           help="Data augmentation: each training image is turned by a random angle of up to this many degrees "
                "either way about its centre (0: off, the seed's)."),
-    Field("batch_size", "Batch size m", 1, 4096, model=True,
+    Field("batch_size", "Batch size m", 1, 4096, model=True, short="Batch",
           help="Images per mini-batch (at most the training set)."),
     Field("seed", "Seed", 0, 2**31 - 1, model=True,
           help="Draws the initial weights, the split, the order of the batches, dropout's masks and "
                "augmentation's shifts and angles."),
-    Field("pool", "Image pool (train + validation)", 2, MAX_IMAGES, model=True,
+    Field("pool", "Image pool (train + validation)", 2, MAX_IMAGES, model=True, short="Pool",
           help="The seed uses the first 42,000 images; 5,000 is good for quick demos. "
                "At most 60,000 for MNIST, or the rows of your upload."),
-    Field("val", "Held out for validation", 1, MAX_IMAGES - 1, model=True),
+    Field("val", "Held out for validation", 1, MAX_IMAGES - 1, model=True, short="Held out"),
     Field("epochs", "Epochs", 1, 10_000, help="How many epochs a run trains to (Start training goes this far)."),
     Field("dataset", "Images", model=True,
           names={"mnist": "Shipped MNIST", "upload": "My uploaded train.csv"}),

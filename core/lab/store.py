@@ -3,7 +3,9 @@
 A *lab* is everything one browser's :class:`~core.lab.workspace.Workspace` holds: the
 network, the optimizer and its state, where the trainer stands in its epoch, the history,
 the time-travel snapshots, the stepper's last steps, the settings, where the network came
-from, and the images it trains on when they are an upload. A reload, or coming back
+from, the runs kept side by side (core/lab/runs.py: each run's network a row of the ``runs``
+table, written once; a run that cannot be read back is left out with a note, never the lab), and
+the images it trains on when they are an upload. A reload, or coming back
 within :data:`MAX_AGE` in the same browser, reopens it.
 
 Why it is built this way:
@@ -68,6 +70,7 @@ from core.data.kaggle_csv import DataError
 from core.data.mnist import Digits, check_images
 from core.engine.trainer import Trainer
 from core.lab import checkpoint
+from core.lab.runs import Run, Runs, RunsFull, run_of_checkpoint
 from core.lab.settings import FIELDS, Settings
 from core.lab.workspace import FILE, MADE, StepRecord, Workspace
 
@@ -141,6 +144,8 @@ class LabCopy:
     steps: tuple[StepRecord, ...]
     images: Digits | None = None   # the upload trained on, when it has not been written yet
     retuned_at: int | None = None  # Workspace.retuned_at
+    runs: tuple[Run, ...] = ()     # Workspace.runs (a run never changes but for its name)
+    next_run: int = 1              # the id the next run kept gets (ids are never reused)
 
     @classmethod
     def of(cls, ws: Workspace, *, images: bool = True) -> "LabCopy":
@@ -153,7 +158,7 @@ class LabCopy:
             steps = tuple(ws.steps)
         upload = ws.settings.dataset == "upload"
         return cls(copy, ws.settings, ws.origin, ws.made, ws.made_at, ws.source_label, ws.error, steps,
-                   ws.split.source if upload and images else None, ws.retuned_at)
+                   ws.split.source if upload and images else None, ws.retuned_at, tuple(ws.runs), ws.runs.next_id)
 
 
 @dataclass
@@ -170,11 +175,13 @@ class SavedLab:
     steps: list[StepRecord]
     images: Digits | None          # the upload it trains on (None: the shipped MNIST)
     retuned_at: int | None = None  # Workspace.retuned_at
+    runs: Runs = field(default_factory=Runs)
+    notes: list[str] = field(default_factory=list)   # what could not be reopened (a damaged run), for the user
 
     def workspace(self, source: Digits, test: Digits | None = None) -> Workspace:
         """The workspace as it was, on ``source`` (``images`` when there are, else MNIST).
         Raises ValueError (StoreError) when it does not fit these images."""
-        ws = Workspace(self.settings, source, test, source_label=self.source_label)
+        ws = Workspace(self.settings, source, test, source_label=self.source_label, runs=self.runs)
         ws.open_checkpoint(self.checkpoint, self.settings, source, test, origin=self.origin,
                            source_label=self.source_label)
         for r in self.steps:
@@ -273,6 +280,58 @@ def settings_record(s: Settings) -> dict:
     return asdict(s)
 
 
+def run_record(r: Run) -> dict:
+    """What the lab's record keeps of a run (its network is a row of the runs table)."""
+    return {"id": r.id, "name": r.name, "settings": settings_record(r.settings), "origin": r.origin,
+            "made": r.made, "made_at": r.made_at, "retuned_at": r.retuned_at, "test_acc": r.test_acc,
+            "shipped": r.shipped, "kept": r.kept}
+
+
+def _run_from(rec, blob: bytes) -> Run:
+    """A run from its record and its network's row, checked; raises StoreError."""
+    if not isinstance(rec, dict):
+        raise StoreError("A kept run's record is not one the app writes.")
+    try:
+        ck = checkpoint.load(io.BytesIO(blob))
+    except checkpoint.CheckpointError as err:
+        raise StoreError(f"its network is damaged: {err}") from None
+    steps = ck.trainer_state["global_step"]
+    made, at, retuned = rec.get("made"), rec.get("made_at"), rec.get("retuned_at")
+    test_acc, kept = rec.get("test_acc"), rec.get("kept")
+    if (made not in MADE or type(at) is not int or not 0 <= at <= steps
+            or (retuned is not None and (type(retuned) is not int or not at <= retuned <= steps))
+            or (test_acc is not None and (type(test_acc) is not float or not 0.0 <= test_acc <= 1.0))
+            or type(rec.get("id")) is not int or rec["id"] < 1 or not isinstance(rec.get("name"), str)
+            or not isinstance(rec.get("origin"), str) or not isinstance(rec.get("shipped"), str)
+            or type(kept) not in (int, float)):
+        raise StoreError("its record is not one the app writes")
+    settings = settings_from(rec.get("settings"))
+    return run_of_checkpoint(ck, blob, settings, id=rec["id"], name=rec["name"], origin=rec["origin"], made=made,
+                             made_at=at, retuned_at=retuned, test_acc=test_acc, shipped=rec["shipped"],
+                             kept=float(kept))
+
+
+def _runs_from(records, next_run, blobs: dict[int, bytes]) -> tuple[Runs, list[str]]:
+    """The kept runs that can be reopened, and a note for each that cannot: a damaged run is
+    left out, never the lab with it."""
+    if records is None:                 # a lab kept before runs were
+        return Runs(), []
+    if not isinstance(records, list):
+        return Runs(), ["The runs kept for comparison could not be read."]
+    runs, notes = Runs(next_id=next_run if type(next_run) is int and next_run >= 1 else 1), []
+    for rec in records:
+        label = f"“{rec['name']}”" if isinstance(rec, dict) and isinstance(rec.get("name"), str) else "a run"
+        blob = blobs.get(rec.get("id")) if isinstance(rec, dict) else None
+        try:
+            if blob is None:
+                raise StoreError("its network was not kept")
+            runs.add(_run_from(rec, blob))
+        except (StoreError, RunsFull, KeyError, TypeError, ValueError) as err:
+            notes.append(f"The kept run {label[:80]} could not be reopened: {err}")
+    runs.version = 0
+    return runs, notes
+
+
 def _made(record: dict, global_step: int) -> tuple[str, int]:
     """How the kept network came to be (``Workspace.made``, ``made_at``). A lab kept before
     the app wrote them counts as a file opened where it is now: the app asks before replacing
@@ -310,6 +369,12 @@ CREATE TABLE IF NOT EXISTS labs (
     images BLOB                    -- the uploaded images trained on (.npz of uint8), or NULL for MNIST
 );
 CREATE INDEX IF NOT EXISTS labs_used ON labs(used);
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT NOT NULL,
+    id INTEGER NOT NULL,           -- Run.id: unique in its lab, never reused
+    blob BLOB NOT NULL,            -- checkpoint arrays (.npz) of the run's network; the rest is in the lab's record
+    PRIMARY KEY (key, id)
+);
 CREATE TABLE IF NOT EXISTS steps (
     key TEXT NOT NULL,
     sig TEXT NOT NULL,             -- step_signature: which step of which trainer
@@ -353,7 +418,9 @@ class LabStore:
         blob = _encode_trainer(tr)
         sigs = [step_signature(r) for r in lab.steps]
         record = json.dumps({"format": FORMAT, "settings": settings_record(lab.settings), "origin": lab.origin,
-                             "made": lab.made, "made_at": lab.made_at, "retuned_at": lab.retuned_at, "source_label": lab.source_label, "error": lab.error, "steps": sigs})
+                             "made": lab.made, "made_at": lab.made_at, "retuned_at": lab.retuned_at, "source_label": lab.source_label, "error": lab.error, "steps": sigs,
+                             "runs": [run_record(r) for r in lab.runs], "next_run": lab.next_run})
+        run_ids = {r.id for r in lab.runs}
         images = _encode_images(lab.images) if lab.images is not None else None
         upload = lab.settings.dataset == "upload"
         now = self.clock()
@@ -361,11 +428,15 @@ class LabStore:
             have = {s for (s,) in db.execute("SELECT sig FROM steps WHERE key = ?", (key,))}
             new_steps = [(key, s, int(r.number), _encode_step(tr.net, r))
                          for s, r in zip(sigs, lab.steps) if s not in have]
+            have_runs = {i for (i,) in db.execute("SELECT id FROM runs WHERE key = ?", (key,))}
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany("DELETE FROM steps WHERE key = ? AND sig = ?",
                                [(key, s) for s in have - set(sigs)])
                 db.executemany("INSERT OR REPLACE INTO steps (key, sig, number, blob) VALUES (?, ?, ?, ?)", new_steps)
+                db.executemany("DELETE FROM runs WHERE key = ? AND id = ?", [(key, i) for i in have_runs - run_ids])
+                db.executemany("INSERT OR REPLACE INTO runs (key, id, blob) VALUES (?, ?, ?)",   # a run never changes:
+                               [(key, r.id, r.blob) for r in lab.runs if r.id not in have_runs])  # written once
                 db.execute("INSERT INTO labs (key, used, size, record, checkpoint, images) VALUES (?, ?, 0, ?, ?, ?) "
                            "ON CONFLICT(key) DO UPDATE SET used = excluded.used, record = excluded.record, "
                            "checkpoint = excluded.checkpoint, "
@@ -373,6 +444,7 @@ class LabStore:
                            (key, now, record, blob, images, upload))
                 db.execute("UPDATE labs SET size = LENGTH(record) + LENGTH(checkpoint) + IFNULL(LENGTH(images), 0) "
                            "+ (SELECT IFNULL(SUM(LENGTH(blob)), 0) FROM steps WHERE steps.key = labs.key) "
+                           "+ (SELECT IFNULL(SUM(LENGTH(blob)), 0) FROM runs WHERE runs.key = labs.key) "
                            "WHERE key = ?", (key,))
                 self._evict(db, now, keep=key)
                 db.execute("COMMIT")
@@ -398,12 +470,14 @@ class LabStore:
         for k in gone:
             db.execute("DELETE FROM labs WHERE key = ?", (k,))
             db.execute("DELETE FROM steps WHERE key = ?", (k,))
+            db.execute("DELETE FROM runs WHERE key = ?", (k,))
 
     def forget(self, key: str) -> None:
         with closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM labs WHERE key = ?", (key,))
             db.execute("DELETE FROM steps WHERE key = ?", (key,))
+            db.execute("DELETE FROM runs WHERE key = ?", (key,))
             db.execute("COMMIT")
 
     # -- reading ------------------------------------------------------------------------------
@@ -417,6 +491,7 @@ class LabStore:
             if row is None:
                 return None
             steps = dict(db.execute("SELECT sig, blob FROM steps WHERE key = ?", (key,)).fetchall())
+            run_blobs = dict(db.execute("SELECT id, blob FROM runs WHERE key = ?", (key,)).fetchall())
             db.execute("UPDATE labs SET used = ? WHERE key = ?", (now, key))
         record_text, blob, images_blob = row
         try:
@@ -438,9 +513,10 @@ class LabStore:
             retuned = record.get("retuned_at")
             if retuned is not None and (type(retuned) is not int or not made_at <= retuned <= ck.trainer_state["global_step"]):
                 raise StoreError("The kept record of when the optimizer changed is not one the app writes.")
+            runs, notes = _runs_from(record.get("runs"), record.get("next_run"), run_blobs)
             return SavedLab(ck, settings, str(record.get("origin", "a kept network")), made, made_at,
                             str(record.get("source_label", "MNIST")), str(record.get("error", "")), kept, images,
-                            retuned)
+                            retuned, runs, notes)
         except checkpoint.CheckpointError as err:
             raise StoreError(f"The kept network is damaged: {err}") from None
         except (json.JSONDecodeError, TypeError, ValueError, OSError) as err:
@@ -601,7 +677,7 @@ def fingerprint(ws: Workspace) -> tuple:
     tr = ws.trainer
     where = ("training", tr.epoch) if ws.busy else (ws.runner.status, tr.global_step)
     return (id(ws), id(tr), id(tr.optimizer), ws.settings, ws.origin, ws.error, ws.retuned_at, len(tr.history),
-            len(ws.steps), ws.steps[-1].number if ws.steps else 0) + where
+            len(ws.steps), ws.steps[-1].number if ws.steps else 0, id(ws.runs), ws.runs.version) + where
 
 
 @dataclass

@@ -24,9 +24,10 @@ from core.data.mnist import Digits, Split, make_split, to_float
 from core.engine.network import MLP, DivergenceError, Trace
 from core.engine.optim import snapshot as snapshot_optimizer
 from core.lab.checkpoint import restore_trainer
-from core.lab.run.controller import RunController
+from core.lab.run.controller import DONE, RunController
+from core.lab.runs import Run, Runs, RunsFull, checkpoint_blob, curves_of, describe
 from core.lab.settings import Settings, most_epochs
-from core.engine.trainer import Point, Trainer
+from core.engine.trainer import Point, Trainer, evaluate
 
 STEP_HISTORY = 50           # past steps the stepper keeps at most …
 STEP_BYTES = 40 * 2**20     # … and bytes of them (the largest network with Adam: 3 steps of 11 MB)
@@ -69,11 +70,13 @@ class StepRecord:
 
 class Workspace:
     def __init__(self, settings: Settings, source: Digits, test: Digits | None = None, *,
-                 source_label: str = "MNIST"):
+                 source_label: str = "MNIST", runs: Runs | None = None):
         problems = settings.problems(len(source))
         if problems:
             raise ValueError(" ".join(problems))
         self.settings = settings
+        self.runs = runs if runs is not None else Runs()   # the runs kept side by side: they outlive the network
+        self.runs_note = ""         # why a finished training run could not be kept as a run ("" when it was)
         self.source_label = source_label
         self.split: Split = make_split(source, pool=settings.pool, val=settings.val, seed=settings.seed, test=test)
         self._attach(*self._new_trainer())
@@ -100,6 +103,8 @@ class Workspace:
         self.retuned_at: int | None = None    # its step count when the optimizer's numbers first changed after
                                               # it had trained here: a link's replay would use the new ones throughout
         self.error = ""
+        self.kept: tuple[int, dict] | None = None   # (run id, the parameters) when this network is a kept run
+        self._auto_kept: dict | None = None          # the parameters a finished training run was kept with
 
     # -- conveniences ---------------------------------------------------------------------
     @property
@@ -129,7 +134,14 @@ class Workspace:
         """Whether putting another network in this one's place loses training: once it has
         taken a step, unless it is a shipped network as shipped (the app opens it again any time)."""
         step = self.trainer.global_step
-        return step > 0 and not (self.made == SHIPPED and step == self.made_at)
+        return step > 0 and not (self.made == SHIPPED and step == self.made_at) and not self.is_kept
+
+    @property
+    def is_kept(self) -> bool:
+        """Whether this network, as it is now, is one of the runs kept (so replacing it loses nothing)."""
+        if self.kept is None or self.kept[1] is not self.net.params:
+            return False
+        return any(r.id == self.kept[0] for r in self.runs)
 
     def forget_run(self) -> None:
         """A new run controller once a run has ended, so no page offers to resume it (a link's
@@ -175,6 +187,58 @@ class Workspace:
             raise ValueError(" ".join(problems))
         self.settings, self.split, self.source_label = settings, split, source_label
         self._attach(trainer, origin, made)
+
+    # -- runs kept side by side (core/lab/runs.py) --------------------------------------------------
+    def keep_run(self, name: str | None = None, *, shipped: str = "") -> Run:
+        """Keep the network as it is now among the runs (named ``name``, or after its settings and
+        epochs). Raises RunsFull when it does not fit, ValueError when it is kept already, RuntimeError
+        while a run trains."""
+        if self.busy:
+            raise RuntimeError("A training run is going on: pause it before keeping the network as a run.")
+        if self.is_kept:
+            raise ValueError(f"Your network is kept already, as the run “{self.runs.get(self.kept[0]).name}”.")
+        tr = self.trainer
+        test = self.split.test
+        test_acc = float(evaluate(self.net, test.X, test.y)["acc"]) if test is not None and len(test) else None
+        blob = checkpoint_blob(tr.net, tr.optimizer, tr, meta={"test_acc": test_acc} if test_acc is not None else {})
+        curves = curves_of(tr.history)
+        seconds = max(float(curves["seconds"][-1]) if len(curves["seconds"]) else 0.0,
+                      float(tr.state().get("train_seconds", 0.0)))
+        if name is None:
+            name = f"{describe(self.settings)}, {tr.epoch:,} epoch{'s' if tr.epoch != 1 else ''}"
+        run = Run(self.runs.new_id(), name, self.settings, blob, curves, test_acc, seconds, self.origin, self.made,
+                  self.made_at, self.retuned_at, tr.global_step, shipped)
+        run = self.runs.add(run)
+        self.kept = (run.id, self.net.params)
+        return run
+
+    def keep_finished_run(self) -> Run | None:
+        """Once a training run has finished (not paused or stopped), keep its network as a run, once.
+        When the runs are full, ``runs_note`` says so and the network stays as it is."""
+        if self.runner.status != DONE or self.runner.started_from is None or self._auto_kept is self.net.params:
+            return None
+        self._auto_kept = self.net.params
+        if self.is_kept:
+            return None
+        try:
+            run = self.keep_run()
+        except RunsFull as err:
+            self.runs_note = f"The finished run was not kept for comparison: {err}"
+            return None
+        self.runs_note = ""
+        return run
+
+    def reopen(self, run_id: int, source: Digits, test: Digits | None = None, *, source_label: str = "MNIST") -> None:
+        """Make a kept run the current network, as it was when kept (the run stays kept). Raises
+        ValueError (a CheckpointError when its blob is damaged) and changes nothing when it cannot."""
+        if self.busy:
+            raise RuntimeError("A training run is going on: stop it before opening another network.")
+        run = self.runs.get(run_id)
+        ck = run.checkpoint()
+        self.open_checkpoint(ck, run.settings, source, test, origin=f"the run “{run.name}”", made=run.made,
+                             source_label=source_label)
+        self.made_at, self.retuned_at = run.made_at, run.retuned_at
+        self.kept = (run.id, self.net.params)
 
     # -- stepping -----------------------------------------------------------------------------
     def step(self, idx: np.ndarray | None = None, how: str = "next", images: tuple | None = None) -> Trace:
@@ -301,5 +365,5 @@ class Workspace:
         return {"history": self.history.nbytes, "params_and_snapshots": params, "step_history": steps,
                 "current_trace": self.current.nbytes if self.current is not None else 0,
                 "recomputed_trace": recomputed.nbytes if recomputed is not None else 0,
-                "total": self.history.nbytes + total}
+                "runs": self.runs.nbytes, "total": self.history.nbytes + total + self.runs.nbytes}
 

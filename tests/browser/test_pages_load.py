@@ -5,6 +5,7 @@ Where a page shows a number the engine computes, the test computes it too, with
 """
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,8 +27,13 @@ PAGES = {  # url path → text a user must see there, in a new session (a new, u
     "evaluate": "Which digits it confuses",
     "draw": "Draw a digit on the canvas",
     "kaggle": "Kaggle test.csv (a train.csv with labels works too)",
+    "compare": "No runs to compare yet",
 }
 NAV = [p.title for p in ui_pages.PAGES]    # every page, by its title, in the sidebar's list
+
+
+def test_every_page_of_the_navigation_is_loaded_here():
+    assert {Path(p.path).stem for p in ui_pages.PAGES} == {path or "home" for path in PAGES}
 
 
 @pytest.mark.parametrize("path, text", PAGES.items())
