@@ -117,6 +117,25 @@ def test_how_the_network_was_made_is_kept_and_a_lab_kept_without_it_counts_as_a_
         store.load(key)
 
 
+def test_a_lab_kept_before_a_setting_existed_opens_with_its_default_and_an_unknown_one_is_refused(mnist, tmp_path):
+    """Batch norm came after labs were kept: such a lab's settings lack it and open with it off."""
+    store, key = LabStore(tmp_path), key_of(new_token())
+    ws = lab(mnist)
+    ws.step()
+    store.save(key, LabCopy.of(ws))
+    with sqlite3.connect(store.path) as db:
+        record = json.loads(db.execute("SELECT record FROM labs WHERE key = ?", (key,)).fetchone()[0])
+        del record["settings"]["batchnorm"]
+        db.execute("UPDATE labs SET record = ? WHERE key = ?", (json.dumps(record), key))
+    back = store.load(key).workspace(mnist["train"], mnist["test"])
+    assert back.settings == ws.settings and back.settings.batchnorm is False
+    with sqlite3.connect(store.path) as db:
+        record["settings"]["magic"] = 1
+        db.execute("UPDATE labs SET record = ? WHERE key = ?", (json.dumps(record), key))
+    with pytest.raises(StoreError, match="not this app's settings"):
+        store.load(key)
+
+
 def test_only_the_last_steps_are_kept_and_another_trainer_replaces_them(mnist, tmp_path):
     store, key = LabStore(tmp_path), key_of(new_token())
     ws = lab(mnist, steps=60)                                   # the workspace keeps the last 50

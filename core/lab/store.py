@@ -346,9 +346,9 @@ def _made(record: dict, global_step: int) -> tuple[str, int]:
 
 def settings_from(record) -> Settings:
     names = {f.name for f in fields(Settings)}
-    if not isinstance(record, dict) or set(record) != names:
+    if not isinstance(record, dict) or not set(record) <= names or "hidden" not in record:
         raise StoreError("The kept settings are not this app's settings.")
-    try:
+    try:   # a setting the app gained after the lab was kept (batch norm, say) takes its default: off
         s = Settings(**{**record, "hidden": tuple(int(h) for h in record["hidden"])})
         problems = [p for n, f in FIELDS.items() if (p := f.problem(getattr(s, n)))]
     except (TypeError, ValueError):
