@@ -78,7 +78,8 @@ def apply_neuron_click(ids: list[int]) -> None:
 def neurons_section() -> None:
     n_units = net.sizes[1]
     W1, b1 = params["W1"], params["b1"]
-    rates = firing_rate(vals["Z1"])
+    pre = net.pre(1)                      # what ReLU is applied to: Z1, or N1 with batch norm
+    rates = firing_rate(vals[pre])
     norms = np.linalg.norm(W1.astype(np.float64), axis=0)
     st.subheader(f"The {n_units} neurons of layer 1", anchor=NEURONS_ANCHOR)
     by = st.radio("Order", ["index", "norm", "firing"], horizontal=True, key="neuron_order",
@@ -88,7 +89,7 @@ def neurons_section() -> None:
     dead = (rates == 0) & net.act.dies  # a unit that never fires gets no gradient
     captions = [f"{j}" + (" dead" if dead[j] else f" · {rates[j]:.0%}") for j in order]
     hover = [f"neuron {j}<br>‖W1[:, {j}]‖ = {norms[j]:.3f}, b1[{j}] = {b1[j]:+.3f}<br>"
-             f"fires (Z1 > 0) on {rates[j]:.1%} of the {len(val_y):,} validation images" for j in order]
+             f"fires ({pre} > 0) on {rates[j]:.1%} of the {len(val_y):,} validation images" for j in order]
     cols = 16 if n_units > 48 else 8
     event = chart(phone.wide(st, "neuron_grid"),
         image_grid(W1.T[order], captions, hover, ids=order, cols=cols, signed=True, scale_each=True,

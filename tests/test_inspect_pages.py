@@ -86,6 +86,24 @@ def test_neuron_grid_shows_every_first_layer_neuron(trained):
             assert text.endswith(f"{rates[j]:.0%}")
 
 
+def test_with_batch_norm_a_neuron_fires_when_N1_is_positive_not_Z1():
+    m = load_mnist()
+    ws = Workspace(Settings(hidden=HIDDEN, pool=3000, val=500, batchnorm=True), m["train"], m["test"])
+    ws.trainer.run(1)
+    at = open_page(ws, "pages/inspect.py")
+    fig = chart(at, "neuron_grid")
+    X, _ = validation(ws)
+    v = activations(ws.net, X)
+    rates = (v["N1"] > 0).mean(0)
+    assert not np.array_equal(rates, (v["Z1"] > 0).mean(0))     # the two differ: the test can tell them apart
+    ids = fig["data"][-1]["customdata"]
+    for j, ann in zip(ids, fig["layout"]["annotations"]):
+        assert ("dead" in ann["text"]) == (rates[j] == 0)
+        if rates[j] > 0:
+            assert ann["text"].endswith(f"{rates[j]:.0%}")
+    assert "fires (N1 > 0)" in json.dumps(fig)
+
+
 def test_neuron_order_by_weight_norm(trained):
     at = open_page(trained, "pages/inspect.py")
     at.radio(key="neuron_order").set_value("norm").run()

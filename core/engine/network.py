@@ -67,6 +67,11 @@ def trained_names(n_layers: int, batchnorm: bool = False) -> tuple[str, ...]:
                  for n in (f"W{l}", f"b{l}") + ((f"γ{l}", f"β{l}") if batchnorm and l < n_layers else ()))
 
 
+def pre_name(l: int, n_layers: int, batchnorm: bool) -> str:
+    """What layer ``l``'s activation is applied to: ``Z{l}``, or ``N{l}`` for a hidden layer with batch norm."""
+    return f"N{l}" if batchnorm and l < n_layers else f"Z{l}"
+
+
 def dropout_masks(net: "MLP", m: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Inverted dropout's masks for a batch of ``m``: ``M1 … M_{L-1}``, one per hidden layer, each
     entry kept (1/(1−p)) with probability 1 − p and dropped (0) with probability p. Empty when p = 0."""
@@ -199,7 +204,7 @@ class Trace(Mapping):
 
     def pre(self, l: int) -> str:
         """What hidden layer ``l``'s activation is applied to: ``Z{l}``, or ``N{l}`` with batch norm."""
-        return f"N{l}" if self.batchnorm and l < self.n_layers else f"Z{l}"
+        return pre_name(l, self.n_layers, self.batchnorm)
 
     @property
     def masks(self) -> dict[str, np.ndarray]:
@@ -286,6 +291,10 @@ class MLP:
         self._spec_cache: dict = {}
         self._identity: np.ndarray | None = None  # the one-hot rows, made on first use
         self.params = params if params is not None else self._initial_params()
+
+    def pre(self, l: int) -> str:
+        """What layer ``l``'s activation is applied to: ``Z{l}``, or ``N{l}`` with batch norm."""
+        return pre_name(l, self.n_layers, self.batchnorm)
 
     # -- parameters ---------------------------------------------------------
     def _initial_params(self) -> dict[str, np.ndarray]:
@@ -441,7 +450,7 @@ class MLP:
             if l > 0:  # dX is never needed, so its (m × 784) product is skipped
                 dA = dZ @ p[self._W[l]].T
                 v["d" + self._A[l]] = dA
-                pre = v[f"N{l}"] if self.batchnorm else v[self._Z[l - 1]]   # what f was applied to
+                pre = v[self.pre(l)]   # what f was applied to
                 if masks:   # dropout: only the kept units pass the blame on, scaled as they were
                     dZ = self.act.backward(dA * v[f"M{l}"], pre, self.act.f(pre))
                 else:
@@ -593,7 +602,7 @@ def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[Record
         prev = "X" if l == 1 else f"A{l-1}"
         prev_tex = "X" if l == 1 else f"A_{{{l-1}}}"
         normed = bn and l < L
-        pre = f"N{l}" if normed else f"Z{l}"
+        pre = pre_name(l, L, bn)
         add(f"W{l}", "forward", l, rf"W_{{{l}}} \in \mathbb{{R}}^{{{sizes[l-1]} \times {sizes[l]}}}", [],
             f"Layer {l}'s weights before this step: column j holds unit j's {sizes[l-1]} input weights.")
         add(f"b{l}", "forward", l, rf"b_{{{l}}} \in \mathbb{{R}}^{{{sizes[l]}}}", [],
