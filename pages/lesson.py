@@ -197,7 +197,7 @@ else:
     reveal(q, key=f"lesson_reveal_{step}_{i}")
     why = WHY.get(q.key, ())
     if why:   # the reasons behind the numbers just revealed, derived in this network's names
-        derivations.fold_outs(trace.sizes, trace.activation, names=why, m=m)
+        derivations.fold_outs(trace.sizes, trace.activation, names=why, m=m, batchnorm=trace.batchnorm)
 
 prev, nxt, _ = st.columns([1, 1.3, 3])
 prev.button("← Previous", on_click=go, args=(i - 1,), disabled=i == 0, key="lesson_prev", width="stretch")

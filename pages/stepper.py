@@ -259,7 +259,7 @@ if trace.augment is not None:     # data augmentation: the batch as it came, and
 
 derivations.fold_outs(trace.sizes, trace.activation, names=("softmax_ce", "chain_rule", "activation")
                       + (("batchnorm",) if trace.batchnorm else ()),
-                     m=trace["X"].shape[0])      # "why these formulas?", in this network's names
+                     m=trace["X"].shape[0], batchnorm=trace.batchnorm)   # "why these formulas?", in its names
 with st.expander("Link to this step", icon=":material/link:"):
     st.code(link_path(ws.settings, number, start, {present.PARAM: "1"} if present.on() else None), language=None)
     st.caption(f"Opening it in a new session rebuilds the network from its seed and replays the steps up to this "

@@ -340,6 +340,9 @@ def test_the_stepper_page_with_batchnorm_shows_every_quantity_and_checks_its_gra
     trace = ws_of(at).current
     assert {"μ1", "σ²1", "Ẑ1", "N1", "dγ1", "dβ1", "γ1_new", "μ1_run_new"} <= set(trace)
     assert_viewer_shows(at, trace)
+    heads = [e.label for e in at.expander]       # the chain rule's fold-out names what g' takes: N, not Z
+    assert any("dN2 = dA2 ⊙ g′(N2)" in h for h in heads) and not any("g′(Z2)" in h for h in heads), heads
+    assert any("read $g(Z_{2})$ as $g(N_{2})$" in i.value for i in at.info)
     at.segmented_control(key="stepper_view").set_value("All quantities").run()
     at.selectbox(key="stepper_browse").set_value("Ẑ1").run()
     shown = check_table(at)

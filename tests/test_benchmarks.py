@@ -114,3 +114,11 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     assert "641,000 step losses" in text and f"{641_000 * 4:,} B" in text
     targets = text.split("## Targets")[1]
     assert targets.count("| PASS |") + targets.count("| MISS |") == (5 if has_torch else 4)
+
+
+def test_the_improvements_benchmark_times_every_change_with_the_apps_trainer():
+    """Its figures are in benchmarks/README.md; here only that it runs and reports each change."""
+    from benchmarks import bench_improvements
+    got = bench_improvements.main(["--steps", "2", "--rounds", "1", "--pool", "600"])
+    assert set(got) == set(bench_improvements.CHANGES)
+    assert all(r["ms per step"] > 0 for r in got.values()) and got["seed"]["× the seed"] == 1.0

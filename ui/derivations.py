@@ -58,11 +58,12 @@ def _m(m: int | None) -> str:
     return "m" if m is None else str(int(m))
 
 
-def titles(sizes) -> dict[str, str]:
+def titles(sizes, batchnorm: bool = False) -> dict[str, str]:
     L = len(sizes) - 1
+    P = "N" if batchnorm else "Z"       # what the activation is applied to (batch norm: N = γ ⊙ Ẑ + β)
     return {
         "softmax_ce": f"Why dZ{L} = (A{L} − Y)/m: softmax and cross-entropy, derived",
-        "chain_rule": f"Why dA{L - 1} = dZ{L} W{L}ᵀ, dZ{L - 1} = dA{L - 1} ⊙ g′(Z{L - 1}), "
+        "chain_rule": f"Why dA{L - 1} = dZ{L} W{L}ᵀ, d{P}{L - 1} = dA{L - 1} ⊙ g′({P}{L - 1}), "
                       f"dW{L - 1} = {_plain('A', L - 2)}ᵀ dZ{L - 1}: the chain rule, with shapes",
         "activation": "Why the slope of the activation is what it is (and ReLU's kink at 0)",
         "step": "Why a small step against the gradient lowers the loss, and a large one may not",
@@ -70,11 +71,20 @@ def titles(sizes) -> dict[str, str]:
     }
 
 
-def fold_outs(sizes, activation: Activation, names=DERIVATIONS, m: int | None = None) -> None:
-    """One closed expander per derivation in ``names`` (see the module's docstring)."""
-    heads = titles(sizes)
+def fold_outs(sizes, activation: Activation, names=DERIVATIONS, m: int | None = None,
+              batchnorm: bool = False) -> None:
+    """One closed expander per derivation in ``names`` (see the module's docstring); ``batchnorm``:
+    the network normalises its hidden layers, so the activation takes N, not Z."""
+    heads = titles(sizes, batchnorm)
     for name in names:
         with st.expander(heads[name], icon=":material/function:"):
+            if name == "chain_rule" and batchnorm:
+                l = len(sizes) - 2
+                st.info(rf"With batch norm the activation is applied to $N_{{{l}}} = \gamma_{{{l}}} \odot "
+                        rf"\hat Z_{{{l}}} + \beta_{{{l}}}$, not to $Z_{{{l}}}$: below, read $g(Z_{{{l}}})$ as "
+                        rf"$g(N_{{{l}}})$ and $dZ_{{{l}}} = dA_{{{l}}} \odot g'(\cdot)$ as $dN_{{{l}}}$. Batch norm's "
+                        rf"own fold-out takes $dN_{{{l}}}$ on to $dZ_{{{l}}}$; from there $dW_{{{l}}}$ and "
+                        rf"$db_{{{l}}}$ follow as shown.", icon=":material/info:")
             show(name, sizes, activation, m)
 
 
