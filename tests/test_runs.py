@@ -86,6 +86,9 @@ def test_a_run_is_named_after_its_preset_or_what_differs_from_the_seed():
     assert describe(PRESETS["seed-improved"].settings) == PRESETS["seed-improved"].label
     assert describe(replace(Settings(), epochs=3)) == PRESETS["seed"].label
     assert describe(replace(Settings(), lr=0.05, optimizer="adam")) == "Optimizer adam, η 0.05"
+    assert describe(replace(Settings(), batchnorm=True)) == "Batch norm on"      # words, not the link's "1"
+    two = Runs([fake_run(1, settings=SMALL), fake_run(2, settings=replace(SMALL, batchnorm=True))])
+    assert [r["Batch norm"] for r in two.table()] == ["off", "on"]
 
 
 # --------------------------------------------------------------------------- keep, reopen, rename, remove, undo

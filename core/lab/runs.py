@@ -145,7 +145,7 @@ def describe(settings: Settings) -> str:
     if preset is not None:
         return PRESETS[preset].label
     default = Settings()
-    parts = [f"{FIELDS[n].heading} {FIELDS[n].show(getattr(settings, n))}" for n in FIELDS
+    parts = [f"{FIELDS[n].heading} {FIELDS[n].words(getattr(settings, n))}" for n in FIELDS
              if n != "epochs" and getattr(settings, n) != getattr(default, n)]
     return ", ".join(parts[:3]) + (" …" if len(parts) > 3 else "") if parts else "the seed"
 
@@ -270,7 +270,7 @@ class Runs:
         rows = []
         for r in self._runs:
             row = {"Run": r.name}
-            row.update({FIELDS[n].heading: FIELDS[n].show(getattr(r.settings, n)) for n in diff})
+            row.update({FIELDS[n].heading: FIELDS[n].words(getattr(r.settings, n)) for n in diff})
             row.update({"Epochs trained": r.epochs, "Best val acc": r.best_val_acc,
                         "Final val acc": r.final_val_acc, "Test acc": r.test_acc, "Time (s)": round(r.seconds, 1)})
             rows.append(row)

@@ -86,9 +86,14 @@ class Field:
         return raw
 
     def show(self, value) -> str:
+        """``value`` as a link writes it (``1`` for on, ``64,64``)."""
         if isinstance(value, bool):
             return "1" if value else "0"
         return ",".join(map(str, value)) if self.name == "hidden" else str(value)
+
+    def words(self, value) -> str:
+        """``value`` as a person reads it in a table or a name: ``on``/``off``, ``64,64``, ``0.1``."""
+        return ("on" if value else "off") if isinstance(value, bool) else self.show(value)
 
 
 def _num(x) -> str:
