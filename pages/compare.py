@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.lab.runs import RunsFull
+from core.lab.runs import RunsFull, clean_name
 from core.lab.settings import FIELDS, PRESETS
 from ui import compare_plots as cp
 from ui.present import chart, prose, prose_caption
@@ -127,7 +127,8 @@ def manage(ws) -> None:
         with st.container(border=True):
             a, b, c, d = st.columns([2.2, 3, 1, 1], vertical_alignment="bottom")
             name = a.text_input("Name", value=run.name, max_chars=60, key=f"compare_name_{run.id}_{run.name}")
-            if name.strip() and name != run.name:
+            # only a real change reruns: "a name " is cleaned back to "a name", the same widget, the same text
+            if name.strip() and clean_name(name) != run.name:
                 ws.runs.rename(run.id, name)
                 st.rerun()
             b.caption(f"From {run.origin} · {run.epochs:,} epochs, {run.steps:,} steps · "
