@@ -198,11 +198,14 @@ def test_runs_survive_the_store_and_are_written_once(mnist, tmp_path):
 
     ws.runs.remove(1)                                   # removed: its row goes; the other is not rewritten
     with sqlite3.connect(store.path) as db:
-        db.execute("CREATE TRIGGER no_rewrite BEFORE UPDATE ON runs BEGIN SELECT RAISE(ABORT, 'rewritten'); END")
+        # INSERT OR REPLACE is a delete and an insert: guard the insert (an UPDATE trigger never fires)
+        db.execute("CREATE TRIGGER no_rewrite BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'rewritten'); END")
     store.save(key, LabCopy.of(ws))
     with sqlite3.connect(store.path) as db:
         assert [i for (i,) in db.execute("SELECT id FROM runs WHERE key = ?", (key,))] == [2]
     assert [r.name for r in store.load(key).runs] == ["second"]
+    with sqlite3.connect(store.path) as db:
+        db.execute("DROP TRIGGER no_rewrite")
     store.forget(key)
     with sqlite3.connect(store.path) as db:
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
@@ -259,3 +262,22 @@ def test_the_same_network_is_not_kept_twice(mnist):
         ws.keep_run()
     ws.step()
     assert ws.keep_run().steps == 3 and len(ws.runs) == 2
+
+
+def test_a_new_lab_under_the_same_key_keeps_its_own_run_not_the_old_row(mnist, tmp_path):
+    """A lab that could not be reopened starts again under the browser's key with run ids from 1: its
+    run 1 is written over the old row 1, and a row that is not the record's network is never opened."""
+    store, key = LabStore(tmp_path), key_of(new_token())
+    old = trained(mnist, steps=12)
+    old.keep_run("old")
+    store.save(key, LabCopy.of(old))
+    new = trained(mnist, steps=3)
+    new.keep_run("new")
+    assert [r.id for r in new.runs] == [1] and new.runs.get(1).blob != old.runs.get(1).blob
+    store.save(key, LabCopy.of(new))
+    back = store.load(key)
+    assert not back.notes and [r.blob for r in back.runs] == [new.runs.get(1).blob]
+    with sqlite3.connect(store.path) as db:          # a row that is not the network its record names
+        db.execute("UPDATE runs SET blob = ? WHERE key = ? AND id = 1", (old.runs.get(1).blob, key))
+    back = store.load(key)
+    assert not list(back.runs) and any("not the one that was kept" in n for n in back.notes)

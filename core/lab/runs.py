@@ -17,9 +17,11 @@ Which settings differ between runs (:meth:`Runs.differences`) is read from
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -75,6 +77,11 @@ class Run:
     @property
     def epochs(self) -> int:
         return int(self.curves["epoch"][-1]) if len(self.curves["epoch"]) else 0
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of its network's bytes: what the store checks a run's row against."""
+        return hashlib.sha256(self.blob).hexdigest()
 
     @property
     def best_val_acc(self) -> float | None:

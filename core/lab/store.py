@@ -284,7 +284,7 @@ def run_record(r: Run) -> dict:
     """What the lab's record keeps of a run (its network is a row of the runs table)."""
     return {"id": r.id, "name": r.name, "settings": settings_record(r.settings), "origin": r.origin,
             "made": r.made, "made_at": r.made_at, "retuned_at": r.retuned_at, "test_acc": r.test_acc,
-            "shipped": r.shipped, "kept": r.kept}
+            "shipped": r.shipped, "kept": r.kept, "digest": r.digest}
 
 
 def _run_from(rec, blob: bytes) -> Run:
@@ -297,6 +297,8 @@ def _run_from(rec, blob: bytes) -> Run:
         raise StoreError(f"its network is damaged: {err}") from None
     steps = ck.trainer_state["global_step"]
     made, at, retuned = rec.get("made"), rec.get("made_at"), rec.get("retuned_at")
+    if rec.get("digest") != hashlib.sha256(blob).hexdigest():   # the row is another network than the record's
+        raise StoreError("its network is not the one that was kept")
     test_acc, kept = rec.get("test_acc"), rec.get("kept")
     if (made not in MADE or type(at) is not int or not 0 <= at <= steps
             or (retuned is not None and (type(retuned) is not int or not at <= retuned <= steps))
@@ -372,6 +374,7 @@ CREATE INDEX IF NOT EXISTS labs_used ON labs(used);
 CREATE TABLE IF NOT EXISTS runs (
     key TEXT NOT NULL,
     id INTEGER NOT NULL,           -- Run.id: unique in its lab, never reused
+    digest TEXT NOT NULL,          -- SHA-256 of blob: the record names it, a save rewrites a row only when it differs
     blob BLOB NOT NULL,            -- checkpoint arrays (.npz) of the run's network; the rest is in the lab's record
     PRIMARY KEY (key, id)
 );
@@ -428,15 +431,17 @@ class LabStore:
             have = {s for (s,) in db.execute("SELECT sig FROM steps WHERE key = ?", (key,))}
             new_steps = [(key, s, int(r.number), _encode_step(tr.net, r))
                          for s, r in zip(sigs, lab.steps) if s not in have]
-            have_runs = {i for (i,) in db.execute("SELECT id FROM runs WHERE key = ?", (key,))}
+            have_runs = dict(db.execute("SELECT id, digest FROM runs WHERE key = ?", (key,)).fetchall())
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany("DELETE FROM steps WHERE key = ? AND sig = ?",
                                [(key, s) for s in have - set(sigs)])
                 db.executemany("INSERT OR REPLACE INTO steps (key, sig, number, blob) VALUES (?, ?, ?, ?)", new_steps)
-                db.executemany("DELETE FROM runs WHERE key = ? AND id = ?", [(key, i) for i in have_runs - run_ids])
-                db.executemany("INSERT OR REPLACE INTO runs (key, id, blob) VALUES (?, ?, ?)",   # a run never changes:
-                               [(key, r.id, r.blob) for r in lab.runs if r.id not in have_runs])  # written once
+                db.executemany("DELETE FROM runs WHERE key = ? AND id = ?", [(key, i) for i in set(have_runs) - run_ids])
+                # a run never changes: written once, unless its id's row holds another network (a lab that
+                # could not be reopened started again under the same key, its ids from 1)
+                db.executemany("INSERT OR REPLACE INTO runs (key, id, digest, blob) VALUES (?, ?, ?, ?)",
+                               [(key, r.id, r.digest, r.blob) for r in lab.runs if have_runs.get(r.id) != r.digest])
                 db.execute("INSERT INTO labs (key, used, size, record, checkpoint, images) VALUES (?, ?, 0, ?, ?, ?) "
                            "ON CONFLICT(key) DO UPDATE SET used = excluded.used, record = excluded.record, "
                            "checkpoint = excluded.checkpoint, "
