@@ -15,7 +15,7 @@ from core.lab.settings import FIELDS, PRESETS
 from ui import compare_plots as cp
 from ui.present import chart, prose, prose_caption
 from ui.replace import confirm_replace, preset_choice, replace_network, run_choice
-from ui.session import add_shipped_runs, workspace
+from ui.session import SHIPPED_RUNS, add_shipped_runs, workspace
 from ui.state import session
 
 PERCENT = ("Best val acc", "Final val acc", "Test acc")
@@ -61,7 +61,7 @@ def actions(ws) -> None:
         st.rerun()
     have = {r.shipped for r in ws.runs}
     if b.button("Add the shipped networks", icon=":material/library_add:", width="stretch", key="compare_shipped",
-                disabled={"pretrained", "improved"} <= have,
+                disabled=set(SHIPPED_RUNS) <= have,
                 help="The seed's 1000-epoch network and the improved one (150 epochs, augmented): their histories "
                      "come with them, nothing to train."):
         add_shipped(ws)

@@ -225,6 +225,10 @@ def test_batchnorm_is_a_setting_of_links_the_command_line_and_the_one_validation
     assert FIELDS["batchnorm"].problem(2) and FIELDS["batchnorm"].problem(True) is None
     assert any("at least 2" in p for p in Settings(batchnorm=True, batch_size=1, epochs=1).problems())
     assert not Settings(batch_size=1, epochs=1).problems()
+    # a last batch of one image each epoch: 601 − 100 = 501 = 10·50 + 1
+    last_one = Settings(pool=601, val=100, batch_size=50, batchnorm=True)
+    assert any("leave one image for the last batch" in p for p in last_one.problems())
+    assert not replace(last_one, batch_size=40).problems() and not replace(last_one, batchnorm=False).problems()
     from core.train import parse_args, settings_of
     assert settings_of(parse_args(["--batchnorm"])).batchnorm is True
     assert settings_of(parse_args([])).batchnorm is False
@@ -401,3 +405,24 @@ def test_the_notebook_of_a_batchnorm_step_runs_and_checks_every_quantity(mnist):
     NotebookClient(nb, timeout=300, kernel_name="python3").execute()      # every assert_allclose passes
     inputs = {"X", "y", "M1", "M2", *trace.trained, "μ1_run", "σ²1_run", "μ2_run", "σ²2_run"}
     assert source.count("np.testing.assert_allclose(") == len([n for n in trace if n not in inputs]) + 2   # + Σ dZ = 0
+
+
+def test_a_batch_of_one_is_refused_by_the_engine_and_the_stepper_says_why(mnist):
+    """Normalised by itself an image is all 0: no weight learns and the running variance shrinks
+    towards 0, which every later prediction would use. The engine refuses; the stepper explains."""
+    from core.lab.stepper import Stepper
+    net = MLP([30, 9, 10], seed=0, batchnorm=True)
+    before = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(ValueError, match="at least 2 images"):
+        net.step(np.ones((1, 30), np.float32), np.array([3]), SGD(0.1))
+    assert all(np.array_equal(before[k], net.params[k]) for k in before)        # nothing changed
+    ws = Workspace(replace(SMALL, pool=3000), mnist["train"], mnist["test"])
+    stepper = Stepper()
+    drawn = stepper.batch(ws, "drawn", drawn=np.zeros(784, np.uint8), drawn_label=3)
+    assert "at least 2 images" in drawn.problem and not stepper.take_step(ws, drawn)
+    one = stepper.batch(ws, "chosen", chosen="5, 5")
+    assert "two different images" in one.problem and not stepper.take_step(ws, one)
+    assert ws.trainer.global_step == 0 and "at least 2 images" in stepper.problem
+    assert not stepper.batch(ws, "chosen", chosen="5, 6").problem
+    off = Workspace(replace(SMALL, pool=3000, batchnorm=False), mnist["train"], mnist["test"])
+    assert not stepper.batch(off, "drawn", drawn=np.zeros(784, np.uint8)).problem

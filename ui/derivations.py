@@ -35,6 +35,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.engine.activations import RELU, Activation
+from core.engine.network import BN_MOMENTUM
 
 DERIVATIONS = ("softmax_ce", "chain_rule", "activation", "step", "batchnorm")
 
@@ -261,8 +262,8 @@ def _batchnorm(sizes, act, m) -> None:
                 rf"$db_{{{l}}} = \sum_i dZ_{{{l},i}} = 0$ exactly: $b_{{{l}}}$ shifts the column and μ shifts with it. "
                 r"The engine stores 0; $\beta$ does the bias's job.")
     st.markdown("**At evaluation** there may be one image, so no batch to take a mean of: the network normalises "
-                r"with running averages of μ and σ² instead ($\mu^{\mathrm{run}} \leftarrow 0.9\, "
-                r"\mu^{\mathrm{run}} + 0.1\, \mu$ at every training step), which no gradient reaches.")
+                rf"with running averages of μ and σ² instead ($\mu^{{\mathrm{{run}}}} \leftarrow {BN_MOMENTUM:g}\, "
+                rf"\mu^{{\mathrm{{run}}}} + {1 - BN_MOMENTUM:.1g}\, \mu$ at every training step), which no gradient reaches.")
 
 
 _SHOW = {"softmax_ce": _softmax_ce, "chain_rule": _chain_rule, "activation": _activation, "step": _step,

@@ -18,7 +18,7 @@ import streamlit as st
 from core.teach.explain import Explanation, sample_gradient_norms, sample_gradient_shares
 from core.engine.gradcheck import AGREES
 from core.engine.history import TYPICAL_RATIO
-from core.engine.network import BN_MOMENTUM, RUN, Trace
+from core.engine.network import BN_EPS_TEXT, BN_MOMENTUM, RUN, Trace
 from ui.figures import DIGIT_COLOURS, DIGITS, bars, digit_grid, heatmap, stats
 from ui.present import chart
 
@@ -127,7 +127,7 @@ def stop_text(stop: Stop, trace: Trace) -> str:
     if k.startswith("Ẑ"):
         return (f"**Normalised.** `Ẑ{l} = (Z{l} − μ{l}) / √(σ²{l} + ε)`, column by column: every unit now has mean 0 "
                 f"and variance 1 over the batch, shape ({m} × {n_out}), however large or small `W{l}` made `Z{l}`. "
-                "ε = 10⁻⁵ keeps a unit that is constant over the batch at 0 instead of 0/0. *Look at:* every column "
+                f"ε = {BN_EPS_TEXT} keeps a unit that is constant over the batch at 0 instead of 0/0. *Look at:* every column "
                 "spans about −2 to 2; at evaluation the running μ and σ² are used instead, so an image's answer does "
                 "not depend on the rest of its batch.")
     if k.startswith("N") and l < L:

@@ -51,6 +51,10 @@ MIN_WEIGHT = 1e-3   # a layer's size counts as at least this per weight, so a la
 MAX_DROPOUT = 0.9   # dropout drops each hidden unit with probability p, 0 ≤ p ≤ this (0: off, the seed's)
 BN_EPS = 1e-5       # batch norm: Ẑ = (Z − μ)/√(σ² + ε), so a unit that is constant over the batch gives 0, not 0/0
 BN_MOMENTUM = 0.9   # batch norm's running statistics: run ← 0.9·run + 0.1·(this batch's), used at evaluation
+BN_EPS_TEX = "10^{%d}" % round(math.log10(BN_EPS))   # ε as LaTeX (a power of ten)
+BN_EPS_TEXT = "10" + str(round(math.log10(BN_EPS))).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+BN_ONE_IMAGE = ("Batch norm needs batches of at least 2 images: a batch of one has no spread to normalise by "
+                "(every Ẑ would be 0, no weight would learn, and the running variance would shrink towards 0).")
 RUN = "_run"        # the suffix of a running statistic (μ1_run, σ²1_run): kept with the parameters, never trained
 
 
@@ -380,6 +384,8 @@ class MLP:
         batch's (``train``: the mean and the biased variance of each unit over the samples) or the
         running ones (evaluation: one image's answer does not depend on the others in its batch)."""
         if train:
+            if Z.shape[0] < 2:
+                raise ValueError(BN_ONE_IMAGE)
             mu = v[f"μ{l}"] = Z.mean(axis=0)
             var = v[f"σ²{l}"] = Z.var(axis=0)
         else:
@@ -593,7 +599,7 @@ def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[Record
         """An activation's formula for layer l, applied to N_l instead of Z_l under batch norm."""
         return tex.replace(f"Z_{{{l}}}", f"N_{{{l}}}") if bn else tex
 
-    eps = r"\epsilon = 10^{-5}"
+    eps = rf"\epsilon = {BN_EPS_TEX}"
     add("X", "forward", 0, r"X \in \mathbb{R}^{m \times %d}" % sizes[0], [],
         f"The mini-batch: one image per row, {sizes[0]} pixels scaled to [0, 1].")
     add("y", "forward", 0, r"y \in \{0, \dots, %d\}^m" % (sizes[-1] - 1), [],
@@ -717,6 +723,6 @@ def build_specs(net: MLP, optimizer=None, dropped: bool = False) -> tuple[Record
                     add(run + "_new", "update", l,
                         rf"{tex_name(run)} \leftarrow {BN_MOMENTUM:g}\, {tex_name(run)} + {1 - BN_MOMENTUM:.1g}\, "
                         rf"{tex_name(stat)}", [run, stat],
-                        f"The running {what} after the step: 90 % of what it was and 10 % of this batch's {stat}, so it "
+                        f"The running {what} after the step: {BN_MOMENTUM:.0%} of what it was and {1 - BN_MOMENTUM:.0%} of this batch's {stat}, so it "
                         "follows the last few dozen batches. Evaluation and prediction use it.")
     return tuple(out)

@@ -72,7 +72,7 @@ def evaluate(net: MLP, X_u8: np.ndarray, y: np.ndarray | None, params: dict | No
             yy = y[s:s + chunk]
             loss_sum += float(net.sample_losses(v, yy).sum())
         for l in range(1, L):
-            alive[l - 1] |= (v[f"N{l}" if net.batchnorm else f"Z{l}"] > 0).any(axis=0)   # what f is applied to
+            alive[l - 1] |= (v[net.pre(l)] > 0).any(axis=0)   # what f is applied to
     out = {"pred": pred, "proba": proba, "dead": [~a for a in alive]}
     if y is not None and n:
         out["acc"] = float((pred == y).mean())

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from core.engine.activations import ACTIVATIONS
 from core.engine.augment import MAX_ROTATE, MAX_SHIFT
 from core.data.mnist import SEED_POOL, SEED_VAL
-from core.engine.network import INITS, MAX_DROPOUT, MAX_HIDDEN_LAYERS, MAX_UNITS
+from core.engine.network import BN_ONE_IMAGE, INITS, MAX_DROPOUT, MAX_HIDDEN_LAYERS, MAX_UNITS
 from core.engine.optim import OPTIMIZERS, make_optimizer, usual_lr
 
 MNIST_IMAGES = 60_000
@@ -188,9 +188,10 @@ class Settings:
         elif self.val >= self.pool:
             out.append(f"{FIELDS['val'].label} must be 1 to {self.pool - 1:,} (fewer than the pool), "
                        f"not {self.val:,}.")
-        elif self.batchnorm and self.batch_size < 2:
-            out.append(f"{FIELDS['batchnorm'].label} needs batches of at least 2 images: a batch of one has no spread "
-                       "to normalise by (every Ẑ would be 0).")
+        elif self.batchnorm and (self.batch_size < 2 or (self.pool - self.val) % self.batch_size == 1):
+            out.append(BN_ONE_IMAGE + ("" if self.batch_size < 2 else
+                       f" {self.pool - self.val:,} training images in batches of {self.batch_size:,} leave one "
+                       "image for the last batch of each epoch: change the batch size or the images held out."))
         elif self.batch_size > self.pool - self.val:
             out.append(f"{FIELDS['batch_size'].label} must be 1 to {self.pool - self.val:,} (the training "
                        f"set), not {self.batch_size:,}.")

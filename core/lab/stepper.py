@@ -22,7 +22,7 @@ from dataclasses import MISSING, dataclass, field, fields
 
 import numpy as np
 
-from core.engine.network import N_CLASSES, N_PIXELS, DivergenceError, Trace
+from core.engine.network import BN_ONE_IMAGE, N_CLASSES, N_PIXELS, DivergenceError, Trace
 from core.engine.trainer import Point
 from core.lab import links
 from core.lab.settings import FIELDS, Settings
@@ -157,10 +157,14 @@ class Stepper:
             return Batch(how, rng.choice(ws.split.train_idx, tr.batch_size, replace=False))
         if how == "chosen":
             pos, problem = parse_positions(chosen, ws.split.n_train)
+            if pos and not problem and ws.net.batchnorm and len(set(pos)) < 2:
+                problem = BN_ONE_IMAGE + " Choose two different images or more."
             return Batch(how, ws.split.train_idx[pos] if pos else None, problem=problem)
         if how == "drawn":
             if drawn is None:
                 return Batch(how, problem="Draw a digit on the Draw page first.")
+            if ws.net.batchnorm:
+                return Batch(how, problem=BN_ONE_IMAGE + " Your drawing is one image: train on it without batch norm.")
             return Batch(how, images=(np.asarray(drawn).reshape(1, -1), np.array([int(drawn_label)])))
         return Batch("next", tr.next_indices())
 

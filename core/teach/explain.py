@@ -496,7 +496,8 @@ def _running(trace, stat, index, value) -> Explanation:
     total = keep * old + (1 - keep) * now
     rule = rf"{_cell(run + '_new', index)} = {BN_MOMENTUM:g}\, {_cell(run, index)} + {1 - BN_MOMENTUM:.1g}\, {_cell(stat, index)}"
     sub = rf"= {BN_MOMENTUM:g} \cdot {_p(old)} + {1 - BN_MOMENTUM:.1g} \cdot {_p(now)} = {tex_num(total)}"
-    note = (f"The running statistic keeps 90 % of what it was and takes 10 % of this batch's {stat}[{j}]: an average "
+    note = (f"The running statistic keeps {BN_MOMENTUM:.0%} of what it was and takes {1 - BN_MOMENTUM:.0%} of this "
+            f"batch's {stat}[{j}]: an average "
             "over the last few dozen batches, which evaluation and prediction normalise with (one image's answer "
             "then does not depend on the other images of its batch).")
     return Explanation(run + "_new", index, rule, sub,
