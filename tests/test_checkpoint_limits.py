@@ -356,6 +356,11 @@ UNUSABLE = {  # case → (the file from the SGD or Adam fixture, what the messag
                             "The trainer's epoch is a 4,000-digit number; it must be 0 to 10,000."),
     "infinite momentum": (lambda s, a: packed(with_config(s, text=lambda t: t.replace('"optimizer": "sgd"', '"optimizer": "momentum", "momentum": 1e400'))),
                           "The optimizer's momentum is not a finite number."),
+    "momentum 1.5": (lambda s, a: packed(with_config(s, text=lambda t: t.replace('"optimizer": "sgd"', '"optimizer": "momentum", "momentum": 1.5'))),
+                     "The optimizer's momentum 1.5 is not a fraction from 0 up to (not including) 1."),
+    "Adam's β2 1e44": (lambda s, a: packed(with_config(a, **{"optimizer/beta2": 1.0873965158377491e+44})),   # found by the fuzz test
+                       "The optimizer's beta2 1.0873965158377491e+44 is not a fraction"),
+    "Adam's ε 0": (lambda s, a: packed(with_config(a, **{"optimizer/eps": 0.0})), "The optimizer's eps 0.0 is not a small positive"),
     "a 1e400 learning rate": (lambda s, a: packed(with_config(s, text=lambda t: t.replace('"lr": 0.1', '"lr": 1e400'))),
                               "The learning rate must be a positive number, not inf."),
     "nested 100,000 deep": (lambda s, a: packed(with_config(s, text=lambda t: t.replace('"meta": {}', '"meta": '

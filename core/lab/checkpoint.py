@@ -308,6 +308,9 @@ def _network(nc) -> MLP:
                params={}, dropout=float(dropout), batchnorm=batchnorm)
 
 
+DECAY_RATES = ("momentum", "beta1", "beta2", "rho")   # the optimizers' averaging constants (core.engine.optim)
+
+
 def _optimizer(hyper):
     _expect(isinstance(hyper, dict) and isinstance(hyper.get("optimizer"), str) and hyper["optimizer"] in OPTIMIZERS,
             f"Unknown optimizer in the file: {_short(hyper)}.")
@@ -317,6 +320,11 @@ def _optimizer(hyper):
         raise CheckpointError(f"The optimizer settings are not usable: {err}") from None
     bad = [k for k, v in optimizer.hyper.items() if isinstance(v, float) and not math.isfinite(v)]
     _expect(not bad, f"The optimizer's {bad[0] if bad else ''} is not a finite number.")
+    for k, v in optimizer.hyper.items():   # decay rates keep a fraction of the past; ε only keeps a division finite
+        if k in DECAY_RATES:
+            _expect(0.0 <= v < 1.0, f"The optimizer's {k} {_short(v)} is not a fraction from 0 up to (not including) 1.")
+        elif k == "eps":
+            _expect(0.0 < v <= 1.0, f"The optimizer's eps {_short(v)} is not a small positive number (at most 1).")
     return optimizer
 
 
