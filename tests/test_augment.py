@@ -20,6 +20,7 @@ from core.lab.checkpoint import CheckpointError
 from core.lab.settings import FIELDS, Settings
 from core.lab.workspace import Workspace
 from core.teach.notebook import step_notebook
+from tests.run_helpers import paused_and_resumed_is_the_whole_run, small_split
 
 SMALL = Settings(pool=600, val=100, batch_size=50, epochs=2, shift=2, rotate=10.0)
 
@@ -158,24 +159,10 @@ def test_a_kept_step_recomputed_is_the_step_as_taken_and_undo_redraws_the_same(m
 
 def test_the_training_process_trains_exactly_as_here(mnist):
     """Start training's run (another process, paused and resumed) is the in-process run, bit for bit."""
-    from core.data.mnist import make_split
-    from core.lab.run.controller import PAUSED, RunController
-    split = make_split(mnist["train"], pool=1100, val=100, seed=0)     # 16 steps an epoch
-
-    def trainer():
-        return Trainer(MLP([784, 16, 16, 10], seed=0), SGD(0.1), split, batch_size=64, seed=0, shift=2, rotate=12.0)
-    whole = trainer()
-    whole.run(2)
-    tr = trainer()
-    ctrl = RunController(tr)
-    ctrl.start(2, pause_at=21)
-    ctrl.join(60)
-    assert tr.global_step == 21 and ctrl.status == PAUSED
-    ctrl.resume()
-    ctrl.join(60)
-    assert not ctrl.active and (tr.shift, tr.rotate) == (2, 12.0)
-    for k in whole.net.params:
-        np.testing.assert_array_equal(whole.net.params[k], tr.net.params[k], err_msg=k)
+    split = small_split(mnist)
+    whole, tr = paused_and_resumed_is_the_whole_run(lambda: Trainer(MLP([784, 16, 16, 10], seed=0), SGD(0.1), split,
+                                                                    batch_size=64, seed=0, shift=2, rotate=12.0))
+    assert (tr.shift, tr.rotate) == (2, 12.0)
     plain = Trainer(MLP([784, 16, 16, 10], seed=0), SGD(0.1), split, batch_size=64, seed=0)
     plain.run(2)
     assert not np.array_equal(plain.net.params["W1"], whole.net.params["W1"])

@@ -23,6 +23,7 @@ from core.lab.workspace import Workspace
 from core.teach.explain import explain
 from core.teach.lesson import RIGHT, questions
 from core.teach.notebook import step_notebook
+from tests.run_helpers import paused_and_resumed_is_the_whole_run, small_split
 
 # 2,560 training images: 40 full batches of 64 (a last batch of a few images gives noisy statistics)
 SMALL = Settings(pool=3060, val=500, batch_size=64, epochs=3, batchnorm=True)
@@ -193,25 +194,10 @@ def test_a_few_epochs_with_batchnorm_beat_the_same_network_without_it(mnist):
 
 def test_batchnorm_trains_in_the_training_process_exactly_as_here(mnist):
     """The run of Start training (another process, paused and resumed) is the in-process run, bit for bit."""
-    from core.data.mnist import make_split
     from core.engine.trainer import Trainer
-    from core.lab.run.controller import PAUSED, RunController
-    split = make_split(mnist["train"], pool=1100, val=100, seed=0)
-
-    def trainer():
-        return Trainer(MLP([784, 16, 16, 10], seed=0, batchnorm=True), Adam(0.001), split, batch_size=64, seed=0)
-    whole = trainer()
-    whole.run(2)
-    tr = trainer()
-    ctrl = RunController(tr)
-    ctrl.start(2, pause_at=21)
-    ctrl.join(60)
-    assert tr.global_step == 21 and ctrl.status == PAUSED
-    ctrl.resume()
-    ctrl.join(60)
-    assert not ctrl.active and tr.net.batchnorm
-    for k in whole.net.params:
-        np.testing.assert_array_equal(whole.net.params[k], tr.net.params[k], err_msg=k)
+    _, tr = paused_and_resumed_is_the_whole_run(lambda: Trainer(MLP([784, 16, 16, 10], seed=0, batchnorm=True),
+                                                                Adam(0.001), small_split(mnist), batch_size=64, seed=0))
+    assert tr.net.batchnorm
 
 
 # --------------------------------------------------------------------------- settings, links, checkpoints

@@ -23,6 +23,7 @@ from core.lab.workspace import Workspace
 from core.teach.explain import explain
 from core.teach.lesson import RIGHT, questions
 from core.teach.notebook import step_notebook
+from tests.run_helpers import paused_and_resumed_is_the_whole_run, small_split
 
 SMALL = Settings(pool=600, val=100, batch_size=50, epochs=2, dropout=0.5)
 
@@ -262,28 +263,11 @@ def test_the_stepper_says_what_dropout_did_at_its_stops():
 
 def test_rmsprop_and_dropout_train_in_the_training_process_exactly_as_here(mnist):
     """The run of Start training (another process, paused and resumed) is the in-process run, bit for bit."""
-    from core.data.mnist import make_split
     from core.engine.optim import RMSprop
     from core.engine.trainer import Trainer
-    from core.lab.run.controller import PAUSED, RunController
-    split = make_split(mnist["train"], pool=1100, val=100, seed=0)     # 16 steps an epoch
-
-    def trainer():
-        return Trainer(MLP([784, 16, 16, 10], seed=0, dropout=0.3), RMSprop(0.001), split, batch_size=64, seed=0)
-    whole = trainer()
-    whole.run(2)
-    tr = trainer()
-    ctrl = RunController(tr)
-    ctrl.start(2, pause_at=21)
-    ctrl.join(60)
-    assert tr.global_step == 21 and ctrl.status == PAUSED
-    ctrl.resume()
-    ctrl.join(60)
-    assert not ctrl.active and tr.net.dropout == 0.3
-    for k in whole.net.params:
-        np.testing.assert_array_equal(whole.net.params[k], tr.net.params[k], err_msg=k)
-    for k, v in whole.optimizer.state().items():
-        np.testing.assert_array_equal(v, tr.optimizer.state()[k], err_msg=k)
+    _, tr = paused_and_resumed_is_the_whole_run(lambda: Trainer(MLP([784, 16, 16, 10], seed=0, dropout=0.3),
+                                                                RMSprop(0.001), small_split(mnist), batch_size=64, seed=0))
+    assert tr.net.dropout == 0.3
 
 
 def test_the_lr_lessons_trials_are_the_step_with_its_masks(mnist):
