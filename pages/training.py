@@ -342,9 +342,10 @@ def save_load_section(ws, run: dict) -> None:
                            disabled=busy, on_click="ignore", key="training_download_csv")
         if busy:
             st.caption("Pause the run to download: a file written mid-step would not be consistent.")
-        if st.button("Keep as a run (Compare runs)", icon=":material/bookmark_add:", disabled=busy or ws.is_kept,
-                     key="training_keep_run",
-                     help="It is kept already." if ws.is_kept else
+        untrained = tr.global_step == 0
+        if st.button("Keep as a run (Compare runs)", icon=":material/bookmark_add:",
+                     disabled=busy or ws.is_kept or untrained, key="training_keep_run",
+                     help="It is kept already." if ws.is_kept else "It has not trained yet." if untrained else
                      "Keeps the network as it is now, with its history, to compare with others and reopen later."):
             try:
                 st.success(f"Kept as the run “{plain(ws.keep_run().name)}”.")

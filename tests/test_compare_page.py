@@ -161,6 +161,10 @@ def test_the_runs_survive_a_reload_and_a_link_that_replaces_the_network():
 def test_an_untrained_network_is_not_offered_for_keeping():
     at = open_compare()
     assert at.button(key="compare_keep").disabled
+    at.switch_page("pages/training.py").run()             # the training page's button agrees
+    assert at.button(key="training_keep_run").disabled
     ws_of(at).step()
     at.run()
+    assert not at.button(key="training_keep_run").disabled
+    at.switch_page("pages/compare.py").run()
     assert not at.button(key="compare_keep").disabled
