@@ -88,14 +88,13 @@ st.caption("Each quantity of the forward pass for this one image (one row of the
            "Hover for the values.")
 rule = {s.name: s.latex for s in build_specs(net)}   # the equations the stepper shows for each quantity
 for l in range(1, L + 1):
-    z, a_ = values[f"Z{l}"][0], values[f"A{l}"][0]
-    c1, c2 = st.columns(2)
-    c1.latex(rule[f"Z{l}"])
-    chart(c1, vector_strip(z, f"Z{l} (1 × {z.size})", f"Z{l}", signed=True), key=f"draw_Z{l}",
-          config={"displayModeBar": False})
-    c2.latex(rule[f"A{l}"])
-    chart(c2, vector_strip(a_, f"A{l} (1 × {a_.size})", f"A{l}"), key=f"draw_A{l}",
-          config={"displayModeBar": False})
+    # Z, then (batch norm) N = γ ⊙ Ẑ + β with the running statistics, then A = f(what came before)
+    names = ["Z", *(["N"] if net.pre(l) != f"Z{l}" else []), "A"]
+    for col, q in zip(st.columns(len(names)), names):
+        v = values[f"{q}{l}"][0]
+        col.latex(rule[f"{q}{l}"])
+        chart(col, vector_strip(v, f"{q}{l} (1 × {v.size})", f"{q}{l}", signed=q != "A"), key=f"draw_{q}{l}",
+              config={"displayModeBar": False})
 
 e1, e2 = st.columns([1.3, 1])
 logit_breakdown(e1, e2, values[f"A{L - 1}"][0], params, pred, key="draw_contrib",

@@ -341,9 +341,20 @@ def test_draw_page_asks_for_a_digit(trained):
     assert session(at.session_state).drawn_digit is None
 
 
-def test_a_drawn_digit_goes_through_the_network(trained, monkeypatch):
+@pytest.fixture(scope="module")
+def trained_bn():
+    m = load_mnist()
+    ws = Workspace(Settings(hidden=HIDDEN, pool=3000, val=500, batchnorm=True), m["train"], m["test"])
+    ws.trainer.run(1)
+    return ws
+
+
+@pytest.mark.parametrize("network", ["trained", "trained_bn"])
+def test_a_drawn_digit_goes_through_the_network(network, request, monkeypatch):
     """The canvas is replaced by one that returns a big MNIST 3 drawn in white on a
-    transparent 280×280 RGBA picture, as the real canvas does."""
+    transparent 280×280 RGBA picture, as the real canvas does. With batch norm, N1 (normalised by
+    the running statistics) is shown between Z1 and A1."""
+    trained = request.getfixturevalue(network)
     import sys
     import types
 
@@ -369,6 +380,11 @@ def test_a_drawn_digit_goes_through_the_network(trained, monkeypatch):
     assert any(m.value == f"### It reads a **{pred}**" for m in at.markdown)
     np.testing.assert_allclose(arr(chart(at, "draw_proba")["data"][0]["y"]), v["A3"][0], atol=1e-6)
     np.testing.assert_allclose(arr(chart(at, "draw_Z1")["data"][0]["z"]).ravel(), v["Z1"][0], atol=1e-5)
+    keys = [el.proto.id.split("-")[-1] for el in at.get("plotly_chart")]
+    assert ("draw_N1" in keys) == trained.net.batchnorm and "draw_A1" in keys
+    if trained.net.batchnorm:
+        np.testing.assert_allclose(arr(chart(at, "draw_N1")["data"][0]["z"]).ravel(), v["N1"][0], atol=1e-5)
+        assert not np.allclose(v["N1"][0], v["Z1"][0])
 
 
 # --------------------------------------------------------------------------- any architecture
