@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data.mnist import Digits
+from core.data.mnist import Digits, load_mnist
 from core.lab import checkpoint
 from core.lab.settings import Settings
 from core.lab.store import (MAX_AGE, Keeper, LabCopy, LabStore, LiveLabs, StoreError, Writer, key_of, new_token,
@@ -465,6 +465,27 @@ def test_a_lab_that_cannot_be_reopened_says_so_and_a_new_network_starts():
     at = app(token, query=SMALL_QUERY)
     assert session(at.session_state).ws.trainer.global_step == 0
     assert "could not be reopened" in sidebar_says(at)
+
+
+def test_the_runs_kept_beside_a_lab_that_cannot_be_reopened_are_not_lost_with_it():
+    first = app(query=SMALL_QUERY)
+    ws = session(first.session_state).ws
+    ws.step(), ws.step()
+    ws.keep_run("kept before")
+    first.run()
+    token = session(first.session_state).lab.token
+    written()
+    from ui.session import lab_writer
+    with sqlite3.connect(lab_writer().store.path) as db:
+        db.execute("UPDATE labs SET checkpoint = ? WHERE key = ?", (b"garbage", key_of(token)))
+    at = app(token, query=SMALL_QUERY)
+    new = session(at.session_state).ws
+    assert new.trainer.global_step == 0 and "could not be reopened" in sidebar_says(at)
+    assert [r.name for r in new.runs] == ["kept before"] and new.runs.get(1).steps == 2
+    assert "your kept runs \\(1 run\\) are still on Compare runs" in sidebar_says(at)   # Markdown-escaped
+    m = load_mnist()
+    new.reopen(1, m["train"], m["test"])
+    assert new.trainer.global_step == 2
 
 
 def test_settings_back_at_their_default_leave_the_address_bar():

@@ -26,6 +26,7 @@ from core.lab.runs import Run, Runs, RunsFull, run_of_checkpoint
 from core.lab.store import LabStore, LiveLabs, Writer, folder_setting, key_of, max_bytes_setting
 from core.lab.workspace import FILE, SHIPPED, Workspace
 from ui.state import session, snapshot_key
+from ui.text import count
 from ui.token import token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,11 +163,11 @@ def workspace() -> Workspace:
     _ensure_navigation()
     state = session()
     if state.ws is None:
-        state.ws, note = reopen_lab()
+        state.ws, note, salvaged = reopen_lab()
         if state.ws is None:
             settings, notes = Settings.from_query(st.query_params.to_dict())
             state.link_notes = notes + [note] * bool(note)
-            state.ws = new_workspace(settings)
+            state.ws = new_workspace(settings, runs=salvaged)
         _network_link(state.ws)
     return state.ws
 
@@ -211,13 +212,14 @@ def lab_writer() -> Writer | None:
         return None
 
 
-def reopen_lab() -> tuple[Workspace | None, str]:
+def reopen_lab() -> tuple[Workspace | None, str, Runs | None]:
     """This browser's lab, found by its token: the workspace this server still holds (a run
     may be training in it), else the one in the store. Returns (workspace or None, a note
-    for the sidebar when a kept lab could not be reopened)."""
+    for the sidebar when a kept lab could not be reopened, and then the runs kept with it that
+    could still be read, for the new network)."""
     state = session()
     key = key_of(token())
-    ws, note = live_labs().find(key), ""
+    ws, note, salvaged = live_labs().find(key), "", None
     writer = lab_writer()
     if ws is None and writer is not None:
         try:
@@ -229,13 +231,15 @@ def reopen_lab() -> tuple[Workspace | None, str]:
                 note = " ".join(saved.notes)
         except Exception as err:    # StoreError, or anything else: the app goes on with a new network
             logging.getLogger(__name__).warning("A kept lab could not be reopened: %r", err)
-            note = f"Your network from last time could not be reopened ({err}), so this is a new one."
+            salvaged = getattr(err, "runs", None)
+            note = (f"Your network from last time could not be reopened ({err}), so this is a new one"
+                    + (f"; your kept runs ({count(len(salvaged), 'run')}) are still on Compare runs." if salvaged else "."))
     if ws is None:
-        return None, note
+        return None, note, salvaged
     state.lab.adopt(ws)
     if ws.settings.dataset == "upload" and state.upload.digits is None:
         state.upload.digits = ws.split.source
-    return _against_link(ws), note
+    return _against_link(ws), note, None
 
 
 def _against_link(ws: Workspace) -> Workspace:

@@ -86,7 +86,12 @@ TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
 class StoreError(ValueError):
-    """A kept lab cannot be reopened; the message says why."""
+    """A kept lab cannot be reopened; the message says why. ``runs``: its kept runs that could
+    still be read (a lab's network may be past saving while the runs kept beside it are not)."""
+
+    def __init__(self, message: str, runs: "Runs | None" = None):
+        super().__init__(message)
+        self.runs = runs
 
 
 # --------------------------------------------------------------------------- settings and tokens
@@ -313,6 +318,16 @@ def _run_from(rec, blob: bytes) -> Run:
                              kept=float(kept))
 
 
+def _salvage(record_text: str, blobs: dict[int, bytes]) -> Runs | None:
+    """The kept runs of a lab that cannot be reopened, those that can be read; None when none can."""
+    try:
+        record = json.loads(record_text)
+        runs, _ = _runs_from(record.get("runs"), record.get("next_run"), blobs) if isinstance(record, dict) else (None, 0)
+    except (json.JSONDecodeError, TypeError, ValueError):
+        return None
+    return runs if runs is not None and len(runs) else None
+
+
 def _runs_from(records, next_run, blobs: dict[int, bytes]) -> tuple[Runs, list[str]]:
     """The kept runs that can be reopened, and a note for each that cannot: a damaged run is
     left out, never the lab with it."""
@@ -523,11 +538,10 @@ class LabStore:
                             str(record.get("source_label", "MNIST")), str(record.get("error", "")), kept, images,
                             retuned, runs, notes)
         except checkpoint.CheckpointError as err:
-            raise StoreError(f"The kept network is damaged: {err}") from None
+            raise StoreError(f"The kept network is damaged: {err}", _salvage(record_text, run_blobs)) from None
         except (json.JSONDecodeError, TypeError, ValueError, OSError) as err:
-            if isinstance(err, StoreError):
-                raise
-            raise StoreError(f"The kept lab is damaged: {err}") from None
+            message = str(err) if isinstance(err, StoreError) else f"The kept lab is damaged: {err}"
+            raise StoreError(message, _salvage(record_text, run_blobs)) from None
 
     def keys(self) -> list[str]:
         with closing(self._connect()) as db:
