@@ -17,14 +17,10 @@ from ui.present import chart, prose, prose_caption
 from ui.replace import confirm_replace, preset_choice, replace_network, run_choice
 from ui.session import SHIPPED_RUNS, add_shipped_runs, workspace
 from ui.state import session
+from ui.text import duration
 
 PERCENT = ("Best val acc", "Final val acc", "Test acc")
 BEST = "background-color: #cfe3f3; font-weight: 700"    # pale Okabe–Ito blue: the best of a column
-
-
-def duration(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s" if s < 3600 else f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def keep_current(ws) -> None:

@@ -25,7 +25,7 @@ from ui import recovery, training_plots as tp, uploads
 from ui.replace import confirm_replace, replace_network
 from ui.session import SEED_VAL_ACC, adopt_checkpoint, pretrained, workspace
 from ui.state import session
-from ui.text import count, plain, power_of_ten
+from ui.text import count, duration, plain, power_of_ten
 from ui.present import chart, prose, prose_caption
 
 RUN_KEY = "S"           # one key, like a video's play/pause: it presses whichever of Start / Pause / Resume
@@ -40,17 +40,6 @@ STATUS_WORDS = {IDLE: "not started", QUEUED: "waiting for a free slot", RUNNING:
 
 
 # --------------------------------------------------------------------------- small helpers
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
-
-
 def mb(n: int) -> str:
     return f"{n / 1e6:.1f} MB"
 

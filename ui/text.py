@@ -17,6 +17,18 @@ def plain(text) -> str:
     return _SPECIAL.sub(r"\\\1", str(text))
 
 
+def duration(seconds: float | None) -> str:
+    """A time as a person reads it: "42 s", "2 min 05 s", "1 h 03 min"; "—" for none."""
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
 def count(n: int, word: str) -> str:
     """``n`` things, in the singular for one: count(1, "step") → "1 step", count(2000, "step") → "2,000 steps"."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"
