@@ -281,3 +281,25 @@ def test_a_new_lab_under_the_same_key_keeps_its_own_run_not_the_old_row(mnist, t
         db.execute("UPDATE runs SET blob = ? WHERE key = ? AND id = 1", (old.runs.get(1).blob, key))
     back = store.load(key)
     assert not list(back.runs) and any("not the one that was kept" in n for n in back.notes)
+
+
+def test_a_store_whose_runs_table_predates_the_digest_is_upgraded_and_its_runs_open(mnist, tmp_path):
+    """A folder written before run rows carried a digest: the store adds the column, the old runs
+    (records without a digest) open, and the next save writes their digest."""
+    ws = trained(mnist, steps=3)
+    ws.keep_run("old")
+    key = key_of(new_token())
+    store = LabStore(tmp_path)
+    store.save(key, LabCopy.of(ws))
+    with sqlite3.connect(store.path) as db:           # as the store was: no digest, records without one
+        db.execute("ALTER TABLE runs DROP COLUMN digest")
+        (text,) = db.execute("SELECT record FROM labs WHERE key = ?", (key,)).fetchone()
+        record = json.loads(text)
+        del record["runs"][0]["digest"]
+        db.execute("UPDATE labs SET record = ? WHERE key = ?", (json.dumps(record), key))
+    again = LabStore(tmp_path)
+    back = again.load(key)
+    assert not back.notes and [r.name for r in back.runs] == ["old"]
+    again.save(key, LabCopy.of(ws))
+    with sqlite3.connect(store.path) as db:
+        assert db.execute("SELECT digest FROM runs WHERE key = ?", (key,)).fetchone()[0] == ws.runs.get(1).digest

@@ -302,7 +302,7 @@ def _run_from(rec, blob: bytes) -> Run:
         raise StoreError(f"its network is damaged: {err}") from None
     steps = ck.trainer_state["global_step"]
     made, at, retuned = rec.get("made"), rec.get("made_at"), rec.get("retuned_at")
-    if rec.get("digest") != hashlib.sha256(blob).hexdigest():   # the row is another network than the record's
+    if "digest" in rec and rec["digest"] != hashlib.sha256(blob).hexdigest():   # another network than the record's
         raise StoreError("its network is not the one that was kept")
     test_acc, kept = rec.get("test_acc"), rec.get("kept")
     if (made not in MADE or type(at) is not int or not 0 <= at <= steps
@@ -419,6 +419,10 @@ class LabStore:
             db.execute("PRAGMA auto_vacuum = INCREMENTAL")   # only takes effect on a new file
             db.execute("PRAGMA journal_mode = WAL")
             db.executescript(SCHEMA)
+            # a runs table made before rows carried their network's digest: add the column; its rows
+            # ("" digest) are rewritten at their lab's next save and opened unchecked until then
+            if "digest" not in {c[1] for c in db.execute("PRAGMA table_info(runs)")}:
+                db.execute("ALTER TABLE runs ADD COLUMN digest TEXT NOT NULL DEFAULT ''")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
